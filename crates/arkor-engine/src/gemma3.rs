@@ -1,0 +1,461 @@
+//! The Gemma 3 text decoder with optional LoRA on the seven projections.
+//!
+//! Plain forward functions over f32 tensors. Norm weights are kept as the effective
+//! scale (`1 + w` in Hugging Face's convention) so loaders from either convention
+//! (HF adds one at run time, GGUF stores it added) meet in one place.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, D};
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result, TensorContext};
+use crate::lora::{LoraAdapter, Target};
+use crate::ops;
+use crate::rng::SplitMix64;
+
+/// Weights of one decoder layer. Linear weights are `(out, in)`.
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub(crate) input_layernorm: Tensor,
+    pub(crate) q_proj: Tensor,
+    pub(crate) k_proj: Tensor,
+    pub(crate) v_proj: Tensor,
+    pub(crate) o_proj: Tensor,
+    pub(crate) q_norm: Tensor,
+    pub(crate) k_norm: Tensor,
+    pub(crate) post_attention_layernorm: Tensor,
+    pub(crate) pre_feedforward_layernorm: Tensor,
+    pub(crate) gate_proj: Tensor,
+    pub(crate) up_proj: Tensor,
+    pub(crate) down_proj: Tensor,
+    pub(crate) post_feedforward_layernorm: Tensor,
+}
+
+impl Block {
+    pub(crate) fn proj(&self, t: Target) -> &Tensor {
+        match t {
+            Target::Q => &self.q_proj,
+            Target::K => &self.k_proj,
+            Target::V => &self.v_proj,
+            Target::O => &self.o_proj,
+            Target::Gate => &self.gate_proj,
+            Target::Up => &self.up_proj,
+            Target::Down => &self.down_proj,
+        }
+    }
+}
+
+/// Frozen Gemma 3 weights. Cheap to clone (tensors are reference counted) and safe to
+/// share between threads: nothing here is ever written after loading.
+#[derive(Clone, Debug)]
+pub struct Gemma3 {
+    config: ModelConfig,
+    /// `(vocab, hidden)`, also the output head (tied).
+    embed_tokens: Tensor,
+    layers: Vec<Block>,
+    norm: Tensor,
+    device: Device,
+}
+
+/// Per-layer key/value cache for incremental decoding of one sequence batch.
+#[derive(Debug, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Positions already cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Gemma3 {
+    /// Builds the model from tensors named as in Hugging Face's `Gemma3ForCausalLM`
+    /// (`model.embed_tokens.weight`, `model.layers.0.self_attn.q_proj.weight`, ...),
+    /// with norm weights in HF's convention (the model multiplies by `1 + w`) when
+    /// `norms_are_offsets`, else already as scales (GGUF's convention).
+    pub fn from_tensors(
+        config: ModelConfig,
+        mut t: HashMap<String, Tensor>,
+        norms_are_offsets: bool,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
+            let x = t
+                .remove(name)
+                .or_else(|| t.remove(&name.replacen("model.", "model.language_model.", 1)))
+                .ok_or_else(|| Error::Config(format!("missing tensor {name}")))?;
+            let x = x.to_dtype(DType::F32).ctx(|| format!("converting {name}"))?;
+            let x = x.to_device(device).ctx(|| format!("moving {name}"))?;
+            if x.dims() != shape {
+                return Err(Error::Config(format!(
+                    "tensor {name} has shape {:?}, expected {shape:?}",
+                    x.dims()
+                )));
+            }
+            Ok(x)
+        };
+        let c = &config;
+        let (h, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
+        let (nq, nkv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
+        let norm = |x: Tensor| -> Result<Tensor> {
+            if norms_are_offsets {
+                Ok((x + 1.0)?)
+            } else {
+                Ok(x)
+            }
+        };
+        let embed_tokens = take("model.embed_tokens.weight", &[c.vocab_size, h])?;
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for l in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{l}.");
+            layers.push(Block {
+                input_layernorm: norm(take(&format!("{p}input_layernorm.weight"), &[h])?)?,
+                q_proj: take(&format!("{p}self_attn.q_proj.weight"), &[nq, h])?,
+                k_proj: take(&format!("{p}self_attn.k_proj.weight"), &[nkv, h])?,
+                v_proj: take(&format!("{p}self_attn.v_proj.weight"), &[nkv, h])?,
+                o_proj: take(&format!("{p}self_attn.o_proj.weight"), &[h, nq])?,
+                q_norm: norm(take(&format!("{p}self_attn.q_norm.weight"), &[hd])?)?,
+                k_norm: norm(take(&format!("{p}self_attn.k_norm.weight"), &[hd])?)?,
+                post_attention_layernorm: norm(take(
+                    &format!("{p}post_attention_layernorm.weight"),
+                    &[h],
+                )?)?,
+                pre_feedforward_layernorm: norm(take(
+                    &format!("{p}pre_feedforward_layernorm.weight"),
+                    &[h],
+                )?)?,
+                gate_proj: take(&format!("{p}mlp.gate_proj.weight"), &[i, h])?,
+                up_proj: take(&format!("{p}mlp.up_proj.weight"), &[i, h])?,
+                down_proj: take(&format!("{p}mlp.down_proj.weight"), &[h, i])?,
+                post_feedforward_layernorm: norm(take(
+                    &format!("{p}post_feedforward_layernorm.weight"),
+                    &[h],
+                )?)?,
+            });
+        }
+        let norm = norm(take("model.norm.weight", &[h])?)?;
+        Ok(Self { config, embed_tokens, layers, norm, device: device.clone() })
+    }
+
+    /// A randomly initialised model, identical for identical `(config, seed)` on every
+    /// platform. Scales are chosen so that the tied head can express confident
+    /// predictions (unlike HF's 0.02 init, which makes a tiny model near-uniform).
+    pub fn random(config: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let mut rng = SplitMix64::new(seed);
+        let mut mk = |shape: &[usize], std: f64, mean: f64| -> Result<Tensor> {
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|_| (mean + std * rng.next_normal()) as f32).collect();
+            Ok(Tensor::from_vec(v, shape, device)?)
+        };
+        let c = &config;
+        let (h, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
+        let (nq, nkv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
+        let lin = |o: usize, n: usize| (o, n, 1.0 / (n as f64).sqrt());
+        let embed_tokens = mk(&[c.vocab_size, h], 0.25, 0.0)?;
+        let mut layers = Vec::new();
+        for _ in 0..c.num_hidden_layers {
+            let mut w = |(o, n, s): (usize, usize, f64)| mk(&[o, n], s, 0.0);
+            let q_proj = w(lin(nq, h))?;
+            let k_proj = w(lin(nkv, h))?;
+            let v_proj = w(lin(nkv, h))?;
+            let o_proj = w(lin(h, nq))?;
+            let gate_proj = w(lin(i, h))?;
+            let up_proj = w(lin(i, h))?;
+            let down_proj = w(lin(h, i))?;
+            let mut n = |d: usize| mk(&[d], 0.1, 1.0);
+            layers.push(Block {
+                input_layernorm: n(h)?,
+                q_norm: n(hd)?,
+                k_norm: n(hd)?,
+                post_attention_layernorm: n(h)?,
+                pre_feedforward_layernorm: n(h)?,
+                post_feedforward_layernorm: n(h)?,
+                q_proj,
+                k_proj,
+                v_proj,
+                o_proj,
+                gate_proj,
+                up_proj,
+                down_proj,
+            });
+        }
+        let norm = mk(&[h], 0.1, 1.0)?;
+        Ok(Self { config, embed_tokens, layers, norm, device: device.clone() })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The tied embedding / output head, `(vocab, hidden)`.
+    pub fn embed_tokens(&self) -> &Tensor {
+        &self.embed_tokens
+    }
+
+    /// All frozen tensors with their HF names (norms as scales), for tests and exports.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut v = vec![("model.embed_tokens.weight".to_string(), self.embed_tokens.clone())];
+        for (l, b) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{l}.");
+            for (n, t) in [
+                ("input_layernorm", &b.input_layernorm),
+                ("self_attn.q_proj", &b.q_proj),
+                ("self_attn.k_proj", &b.k_proj),
+                ("self_attn.v_proj", &b.v_proj),
+                ("self_attn.o_proj", &b.o_proj),
+                ("self_attn.q_norm", &b.q_norm),
+                ("self_attn.k_norm", &b.k_norm),
+                ("post_attention_layernorm", &b.post_attention_layernorm),
+                ("pre_feedforward_layernorm", &b.pre_feedforward_layernorm),
+                ("mlp.gate_proj", &b.gate_proj),
+                ("mlp.up_proj", &b.up_proj),
+                ("mlp.down_proj", &b.down_proj),
+                ("post_feedforward_layernorm", &b.post_feedforward_layernorm),
+            ] {
+                v.push((format!("{p}{n}.weight"), t.clone()));
+            }
+        }
+        v.push(("model.norm.weight".into(), self.norm.clone()));
+        v
+    }
+
+    /// Final-normed hidden states `(b, t, hidden)` for token ids `(b, t)` placed at
+    /// positions `offset..offset + t`. Sequences are right-padded: causal attention
+    /// keeps real tokens from ever seeing the padding after them.
+    pub fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        lora: Option<&LoraAdapter>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, t) = ids.dims2().ctx(|| "input ids must be (batch, seq)".into())?;
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        if let Some(cache) = cache.as_mut() {
+            if cache.layers.len() != c.num_hidden_layers {
+                cache.layers = vec![None; c.num_hidden_layers];
+            }
+        }
+        let x = self
+            .embed_tokens
+            .index_select(&ids.flatten_all()?, 0)
+            .ctx(|| "embedding lookup (token id out of range?)".into())?;
+        // HF multiplies by sqrt(hidden) rounded to the activation dtype (f32 here).
+        let mut x = (x * ((c.hidden_size as f32).sqrt() as f64))?.reshape((b, t, c.hidden_size))?;
+        let rope_local = rope_tables(c, false, offset, t, &self.device)?;
+        let rope_global = rope_tables(c, true, offset, t, &self.device)?;
+        for (l, block) in self.layers.iter().enumerate() {
+            let sliding = c.is_sliding(l);
+            let rope = if sliding { &rope_local } else { &rope_global };
+            let kv = cache.as_mut().map(|c| &mut c.layers[l]);
+            let residual = &x;
+            let h = rms_norm(&x, &block.input_layernorm, c.rms_norm_eps)?;
+            let h = self.attention(l, block, &h, lora, rope, sliding, offset, kv)?;
+            let h = rms_norm(&h, &block.post_attention_layernorm, c.rms_norm_eps)?;
+            let x1 = (residual + h)?;
+            let h = rms_norm(&x1, &block.pre_feedforward_layernorm, c.rms_norm_eps)?;
+            let gate = linear(&h, block, l, Target::Gate, lora)?;
+            let up = linear(&h, block, l, Target::Up, lora)?;
+            let h = (gate.gelu()? * up)?;
+            let h = linear(&h, block, l, Target::Down, lora)?;
+            let h = rms_norm(&h, &block.post_feedforward_layernorm, c.rms_norm_eps)?;
+            x = (x1 + h)?;
+        }
+        if let Some(cache) = cache {
+            cache.len += t;
+        }
+        rms_norm(&x, &self.norm, c.rms_norm_eps)
+    }
+
+    /// Logits `(.., vocab)` from final-normed hidden states (soft-capped when configured).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let dims = hidden.dims().to_vec();
+        let h = hidden.reshape(((), self.config.hidden_size))?;
+        let z = h.matmul(&self.embed_tokens.t()?)?;
+        let z = match self.config.final_logit_softcapping {
+            Some(cap) => ((z / cap)?.tanh()? * cap)?,
+            None => z,
+        };
+        let mut out = dims;
+        *out.last_mut().unwrap() = self.config.vocab_size;
+        Ok(z.reshape(out)?)
+    }
+
+    /// Logits for every position, `(b, t, vocab)`.
+    pub fn forward(&self, ids: &Tensor, lora: Option<&LoraAdapter>) -> Result<Tensor> {
+        let h = self.forward_hidden(ids, lora, None)?;
+        self.logits(&h)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        l: usize,
+        block: &Block,
+        x: &Tensor,
+        lora: Option<&LoraAdapter>,
+        rope: &(Tensor, Tensor),
+        sliding: bool,
+        offset: usize,
+        kv: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
+        };
+        let q = heads(linear(x, block, l, Target::Q, lora)?, nh)?;
+        let k = heads(linear(x, block, l, Target::K, lora)?, nkv)?;
+        let v = heads(linear(x, block, l, Target::V, lora)?, nkv)?;
+        let q = apply_rope(&rms_norm(&q, &block.q_norm, c.rms_norm_eps)?, rope)?;
+        let k = apply_rope(&rms_norm(&k, &block.k_norm, c.rms_norm_eps)?, rope)?;
+        let (k, v) = match kv {
+            Some(slot) => {
+                let (k, v) = match slot.take() {
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                    None => (k, v),
+                };
+                // Only decoding uses the cache: keep it free of any autograd graph.
+                *slot = Some((k.detach(), v.detach()));
+                (k, v)
+            }
+            None => (k, v),
+        };
+        let tk = k.dim(2)?;
+        let g = nh / nkv;
+        // Grouped-query attention without copying keys: query heads that share a
+        // key/value head are stacked along the sequence axis.
+        let qg = q.reshape((b, nkv, g * t, hd))?;
+        let scale = 1.0 / c.query_pre_attn_scalar.sqrt();
+        let scores = (qg.matmul(&k.t()?)? * scale)?;
+        let scores = match c.attn_logit_softcapping {
+            Some(cap) => ((scores / cap)?.tanh()? * cap)?,
+            None => scores,
+        };
+        let scores = scores.reshape((b, nh, t, tk))?;
+        let window = if sliding { Some(c.sliding_window) } else { None };
+        let scores = match attention_mask(t, tk, offset, window, &self.device)? {
+            Some(m) => scores.broadcast_add(&m)?,
+            None => scores,
+        };
+        let p = ops::softmax_last(&scores)?;
+        let o = p.reshape((b, nkv, g * t, tk))?.matmul(&v)?;
+        let o = o.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        linear(&o, block, l, Target::O, lora)
+    }
+}
+
+/// Frozen projection plus the LoRA update `scale * (x A^T) B^T` when the adapter has one.
+fn linear(
+    x: &Tensor,
+    block: &Block,
+    layer: usize,
+    target: Target,
+    lora: Option<&LoraAdapter>,
+) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let x2 = x.reshape(((), *dims.last().unwrap()))?;
+    let w = block.proj(target);
+    let mut y = ops::frozen_linear(&x2, w)?;
+    if let Some((a, bm, scale)) = lora.and_then(|a| a.pair(layer, target)) {
+        let d = x2.matmul(&a.t()?)?.matmul(&bm.t()?)?;
+        y = (y + (d * scale)?)?;
+    }
+    let mut out = dims;
+    *out.last_mut().unwrap() = w.dim(0)?;
+    Ok(y.reshape(out)?)
+}
+
+/// RMSNorm over the last axis with an effective scale (`1 + w` already applied).
+fn rms_norm(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let y = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
+    Ok(y.broadcast_mul(scale)?)
+}
+
+/// `(cos, sin)` of shape `(t, head_dim)` for positions `offset..offset + t`, in HF's
+/// half-split layout (frequencies repeated for both halves of the head).
+fn rope_tables(
+    c: &ModelConfig,
+    global: bool,
+    offset: usize,
+    t: usize,
+    dev: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let hd = c.head_dim;
+    let base = if global { c.rope_theta } else { c.rope_local_base_freq };
+    let factor = if global { c.rope_scaling_factor.unwrap_or(1.0) } else { 1.0 };
+    // Frequencies in f32 as HF computes them, angles in f64 for long positions.
+    let inv: Vec<f32> = (0..hd / 2)
+        .map(|i| (1.0 / base.powf((2 * i) as f64 / hd as f64) / factor) as f32)
+        .collect();
+    let mut cos = Vec::with_capacity(t * hd);
+    let mut sin = Vec::with_capacity(t * hd);
+    for p in offset..offset + t {
+        for _half in 0..2 {
+            for &f in &inv {
+                let a = (p as f32) * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+    }
+    Ok((Tensor::from_vec(cos, (t, hd), dev)?, Tensor::from_vec(sin, (t, hd), dev)?))
+}
+
+fn apply_rope(x: &Tensor, (cos, sin): &(Tensor, Tensor)) -> Result<Tensor> {
+    let hd = x.dim(D::Minus1)?;
+    let x1 = x.narrow(D::Minus1, 0, hd / 2)?;
+    let x2 = x.narrow(D::Minus1, hd / 2, hd / 2)?;
+    let rot = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    Ok((x.broadcast_mul(cos)? + rot.broadcast_mul(sin)?)?)
+}
+
+/// Additive mask `(t, tk)`: query `i` (absolute position `offset + i`) sees key `j` when
+/// `j <= offset + i` and, for sliding layers, `offset + i - j < window`. None when every
+/// key is visible (single-token decoding inside the window).
+fn attention_mask(
+    t: usize,
+    tk: usize,
+    offset: usize,
+    window: Option<usize>,
+    dev: &Device,
+) -> Result<Option<Tensor>> {
+    let mut any = false;
+    let mut m = vec![0f32; t * tk];
+    for i in 0..t {
+        let qi = offset + i;
+        for j in 0..tk {
+            let visible = j <= qi && window.is_none_or(|w| qi - j < w);
+            if !visible {
+                m[i * tk + j] = f32::NEG_INFINITY;
+                any = true;
+            }
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    Ok(Some(Tensor::from_vec(m, (t, tk), dev)?))
+}

@@ -1,0 +1,257 @@
+//! Autoregressive generation with a KV cache: greedy or temperature / top-p sampling,
+//! streaming one token at a time.
+
+use std::sync::Arc;
+
+use candle_core::Tensor;
+
+use crate::error::{Error, Result};
+use crate::gemma3::KvCache;
+use crate::lora::LoraAdapter;
+use crate::model::Model;
+use crate::ops::with_f32;
+use crate::rng::SplitMix64;
+use crate::tokenizer::StreamDecoder;
+
+/// Sampling settings of one request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingParams {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// 0 means greedy (argmax, lowest id on ties).
+    pub temperature: f64,
+    /// Nucleus sampling mass in (0, 1]; 1 disables it.
+    pub top_p: f64,
+    /// Seed of the sampler; the same seed and inputs give the same text.
+    pub seed: u64,
+    /// Stop at `<end_of_turn>` as well as `<eos>` (the chat default).
+    pub stop_at_end_of_turn: bool,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, stop_at_end_of_turn: true }
+    }
+}
+
+/// Why generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinishReason {
+    /// A stop token (`<eos>` or `<end_of_turn>`) was produced.
+    Stop,
+    /// `max_tokens` (or the context length) was reached.
+    Length,
+}
+
+impl FinishReason {
+    /// OpenAI's `finish_reason` string.
+    pub fn as_openai(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+/// One generated token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenEvent {
+    /// Token id.
+    pub id: u32,
+    /// Text that became complete with this token (may be empty inside a UTF-8 character).
+    pub text: String,
+}
+
+/// A finished generation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// Generated ids (stop token excluded).
+    pub ids: Vec<u32>,
+    /// Generated text.
+    pub text: String,
+    /// Why it stopped.
+    pub finish_reason: FinishReason,
+    /// Prompt length in tokens.
+    pub prompt_tokens: usize,
+}
+
+/// A streaming generation. Owns what it needs (`Arc`s), so it can move to a worker
+/// thread; iterate it to get tokens as they are produced.
+pub struct Generator {
+    model: Arc<Model>,
+    adapter: Option<Arc<LoraAdapter>>,
+    params: SamplingParams,
+    cache: KvCache,
+    pending_input: Vec<u32>,
+    rng: SplitMix64,
+    produced: Vec<u32>,
+    decoder: StreamDecoder,
+    finish: Option<FinishReason>,
+    prompt_tokens: usize,
+    stops: Vec<u32>,
+}
+
+impl Generator {
+    /// Prepares a generation for `prompt` (token ids, normally from
+    /// `chat::encode_chat_prompt`) on the base model or with `adapter`.
+    pub fn new(
+        model: Arc<Model>,
+        adapter: Option<Arc<LoraAdapter>>,
+        prompt: &[u32],
+        params: SamplingParams,
+    ) -> Result<Self> {
+        if prompt.is_empty() {
+            return Err(Error::Config("empty prompt".into()));
+        }
+        if !(params.top_p > 0.0 && params.top_p <= 1.0) || !(params.temperature >= 0.0) {
+            return Err(Error::Config(format!(
+                "temperature must be >= 0 and top_p in (0, 1], got {} and {}",
+                params.temperature, params.top_p
+            )));
+        }
+        let vocab = model.config().vocab_size as u32;
+        if prompt.iter().any(|&i| i >= vocab) {
+            return Err(Error::Config("prompt token id outside the vocabulary".into()));
+        }
+        let sp = model.tokenizer().specials();
+        let mut stops = vec![sp.eos];
+        if params.stop_at_end_of_turn {
+            stops.push(sp.end_of_turn);
+        }
+        Ok(Self {
+            rng: SplitMix64::new(params.seed),
+            model,
+            adapter,
+            params,
+            cache: KvCache::new(),
+            pending_input: prompt.to_vec(),
+            produced: Vec::new(),
+            decoder: StreamDecoder::new(),
+            finish: None,
+            prompt_tokens: prompt.len(),
+            stops,
+        })
+    }
+
+    /// Why it stopped, once it has.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish
+    }
+
+    /// Tokens generated so far.
+    pub fn generated(&self) -> &[u32] {
+        &self.produced
+    }
+
+    /// Prompt length in tokens.
+    pub fn prompt_tokens(&self) -> usize {
+        self.prompt_tokens
+    }
+
+    /// Produces the next token, or None when finished.
+    pub fn next_token(&mut self) -> Result<Option<TokenEvent>> {
+        if self.finish.is_some() {
+            return Ok(None);
+        }
+        if self.produced.len() >= self.params.max_tokens
+            || self.cache.len() + self.pending_input.len() > self.model.config().max_position_embeddings
+        {
+            self.finish = Some(FinishReason::Length);
+            return Ok(None);
+        }
+        let w = self.model.weights();
+        let input = Tensor::from_slice(&self.pending_input, (1, self.pending_input.len()), w.device())?;
+        let hidden = w.forward_hidden(&input, self.adapter.as_deref(), Some(&mut self.cache))?;
+        let last = hidden.narrow(1, self.pending_input.len() - 1, 1)?;
+        let logits = w.logits(&last)?.flatten_all()?;
+        let logits = if logits.device().is_cpu() { logits } else { logits.to_device(&candle_core::Device::Cpu)? };
+        let id = with_f32(&logits, |z| sample(z, &self.params, &mut self.rng))?;
+        if self.stops.contains(&id) {
+            self.finish = Some(FinishReason::Stop);
+            return Ok(None);
+        }
+        self.pending_input = vec![id];
+        self.produced.push(id);
+        let text = self.decoder.push(self.model.tokenizer(), id);
+        Ok(Some(TokenEvent { id, text }))
+    }
+
+    /// Runs to the end, calling `on_token` for each token; `on_token` returning false
+    /// stops early (finish reason `Stop`, as a client disconnect would).
+    pub fn run(mut self, mut on_token: impl FnMut(&TokenEvent) -> bool) -> Result<Generation> {
+        let mut text = String::new();
+        while let Some(ev) = self.next_token()? {
+            text.push_str(&ev.text);
+            if !on_token(&ev) {
+                self.finish = Some(FinishReason::Stop);
+                break;
+            }
+        }
+        text.push_str(&self.decoder.finish());
+        Ok(Generation {
+            ids: self.produced,
+            text,
+            finish_reason: self.finish.unwrap_or(FinishReason::Length),
+            prompt_tokens: self.prompt_tokens,
+        })
+    }
+}
+
+impl Iterator for Generator {
+    type Item = Result<TokenEvent>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_token().transpose()
+    }
+}
+
+/// Generates to completion (convenience over `Generator`).
+pub fn generate(
+    model: &Arc<Model>,
+    adapter: Option<&Arc<LoraAdapter>>,
+    prompt: &[u32],
+    params: &SamplingParams,
+) -> Result<Generation> {
+    Generator::new(model.clone(), adapter.cloned(), prompt, params.clone())?.run(|_| true)
+}
+
+fn sample(z: &[f32], p: &SamplingParams, rng: &mut SplitMix64) -> u32 {
+    let argmax = || {
+        let mut best = 0;
+        for (i, &v) in z.iter().enumerate() {
+            if v > z[best] {
+                best = i;
+            }
+        }
+        best as u32
+    };
+    if p.temperature <= 0.0 {
+        return argmax();
+    }
+    let inv_t = 1.0 / p.temperature;
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let mut probs: Vec<(f64, u32)> =
+        z.iter().enumerate().map(|(i, &v)| (((v as f64 - m) * inv_t).exp(), i as u32)).collect();
+    if p.top_p < 1.0 {
+        probs.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
+        let total: f64 = probs.iter().map(|x| x.0).sum();
+        let mut acc = 0.0;
+        let mut keep = probs.len();
+        for (k, x) in probs.iter().enumerate() {
+            acc += x.0 / total;
+            if acc >= p.top_p {
+                keep = k + 1;
+                break;
+            }
+        }
+        probs.truncate(keep);
+    }
+    let total: f64 = probs.iter().map(|x| x.0).sum();
+    let mut u = rng.next_f64() * total;
+    for &(w, i) in &probs {
+        if u < w {
+            return i;
+        }
+        u -= w;
+    }
+    probs.last().map_or_else(argmax, |x| x.1)
+}

@@ -1,0 +1,39 @@
+//! arkor-engine: LoRA fine-tuning and generation for Gemma 3 with candle.
+//!
+//! The server's view of the crate:
+//! - [`Model`] (`Arc`-shared, read-only): [`Model::tiny`], [`Model::from_gguf`],
+//!   [`registry::load_model`] by name (`google/gemma-3-270m`, `arkor/tiny-gemma3`, a path).
+//! - [`chat`]: Gemma chat rendering and example encoding.
+//! - [`Trainer`]: step-by-step LoRA training with [`TrainObserver`] callbacks and a
+//!   cancellation flag; PEFT checkpoints ([`LoraAdapter::save_peft`] / [`LoraAdapter::load_peft`]).
+//! - [`Generator`]: streaming generation from the base model or an adapter.
+//! - [`data`]: dataset loading from files, `https://` URLs and the Hugging Face Hub.
+//!
+//! Everything runs in f32 on the CPU by default; the `cuda` feature builds candle's
+//! CUDA backend.
+
+#![warn(missing_docs)]
+
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod gemma3;
+pub mod generate;
+pub mod gguf;
+pub mod lora;
+pub mod model;
+pub mod ops;
+pub mod rng;
+mod tiny;
+pub mod tokenizer;
+pub mod train;
+
+pub use candle_core::Device;
+pub use chat::{ChatMessage, EncodedExample, Example};
+pub use config::{LayerType, ModelConfig};
+pub use error::{Error, Result};
+pub use generate::{generate, FinishReason, Generation, Generator, SamplingParams, TokenEvent};
+pub use lora::{LoraAdapter, LoraConfig, Target};
+pub use model::{Model, GEMMA3_270M, TINY_MODEL};
+pub use tokenizer::{SpecialTokens, StreamDecoder, Tokenizer};
+pub use train::{LrScheduler, StepReport, TrainConfig, TrainLog, TrainObserver, TrainSummary, Trainer};

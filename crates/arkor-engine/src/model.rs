@@ -1,0 +1,81 @@
+//! A loaded model: frozen Gemma 3 weights plus the tokenizer that goes with them.
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::gemma3::Gemma3;
+use crate::tokenizer::Tokenizer;
+
+/// Name of the seeded test model.
+pub const TINY_MODEL: &str = "arkor/tiny-gemma3";
+/// Name of the real 270M model.
+pub const GEMMA3_270M: &str = "google/gemma-3-270m";
+
+/// Frozen weights and tokenizer. Share it as `Arc<Model>`: training runs and any
+/// number of generations read it concurrently; nothing mutates it after loading.
+#[derive(Clone, Debug)]
+pub struct Model {
+    name: String,
+    weights: Gemma3,
+    tokenizer: Tokenizer,
+}
+
+impl Model {
+    /// Assembles a model; the tokenizer's vocabulary must fit the embedding.
+    pub fn new(name: impl Into<String>, weights: Gemma3, tokenizer: Tokenizer) -> Result<Self> {
+        let name = name.into();
+        if tokenizer.vocab_size() > weights.config().vocab_size {
+            return Err(Error::Model {
+                name,
+                message: format!(
+                    "tokenizer has {} tokens but the embedding only {} rows",
+                    tokenizer.vocab_size(),
+                    weights.config().vocab_size
+                ),
+            });
+        }
+        Ok(Self { name, weights, tokenizer })
+    }
+
+    /// `arkor/tiny-gemma3` built from `seed` on the CPU (seed 0 is the canonical one).
+    pub fn tiny(seed: u64) -> Result<Self> {
+        let tokenizer = Tokenizer::tiny();
+        let config = ModelConfig::tiny(tokenizer.vocab_size());
+        let weights = Gemma3::random(config, seed, &Device::Cpu)?;
+        Self::new(TINY_MODEL, weights, tokenizer)
+    }
+
+    /// Loads a GGUF file (dequantized to f32) with its embedded tokenizer.
+    pub fn from_gguf(name: impl Into<String>, path: &Path, device: &Device) -> Result<Self> {
+        let (weights, tokenizer) = crate::gguf::load_gguf(path, device)?;
+        Self::new(name, weights, tokenizer)
+    }
+
+    /// The model's name (`google/gemma-3-270m`, `arkor/tiny-gemma3`, or a path).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Architecture hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        self.weights.config()
+    }
+
+    /// The frozen weights.
+    pub fn weights(&self) -> &Gemma3 {
+        &self.weights
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The device the weights are on.
+    pub fn device(&self) -> &Device {
+        self.weights.device()
+    }
+}
