@@ -1,0 +1,210 @@
+//! `~/.arkor/credentials.json`: who the SDK talks to the backend as.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{home_dir, read_optional, write_atomic};
+use crate::http::{api_error_from_response, client_header};
+
+/// The backend used when neither `ARKOR_CLOUD_API_URL` nor the credentials
+/// name one.
+pub const DEFAULT_CLOUD_API_URL: &str = "https://api.arkor.ai";
+
+/// Stored credentials, discriminated by `mode` on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode")]
+pub enum Credentials {
+    /// An anonymous identity made by `POST /v1/auth/anonymous`.
+    #[serde(rename = "anon", rename_all = "camelCase")]
+    Anonymous {
+        /// Bearer token.
+        token: String,
+        /// The backend's id for this identity.
+        anonymous_id: String,
+        /// The backend the identity belongs to.
+        arkor_cloud_api_url: String,
+        /// The personal org made at sign-up.
+        org_slug: String,
+    },
+    /// Tokens from an OAuth login.
+    #[serde(rename = "oauth", rename_all = "camelCase")]
+    OAuth {
+        /// Bearer token.
+        access_token: String,
+        /// Refresh token.
+        refresh_token: String,
+        /// Expiry, seconds or milliseconds since the epoch as the issuer wrote it.
+        expires_at: f64,
+        /// The Auth0 tenant.
+        auth0_domain: String,
+        /// The API audience.
+        audience: String,
+        /// The OAuth client id.
+        client_id: String,
+        /// The backend logged in against, when recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        arkor_cloud_api_url: Option<String>,
+    },
+}
+
+impl Credentials {
+    /// The bearer token to send.
+    pub fn token(&self) -> &str {
+        match self {
+            Credentials::Anonymous { token, .. } => token,
+            Credentials::OAuth { access_token, .. } => access_token,
+        }
+    }
+
+    /// The backend these credentials were issued by, if recorded.
+    pub fn cloud_api_url(&self) -> Option<&str> {
+        match self {
+            Credentials::Anonymous { arkor_cloud_api_url, .. } => Some(arkor_cloud_api_url),
+            Credentials::OAuth { arkor_cloud_api_url, .. } => arkor_cloud_api_url.as_deref(),
+        }
+    }
+}
+
+/// `~/.arkor/credentials.json`.
+pub fn credentials_path() -> PathBuf {
+    home_dir().join(".arkor").join("credentials.json")
+}
+
+/// Reads the stored credentials. `Ok(None)` when there are none or the file
+/// is not valid credentials JSON (it will be replaced); an `Err` when the file
+/// exists but cannot be read (permissions, a directory), which must never be
+/// overwritten.
+pub async fn read_credentials() -> Result<Option<Credentials>> {
+    let path = credentials_path();
+    let Some(bytes) = read_optional(&path).await? else { return Ok(None) };
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+/// Stores credentials atomically with mode 0600.
+pub async fn write_credentials(credentials: &Credentials) -> Result<()> {
+    let json = serde_json::to_vec_pretty(credentials).expect("credentials serialise");
+    write_atomic(&credentials_path(), &json, Some(0o600)).await
+}
+
+/// The backend URL: `ARKOR_CLOUD_API_URL`, else the one in `credentials`,
+/// else [`DEFAULT_CLOUD_API_URL`]; trailing slashes removed.
+pub fn default_cloud_api_url(credentials: Option<&Credentials>) -> String {
+    let url = std::env::var("ARKOR_CLOUD_API_URL")
+        .ok()
+        .or_else(|| credentials.and_then(|c| c.cloud_api_url()).map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_CLOUD_API_URL.to_owned());
+    url.trim_end_matches('/').to_owned()
+}
+
+/// What `POST /v1/auth/anonymous` hands out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnonymousToken {
+    /// Bearer token.
+    pub token: String,
+    /// The backend's id for this identity.
+    pub anonymous_id: String,
+    /// `cli` or `web`.
+    pub kind: String,
+    /// Slug of the personal org.
+    pub org_slug: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnonymousWire {
+    token: String,
+    anonymous_id: String,
+    kind: String,
+    personal_org: OrgRef,
+}
+
+#[derive(Deserialize)]
+struct OrgRef {
+    slug: String,
+}
+
+/// Asks `base_url` for a fresh anonymous identity.
+pub async fn request_anonymous_token(base_url: &str, kind: &str) -> Result<AnonymousToken> {
+    let url = format!("{}/v1/auth/anonymous", base_url.trim_end_matches('/'));
+    let res = reqwest::Client::new()
+        .post(&url)
+        .header("X-Arkor-Client", client_header())
+        .json(&serde_json::json!({ "kind": kind }))
+        .send()
+        .await
+        .map_err(|source| Error::Http { url: url.clone(), source })?;
+    if !res.status().is_success() {
+        let err = api_error_from_response(res).await;
+        let (status, message) = match err {
+            Error::Api { status, message } => (status, message),
+            other => return Err(other),
+        };
+        return Err(Error::Api {
+            status,
+            message: format!("Failed to acquire anonymous token ({status}): {}", truncate(&message, 500)),
+        });
+    }
+    let wire: AnonymousWire = res
+        .json()
+        .await
+        .map_err(|e| Error::Decode { what: url.clone(), detail: e.to_string() })?;
+    Ok(AnonymousToken { token: wire.token, anonymous_id: wire.anonymous_id, kind: wire.kind, org_slug: wire.personal_org.slug })
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// The stored credentials, or a new anonymous identity (stored) when there
+/// are none or the file is corrupt.
+pub async fn ensure_credentials() -> Result<Credentials> {
+    if let Some(c) = read_credentials().await? {
+        return Ok(c);
+    }
+    let path = credentials_path();
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        eprintln!(
+            "arkor: warning: {} could not be parsed and is being replaced with a new anonymous identity. Run `arkor login` to sign in again.",
+            path.display()
+        );
+    }
+    let base_url = default_cloud_api_url(None);
+    let anon = request_anonymous_token(&base_url, "cli").await?;
+    let creds = Credentials::Anonymous {
+        token: anon.token,
+        anonymous_id: anon.anonymous_id,
+        arkor_cloud_api_url: base_url,
+        org_slug: anon.org_slug,
+    };
+    write_credentials(&creds).await?;
+    Ok(creds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shape_round_trips() {
+        let json = r#"{"mode":"anon","token":"t","anonymousId":"a","arkorCloudApiUrl":"http://x","orgSlug":"o"}"#;
+        let c: Credentials = serde_json::from_str(json).unwrap();
+        assert_eq!(c.token(), "t");
+        assert_eq!(serde_json::to_value(&c).unwrap(), serde_json::from_str::<serde_json::Value>(json).unwrap());
+        let o = r#"{"mode":"oauth","accessToken":"at","refreshToken":"r","expiresAt":1,"auth0Domain":"d","audience":"a","clientId":"c"}"#;
+        let c: Credentials = serde_json::from_str(o).unwrap();
+        assert_eq!(c.token(), "at");
+        assert_eq!(c.cloud_api_url(), None);
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "hé");
+        assert_eq!(truncate("hi", 5), "hi");
+    }
+}

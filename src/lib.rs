@@ -1,0 +1,29 @@
+//! The napi face of the arkor SDK.
+//!
+//! Only conversions live here: JSON strings in and out, Rust errors into
+//! tagged JS errors, Rust futures into promises, and the trainer's event
+//! batches into calls of one JS dispatcher function. The behaviour itself is
+//! in the `arkor-client` crate; `index.js` and `lib/` give it the JS shape
+//! users expect (`Response`, `AbortSignal`, `CloudApiError`).
+
+#![deny(clippy::all)]
+
+mod abort;
+mod client;
+mod errors;
+mod response;
+mod trainer;
+
+use napi_derive::napi;
+
+/// The SDK version, as sent in `X-Arkor-Client`.
+#[napi]
+pub fn sdk_version() -> &'static str {
+    arkor_client::SDK_VERSION
+}
+
+/// The models `createTrainer` accepts.
+#[napi]
+pub fn supported_models() -> Vec<&'static str> {
+    arkor_client::models::SUPPORTED_MODELS.to_vec()
+}
