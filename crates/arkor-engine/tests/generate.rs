@@ -1,0 +1,150 @@
+//! Generation, checkpoints and concurrency on the tiny model.
+mod common;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use arkor_engine::chat::encode_chat_prompt;
+use arkor_engine::{
+    generate, ChatMessage, FinishReason, Generator, LoraAdapter, LoraConfig, SamplingParams, Target,
+    TrainConfig, Trainer,
+};
+use common::{dataset, tiny};
+
+fn prompt(model: &arkor_engine::Model, text: &str) -> Vec<u32> {
+    encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", text)]).unwrap()
+}
+
+fn trained(model: &Arc<arkor_engine::Model>, steps: usize) -> Trainer {
+    let mut t = Trainer::new(
+        model.clone(),
+        &dataset(),
+        TrainConfig {
+            lora: LoraConfig { r: 8, alpha: 16.0, targets: Target::ALL.to_vec() },
+            learning_rate: 1e-2,
+            max_steps: Some(steps),
+            train_on_responses_only: true,
+            ..TrainConfig::default()
+        },
+    )
+    .unwrap();
+    t.run(&mut (), &AtomicBool::new(false)).unwrap();
+    t
+}
+
+#[test]
+fn greedy_is_deterministic_and_max_tokens_is_honoured() {
+    let model = tiny();
+    let p = prompt(&model, "Hello");
+    let params = SamplingParams { max_tokens: 12, stop_at_end_of_turn: false, ..Default::default() };
+    let a = generate(&model, None, &p, &params).unwrap();
+    let b = generate(&model, None, &p, &params).unwrap();
+    assert_eq!(a, b);
+    assert!(a.ids.len() <= 12);
+    if a.ids.len() == 12 {
+        assert_eq!(a.finish_reason, FinishReason::Length);
+    }
+    assert_eq!(a.prompt_tokens, p.len());
+    let one = generate(&model, None, &p, &SamplingParams { max_tokens: 1, ..params.clone() }).unwrap();
+    assert!(one.ids.len() <= 1);
+    assert_eq!(one.ids[..], a.ids[..one.ids.len()]);
+}
+
+#[test]
+fn sampling_depends_on_seed_temperature_and_top_p() {
+    let model = tiny();
+    let p = prompt(&model, "Tell me a joke");
+    let base = SamplingParams { max_tokens: 16, temperature: 1.5, top_p: 1.0, seed: 1, stop_at_end_of_turn: false };
+    let a = generate(&model, None, &p, &base).unwrap();
+    let a2 = generate(&model, None, &p, &base).unwrap();
+    assert_eq!(a, a2, "same seed, same text");
+    let outs: Vec<Vec<u32>> = (2..6)
+        .map(|s| generate(&model, None, &p, &SamplingParams { seed: s, ..base.clone() }).unwrap().ids)
+        .collect();
+    assert!(outs.iter().any(|o| *o != a.ids), "different seeds differ");
+    // A tiny top_p keeps only the most likely token: sampling becomes greedy.
+    let greedy = generate(&model, None, &p, &SamplingParams { temperature: 0.0, ..base.clone() }).unwrap();
+    let nucleus = generate(&model, None, &p, &SamplingParams { top_p: 1e-6, seed: 9, ..base.clone() }).unwrap();
+    assert_eq!(greedy.ids, nucleus.ids);
+    assert!(generate(&model, None, &p, &SamplingParams { top_p: 0.0, ..base.clone() }).is_err());
+}
+
+#[test]
+fn streams_tokens_as_they_are_produced_and_stops_at_end_of_turn() {
+    let model = tiny();
+    let t = trained(&model, 60);
+    let adapter = Arc::new(t.adapter().snapshot().unwrap());
+    let p = prompt(&model, "Say hello.");
+    let mut g = Generator::new(model.clone(), Some(adapter.clone()), &p, SamplingParams::default()).unwrap();
+    let mut pieces = Vec::new();
+    // The first token is available before the rest is computed.
+    let first = g.next().unwrap().unwrap();
+    assert!(g.generated().len() == 1 && g.finish_reason().is_none());
+    pieces.push(first.text);
+    for ev in &mut g {
+        pieces.push(ev.unwrap().text);
+    }
+    assert_eq!(g.finish_reason(), Some(FinishReason::Stop));
+    assert_eq!(pieces.concat(), "Hello! How are you today?");
+    assert!(pieces.len() > 1);
+    // Without stop at end-of-turn the model runs on past <end_of_turn>.
+    let params = SamplingParams { max_tokens: 30, stop_at_end_of_turn: false, ..Default::default() };
+    let long = generate(&model, Some(&adapter), &p, &params).unwrap();
+    assert!(long.ids.contains(&model.tokenizer().specials().end_of_turn));
+    // A consumer can stop the stream.
+    let g = Generator::new(model.clone(), Some(adapter), &p, SamplingParams::default()).unwrap();
+    let mut n = 0;
+    let out = g.run(|_| { n += 1; n < 2 }).unwrap();
+    assert_eq!(out.ids.len(), 2);
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_generations() {
+    let model = tiny();
+    let t = trained(&model, 30);
+    let dir = tempfile::tempdir().unwrap();
+    t.save_adapter(dir.path()).unwrap();
+    let names: Vec<String> = t.adapter().peft_tensors().into_iter().map(|x| x.0).collect();
+    assert!(names.contains(&"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight".to_string()));
+    assert!(names.contains(&"base_model.model.model.layers.1.mlp.down_proj.lora_B.weight".to_string()));
+    assert_eq!(names.len(), 2 * 7 * 2);
+    let loaded = Arc::new(LoraAdapter::load_peft(dir.path(), model.config(), model.device()).unwrap());
+    assert_eq!(loaded.config(), t.adapter().config());
+    assert_eq!(loaded.base_model(), "arkor/tiny-gemma3");
+    let live = Arc::new(t.adapter().snapshot().unwrap());
+    let params = SamplingParams { max_tokens: 20, ..Default::default() };
+    for q in ["What is two plus two?", "Who are you?", "Name a color."] {
+        let p = prompt(&model, q);
+        let a = generate(&model, Some(&live), &p, &params).unwrap();
+        let b = generate(&model, Some(&loaded), &p, &params).unwrap();
+        assert_eq!(a, b);
+        let base = generate(&model, None, &p, &params).unwrap();
+        assert_ne!(base.ids, a.ids, "training changed the answer to {q}");
+    }
+    // Broken checkpoints are errors that name the directory.
+    std::fs::write(dir.path().join("adapter_config.json"), "{\"peft_type\":\"PREFIX\"}").unwrap();
+    let err = LoraAdapter::load_peft(dir.path(), model.config(), model.device()).unwrap_err();
+    assert!(err.to_string().contains(&dir.path().display().to_string()));
+}
+
+#[test]
+fn training_and_generation_share_the_base_concurrently() {
+    let model = tiny();
+    let before = generate(&model, None, &prompt(&model, "Hello"), &SamplingParams::default()).unwrap();
+    let m2 = model.clone();
+    let trainer = std::thread::spawn(move || trained(&m2, 20).current_step());
+    let gens: Vec<_> = (0..2)
+        .map(|_| {
+            let m = model.clone();
+            std::thread::spawn(move || {
+                (0..5).map(|_| generate(&m, None, &prompt(&m, "Hello"), &SamplingParams::default()).unwrap()).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    assert_eq!(trainer.join().unwrap(), 20);
+    for g in gens {
+        for out in g.join().unwrap() {
+            assert_eq!(out, before, "base generations are unaffected by the concurrent run");
+        }
+    }
+}
