@@ -123,7 +123,7 @@ test("maxReconnectAttempts: 0 rejects on the first failure", async (t) => {
 });
 
 test("retryable statuses (404, 408, 429, 500, 503) and a dropped connection are retried", async (t) => {
-  const { mock, ctx } = await setupCloud(t);
+  const { mock, ctx } = await setupCloud(t, { maxReconnectAttempts: undefined });
   for (const status of [404, 408, 429, 500, 503]) {
     mock.streams.push({ status, json: { error: `transient ${status}` } });
   }
@@ -226,7 +226,7 @@ test("reconnect delays grow exponentially and are capped at maxReconnectDelayMs"
 });
 
 test("with defaults (no maxReconnectAttempts) failures keep retrying", async (t) => {
-  const { mock, ctx } = await setupCloud(t, { reconnectDelayMs: 5, maxReconnectDelayMs: 10 });
+  const { mock, ctx } = await setupCloud(t, { reconnectDelayMs: 5, maxReconnectDelayMs: 10, maxReconnectAttempts: undefined });
   const err = { status: 503, json: { error: "down" } };
   for (let i = 0; i < 12; i++) mock.streams.push(err);
   mock.streams.push([completed(1)]);

@@ -24,6 +24,7 @@
 //   { pingEvery: ms }          never end, writing `event: ping` frames
 //   (falling off the end = clean EOF)
 import { createServer } from "node:http";
+import { after } from "node:test";
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -481,12 +482,31 @@ export function anonCreds(url, overrides = {}) {
  * Call before loading the addon.
  */
 export function isolateEnv() {
+  installSafetyNet();
   const home = makeTempHome();
   process.env.HOME = home;
   process.env.USERPROFILE = home;
   process.env.ARKOR_HOME = join(home, ".arkor", "local");
   delete process.env.ARKOR_CLOUD_API_URL;
   return home;
+}
+
+let safetyNet = false;
+/**
+ * After all tests of a file have run, force the process to exit if something
+ * (a leaked native handle, a background reconnect loop) keeps it alive, so a
+ * misbehaving implementation fails tests instead of hanging the whole run.
+ * Process hygiene itself is asserted in hygiene.test.mjs with child processes.
+ */
+export function installSafetyNet(ms = 3000) {
+  if (safetyNet) return;
+  safetyNet = true;
+  after(() => {
+    setTimeout(() => {
+      process.stderr.write(`[mock-cloud] process still alive ${ms} ms after the last test; forcing exit\n`);
+      process.exit();
+    }, ms).unref();
+  });
 }
 
 /** Start a mock and build the usual trainer context around it. */
@@ -500,8 +520,15 @@ export async function setupCloud(t, ctxOverrides = {}) {
     cwd,
     reconnectDelayMs: 20,
     maxReconnectDelayMs: 80,
+    // bounded by default so a misbehaving client cannot retry forever in the
+    // background of a test file; pass `maxReconnectAttempts: undefined` for
+    // the unlimited default
+    maxReconnectAttempts: 4,
     ...ctxOverrides,
   };
+  if ("maxReconnectAttempts" in ctxOverrides && ctxOverrides.maxReconnectAttempts === undefined) {
+    delete ctx.maxReconnectAttempts;
+  }
   return { mock, ctx, cwd };
 }
 
