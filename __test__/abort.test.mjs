@@ -161,3 +161,33 @@ test("aborting after wait() resolved has no effect", async (t) => {
   controller.abort();
   await assertNoCancel(mock);
 });
+
+test("abort while an async callback is running rejects with signal.reason once it settles", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  mock.streams.push([
+    frame(1, ev("training.log", { step: 1 })),
+    frame(2, ev("training.log", { step: 2 })),
+    { pingEvery: 20 },
+  ]);
+  const controller = new AbortController();
+  const reason = new Error("abort inside callback");
+  const tr = createTrainer(
+    baseInput({
+      abortSignal: controller.signal,
+      callbacks: {
+        onLog: async (c) => {
+          if (c.step === 1) {
+            controller.abort(reason);
+            await sleep(30);
+          }
+        },
+      },
+    }),
+    ctx,
+  );
+  const r = await settle(tr.wait(), 5000);
+  assert.equal(r.ok, false);
+  assert.equal(r.error, reason);
+  await assertNoCancel(mock);
+  assert.equal(mock.streamRequests().length, 1);
+});

@@ -415,3 +415,94 @@ test("the job passed to onCompleted carries completedAt from the event", async (
   assert.equal(job.completedAt, T2);
   assert.equal(job.startedAt, T0);
 });
+
+test("multi-line data fields are joined and multi-byte UTF-8 split across writes is decoded", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  const pretty = JSON.stringify(ev("training.started"), null, 2); // several `data:` lines
+  const log = Buffer.from(`id: 2\ndata: ${JSON.stringify(ev("training.log", { step: 1, note: "ünïcödé ✓ 🚀" }))}\n\n`);
+  const cut = log.indexOf(Buffer.from("🚀")) + 2; // in the middle of the 4-byte emoji
+  mock.streams.push([
+    { id: "1", data: pretty },
+    { raw: log.subarray(0, cut) },
+    { delay: 20 },
+    { raw: log.subarray(cut) },
+    frame(3, ev("training.completed")),
+  ]);
+  const seen = [];
+  const tr = createTrainer(
+    baseInput({ callbacks: { onStarted: () => seen.push("started"), onLog: (c) => seen.push(`log${c.step}`) } }),
+    ctx,
+  );
+  const r = await settle(tr.wait());
+  assert.ok(r.ok, String(r.error?.stack ?? r.error));
+  assert.deepEqual(seen, ["started", "log1"]);
+});
+
+test("a very large frame is handled", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  mock.streams.push([
+    frame(1, ev("training.log", { step: 1, blob: "x".repeat(300_000) })),
+    frame(2, ev("training.completed", { artifacts: [{ big: "y".repeat(100_000) }] })),
+  ]);
+  const steps = [];
+  const tr = createTrainer(baseInput({ callbacks: { onLog: (c) => steps.push(c.step) } }), ctx);
+  const r = await settle(tr.wait());
+  assert.ok(r.ok, String(r.error?.stack ?? r.error));
+  assert.deepEqual(steps, [1]);
+  assert.equal(r.value.artifacts[0].big.length, 100_000);
+});
+
+test("two trainers can wait() concurrently with their own callbacks", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  let n = 0;
+  mock.on("POST", "/v1/jobs", (req, res, rec) => ({
+    status: 201,
+    json: { job: { ...mock.job, id: `job-${String.fromCharCode(97 + n++)}`, name: rec.body.name } },
+  }));
+  mock.on("GET", "/v1/jobs/:id/events/stream", (req, res, rec) => ({
+    sse: [
+      frame(1, ev("training.log", { jobId: rec.params.id, step: 1 })),
+      { delay: 30 },
+      frame(2, ev("training.log", { jobId: rec.params.id, step: 2 })),
+      frame(3, ev("training.completed", { jobId: rec.params.id, artifacts: [rec.params.id] })),
+    ],
+  }));
+  const logs = { a: [], b: [] };
+  const mk = (k) =>
+    createTrainer(
+      baseInput({
+        name: k,
+        callbacks: {
+          onLog: async (c) => {
+            await sleep(5);
+            logs[k].push(`${c.job.id}:${c.step}`);
+          },
+        },
+      }),
+      ctx,
+    );
+  const a = mk("a");
+  const b = mk("b");
+  await a.start(); // job-a
+  await b.start(); // job-b
+  const [ra, rb] = await Promise.all([settle(a.wait()), settle(b.wait())]);
+  assert.ok(ra.ok && rb.ok, String(ra.error ?? rb.error));
+  assert.deepEqual(ra.value.artifacts, ["job-a"]);
+  assert.deepEqual(rb.value.artifacts, ["job-b"]);
+  assert.deepEqual(logs.a, ["job-a:1", "job-a:2"]);
+  assert.deepEqual(logs.b, ["job-b:1", "job-b:2"]);
+});
+
+test("infer() kept from onCheckpoint still works after wait() resolved", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  mock.streams.push([frame(1, ev("checkpoint.saved", { step: 4 })), frame(2, ev("training.completed"))]);
+  let kept;
+  const tr = createTrainer(baseInput({ callbacks: { onCheckpoint: ({ infer }) => { kept = infer; } } }), ctx);
+  const r = await settle(tr.wait());
+  assert.ok(r.ok, String(r.error?.stack ?? r.error));
+  const res = await kept({ messages: [{ role: "user", content: "later" }], stream: false });
+  assert.ok(res instanceof Response);
+  assert.equal((await res.json()).choices[0].message.content, "hello");
+  const [req] = mock.find("POST", "/v1/inference/chat");
+  assert.deepEqual(req.body.adapter, { kind: "checkpoint", jobId: "job-1", step: 4 });
+});
