@@ -183,6 +183,18 @@ test("requestAnonymousToken(baseUrl) returns {token, anonymousId, kind, orgSlug}
   assert.equal(existsSync(credFile(home)), false, "requesting a token stores nothing");
 });
 
+test("requestAnonymousToken(baseUrl, \"web\") sends {kind: \"web\"}", async () => {
+  const home = makeTempHome();
+  const before = anonFromMock().length;
+  const r = await runArkor(`return await arkor.requestAnonymousToken(${JSON.stringify(mock.url)}, "web");`, {
+    env: env(home),
+  });
+  assert.ok(r.ok, fail(r));
+  const reqs = anonFromMock().slice(before);
+  assert.equal(reqs.length, 1);
+  assert.deepEqual(reqs[0].body, { kind: "web" });
+});
+
 test("requestAnonymousToken rejects on a non-2xx answer with the status in the message", async (t) => {
   const m2 = await startMockCloud();
   t.after(() => m2.close());

@@ -215,3 +215,9 @@ test("the bootstrap runs once even when start() is called twice", async (t) => {
   assert.equal(mock.find("POST", "/v1/projects").length, 1);
   assert.equal(mock.find("POST", "/v1/jobs").length, 1);
 });
+
+test("readState resolves null when state.json is a directory", async () => {
+  const cwd = makeTempDir();
+  mkdirSync(join(cwd, ".arkor", "state.json"), { recursive: true });
+  assert.equal(await readState(cwd), null);
+});

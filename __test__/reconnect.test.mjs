@@ -235,3 +235,16 @@ test("with defaults (no maxReconnectAttempts) failures keep retrying", async (t)
   assert.ok(r.ok, fail(r));
   assert.equal(mock.streamRequests().length, 13);
 });
+
+test("the default base reconnect delay is ~1 s", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  const { reconnectDelayMs, maxReconnectDelayMs, ...defaults } = ctx;
+  mock.streams.push([log(1, 1)]); // clean EOF after progress → base delay
+  mock.streams.push([completed(2)]);
+  const tr = createTrainer(baseInput(), defaults);
+  const r = await settle(tr.wait(), 10_000);
+  assert.ok(r.ok, fail(r));
+  const [a, b] = mock.streamRequests();
+  const gap = b.at - a.closedAt;
+  assert.ok(gap >= 950 && gap < 3000, `expected ~1000 ms, got ${gap.toFixed(0)} ms`);
+});

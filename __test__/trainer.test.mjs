@@ -309,3 +309,75 @@ test("two trainers are independent", async (t) => {
     ["a", "b"],
   );
 });
+
+test("SUPPORTED_MODELS is frozen", () => {
+  assert.ok(Object.isFrozen(SUPPORTED_MODELS));
+});
+
+test("the job row from the backend is passed through (unknown fields kept)", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  mock.job = { ...mock.job, orgId: "org-77", projectId: "proj-77", extraField: { nested: [1, 2] }, queuePosition: 3 };
+  mock.streams.push([frame(1, ev("training.started", { timestamp: "2026-02-02T00:00:00.000Z" })), frame(2, ev("training.completed"))]);
+  let startedJob;
+  const tr = createTrainer(baseInput({ name: "keep", callbacks: { onStarted: ({ job }) => (startedJob = job) } }), ctx);
+  const r = await settle(tr.wait());
+  assert.ok(r.ok, String(r.error?.stack ?? r.error));
+  for (const job of [startedJob, r.value.job]) {
+    assert.equal(job.orgId, "org-77");
+    assert.equal(job.projectId, "proj-77");
+    assert.equal(job.name, "keep");
+    assert.equal(job.createdAt, "2026-01-01T00:00:00.000Z");
+    assert.deepEqual(job.config, { model: MODEL, datasetSource: { type: "huggingface", name: "org/ds" } });
+    assert.deepEqual(job.extraField, { nested: [1, 2] });
+    assert.equal(job.queuePosition, 3);
+  }
+  assert.equal(startedJob.status, "running");
+  assert.equal(r.value.job.status, "completed");
+});
+
+test("start() rejects (does not hang) when the backend is unreachable", async (t) => {
+  const { ctx } = await setupCloud(t);
+  const dead = "http://127.0.0.1:9";
+  const tr = createTrainer(baseInput(), { ...ctx, baseUrl: dead, credentials: { ...ctx.credentials, arkorCloudApiUrl: dead } });
+  const r = await settle(tr.start(), 10_000);
+  assert.equal(r.ok, false);
+  assert.ok(r.error instanceof Error, `got ${r.error}`);
+  assert.doesNotMatch(String(r.error.message), /did not settle/);
+});
+
+test("start() rejects when the job answer is not JSON", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  mock.on("POST", "/v1/jobs", { status: 201, text: "<html>proxy page</html>" });
+  const tr = createTrainer(baseInput(), ctx);
+  const r = await settle(tr.start());
+  assert.equal(r.ok, false);
+  assert.ok(r.error instanceof Error);
+});
+
+test("cancel() and start() work while wait() is streaming (no lock held across wait)", async (t) => {
+  const { mock, ctx } = await setupCloud(t);
+  let release;
+  const gate = new Promise((r) => (release = r));
+  t.after(() => release());
+  mock.streams.push([
+    frame(1, ev("training.started")),
+    { until: gate },
+    frame(2, ev("training.failed", { error: "cancelled by user" })),
+  ]);
+  let started;
+  const startedP = new Promise((r) => (started = r));
+  const tr = createTrainer(baseInput({ callbacks: { onStarted: () => started() } }), ctx);
+  const waitP = settle(tr.wait(), 10_000);
+  await startedP;
+  const s = await settle(tr.start(), 3000, "start() during wait()");
+  assert.ok(s.ok, String(s.error));
+  assert.deepEqual(s.value, { jobId: "job-1" });
+  const c = await settle(tr.cancel(), 3000, "cancel() during wait()");
+  assert.ok(c.ok, String(c.error));
+  assert.equal(mock.find("POST", "/v1/jobs/job-1/cancel").length, 1);
+  release();
+  const r = await waitP;
+  assert.ok(r.ok, String(r.error?.stack ?? r.error));
+  assert.equal(r.value.job.status, "failed");
+  assert.equal(mock.find("POST", "/v1/jobs").length, 1);
+});
