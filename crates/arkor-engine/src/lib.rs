@@ -16,6 +16,7 @@
 
 pub mod chat;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod gemma3;
 pub mod generate;

@@ -1,0 +1,372 @@
+//! Training datasets: where they come from (`file://` / `https://` blobs, Hugging Face
+//! Hub repos), how they are stored (JSONL, JSON, CSV) and what a row means (chatml
+//! `messages`, prompt/completion, alpaca, text).
+//!
+//! Fetching is blocking (reqwest's blocking client): call it from a worker thread
+//! (`tokio::task::spawn_blocking`), never from inside an async task.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::chat::{ChatMessage, Example};
+use crate::error::{io_err, Error, Result};
+
+/// Where a dataset lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatasetSource {
+    /// A single file at a `file://`, `https://` (or `http://`) URL, optionally with a
+    /// bearer token sent as `Authorization`.
+    Blob {
+        /// The URL.
+        url: String,
+        /// Bearer token for the request.
+        token: Option<String>,
+    },
+    /// A dataset repository on the Hugging Face Hub (`owner/name`), read through the
+    /// Hub's HTTP API at `HF_ENDPOINT` (default `https://huggingface.co`) with
+    /// `HF_TOKEN` when set.
+    HuggingFace {
+        /// `owner/name`.
+        repo: String,
+        /// Split whose files to read (default `train`).
+        split: Option<String>,
+        /// Git revision (default `main`).
+        revision: Option<String>,
+    },
+}
+
+/// How rows map to examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DatasetFormat {
+    /// Decide per row from its fields.
+    #[default]
+    Auto,
+    /// `{"messages": [{"role", "content"}, ...]}`
+    Chatml,
+    /// `{"prompt", "completion"}`
+    PromptCompletion,
+    /// `{"instruction", "input"?, "output"}`
+    Alpaca,
+    /// `{"text"}`
+    Text,
+}
+
+impl std::str::FromStr for DatasetFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "" | "auto" => Ok(Self::Auto),
+            "chatml" | "messages" | "chat" | "conversational" => Ok(Self::Chatml),
+            "prompt_completion" | "prompt-completion" | "promptCompletion" => Ok(Self::PromptCompletion),
+            "alpaca" => Ok(Self::Alpaca),
+            "text" => Ok(Self::Text),
+            other => Err(Error::Config(format!(
+                "datasetFormat {other:?} is not supported (chatml, prompt_completion, alpaca, text)"
+            ))),
+        }
+    }
+}
+
+/// Fetches and parses a dataset.
+pub fn load_dataset(source: &DatasetSource, format: DatasetFormat) -> Result<Vec<Example>> {
+    match source {
+        DatasetSource::Blob { url, token } => {
+            let bytes = fetch_url(url, token.as_deref())?;
+            parse_dataset(&bytes, url, format)
+        }
+        DatasetSource::HuggingFace { repo, split, revision } => {
+            let endpoint = std::env::var("HF_ENDPOINT")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "https://huggingface.co".into());
+            let token = std::env::var("HF_TOKEN").ok().filter(|s| !s.is_empty());
+            load_hub_dataset(
+                endpoint.trim_end_matches('/'),
+                repo,
+                split.as_deref().unwrap_or("train"),
+                revision.as_deref().unwrap_or("main"),
+                token.as_deref(),
+                format,
+            )
+        }
+    }
+}
+
+fn client() -> Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .user_agent(concat!("arkor-engine/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Http { url: String::new(), message: e.to_string() })
+}
+
+/// Reads a `file://` URL or downloads an `http(s)://` one.
+pub fn fetch_url(url: &str, token: Option<&str>) -> Result<Vec<u8>> {
+    if let Some(path) = url.strip_prefix("file://") {
+        let path = percent_decode(path);
+        return std::fs::read(&path).map_err(io_err(path));
+    }
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(Error::Dataset {
+            source_name: url.into(),
+            message: "blob URLs must start with https://, http:// or file://".into(),
+        });
+    }
+    let mut req = client()?.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let http = |message: String| Error::Http { url: url.into(), message };
+    let resp = req.send().map_err(|e| http(e.to_string()))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().unwrap_or_default();
+        return Err(http(format!("status {status}: {}", body.chars().take(200).collect::<String>())));
+    }
+    Ok(resp.bytes().map_err(|e| http(e.to_string()))?.to_vec())
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const EXTENSIONS: [&str; 5] = [".jsonl", ".json", ".csv", ".parquet", ".ndjson"];
+
+fn load_hub_dataset(
+    endpoint: &str,
+    repo: &str,
+    split: &str,
+    revision: &str,
+    token: Option<&str>,
+    format: DatasetFormat,
+) -> Result<Vec<Example>> {
+    let info_url = format!("{endpoint}/api/datasets/{repo}/revision/{revision}");
+    let info: Value = serde_json::from_slice(&fetch_url(&info_url, token)?).map_err(|e| Error::Dataset {
+        source_name: repo.into(),
+        message: format!("Hub answered with invalid JSON: {e}"),
+    })?;
+    let files: Vec<String> = info
+        .get("siblings")
+        .and_then(|s| s.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.get("rfilename").and_then(|n| n.as_str()).map(String::from))
+                .filter(|n| EXTENSIONS.iter().any(|e| n.ends_with(e)))
+                .collect()
+        })
+        .unwrap_or_default();
+    // A split is the set of data files whose path names it (`train.jsonl`,
+    // `data/train-00000-of-00001.parquet`); a repo with one unnamed file is all `train`.
+    let named: Vec<&String> = files
+        .iter()
+        .filter(|f| {
+            let base = f.rsplit('/').next().unwrap_or(f);
+            base.starts_with(split) || f.split('/').any(|d| d == split)
+        })
+        .collect();
+    let chosen: Vec<&String> = if named.is_empty() && split == "train" {
+        files.iter().collect()
+    } else {
+        named
+    };
+    if chosen.is_empty() {
+        return Err(Error::Dataset {
+            source_name: repo.into(),
+            message: format!("no data file for split {split:?} (files: {files:?})"),
+        });
+    }
+    let mut out = Vec::new();
+    for f in chosen {
+        let url = format!("{endpoint}/datasets/{repo}/resolve/{revision}/{f}");
+        let bytes = fetch_url(&url, token)?;
+        out.extend(parse_dataset(&bytes, &format!("{repo}/{f}"), format)?);
+    }
+    Ok(out)
+}
+
+/// Parses a dataset file's contents; the format is chosen by the name's extension
+/// (`.jsonl`/`.ndjson`, `.json`, `.csv`; anything else is tried as JSONL).
+pub fn parse_dataset(bytes: &[u8], name: &str, format: DatasetFormat) -> Result<Vec<Example>> {
+    let path = name.split(['?', '#']).next().unwrap_or(name).to_ascii_lowercase();
+    let rows = if path.ends_with(".parquet") {
+        return Err(Error::Dataset {
+            source_name: name.into(),
+            message: "Parquet files are not supported yet; use JSONL, JSON or CSV".into(),
+        });
+    } else if path.ends_with(".csv") {
+        csv_rows(bytes, name)?
+    } else if path.ends_with(".json") {
+        json_rows(bytes, name)?
+    } else {
+        jsonl_rows(bytes, name)?
+    };
+    if rows.is_empty() {
+        return Err(Error::Dataset { source_name: name.into(), message: "no rows".into() });
+    }
+    rows.into_iter().map(|(row, v)| row_to_example(&v, format, name, row)).collect()
+}
+
+/// Reads a local dataset file.
+pub fn load_file(path: &Path, format: DatasetFormat) -> Result<Vec<Example>> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    parse_dataset(&bytes, &path.display().to_string(), format)
+}
+
+fn text_of(bytes: &[u8], name: &str) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| Error::Dataset {
+        source_name: name.into(),
+        message: format!("not UTF-8 text: {e}"),
+    })
+}
+
+fn jsonl_rows(bytes: &[u8], name: &str) -> Result<Vec<(usize, Value)>> {
+    let text = text_of(bytes, name)?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let v = serde_json::from_str(line).map_err(|e| Error::DatasetRow {
+            file: name.into(),
+            row: i + 1,
+            message: format!("invalid JSON: {e}"),
+        })?;
+        rows.push((i + 1, v));
+    }
+    Ok(rows)
+}
+
+fn json_rows(bytes: &[u8], name: &str) -> Result<Vec<(usize, Value)>> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::Dataset {
+        source_name: name.into(),
+        message: format!("invalid JSON: {e}"),
+    })?;
+    let arr = match v {
+        Value::Array(a) => a,
+        // `{"data": [...]}`, `{"train": [...]}`: the one array-valued field.
+        Value::Object(o) => {
+            let mut arrays: Vec<Vec<Value>> =
+                o.into_iter().filter_map(|(_, v)| if let Value::Array(a) = v { Some(a) } else { None }).collect();
+            if arrays.len() != 1 {
+                return Err(Error::Dataset {
+                    source_name: name.into(),
+                    message: "a JSON dataset must be an array of rows or an object with one array field".into(),
+                });
+            }
+            arrays.pop().unwrap()
+        }
+        _ => {
+            return Err(Error::Dataset { source_name: name.into(), message: "a JSON dataset must be an array of rows".into() })
+        }
+    };
+    Ok(arr.into_iter().enumerate().map(|(i, v)| (i + 1, v)).collect())
+}
+
+fn csv_rows(bytes: &[u8], name: &str) -> Result<Vec<(usize, Value)>> {
+    let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+    let headers = r
+        .headers()
+        .map_err(|e| Error::Dataset { source_name: name.into(), message: format!("CSV header: {e}") })?
+        .clone();
+    let mut rows = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        // Row numbers count data rows from 1, as a spreadsheet user would after the header.
+        let row = i + 1;
+        let rec = rec.map_err(|e| Error::DatasetRow { file: name.into(), row, message: format!("invalid CSV: {e}") })?;
+        let mut o = serde_json::Map::new();
+        for (h, f) in headers.iter().zip(rec.iter()) {
+            o.insert(h.to_string(), Value::String(f.to_string()));
+        }
+        rows.push((row, Value::Object(o)));
+    }
+    Ok(rows)
+}
+
+fn row_to_example(v: &Value, format: DatasetFormat, file: &str, row: usize) -> Result<Example> {
+    let err = |m: String| Error::DatasetRow { file: file.into(), row, message: m };
+    let o = v.as_object().ok_or_else(|| err("a row must be a JSON object".into()))?;
+    let format = match format {
+        DatasetFormat::Auto => {
+            if o.contains_key("messages") {
+                DatasetFormat::Chatml
+            } else if o.contains_key("prompt") && o.contains_key("completion") {
+                DatasetFormat::PromptCompletion
+            } else if o.contains_key("instruction") && o.contains_key("output") {
+                DatasetFormat::Alpaca
+            } else if o.contains_key("text") {
+                DatasetFormat::Text
+            } else {
+                return Err(err(format!(
+                    "cannot tell the format from fields {:?} (expected messages, prompt/completion, instruction/output or text)",
+                    o.keys().collect::<Vec<_>>()
+                )));
+            }
+        }
+        f => f,
+    };
+    let string = |k: &str| -> Result<String> {
+        match o.get(k) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(err(format!("field {k:?} must be a string, got {other}"))),
+            None => Err(err(format!("missing field {k:?}"))),
+        }
+    };
+    match format {
+        DatasetFormat::Chatml => {
+            let m = o.get("messages").ok_or_else(|| err("missing field \"messages\"".into()))?;
+            // CSV cells hold the list as JSON text.
+            let m = match m {
+                Value::String(s) => serde_json::from_str(s).map_err(|e| err(format!("messages: invalid JSON: {e}")))?,
+                other => other.clone(),
+            };
+            let list = m.as_array().ok_or_else(|| err("messages must be a list".into()))?;
+            let mut msgs = Vec::with_capacity(list.len());
+            for (k, x) in list.iter().enumerate() {
+                let role = x.get("role").and_then(|r| r.as_str());
+                let content = x.get("content").and_then(|r| r.as_str());
+                match (role, content) {
+                    (Some(r @ ("system" | "user" | "assistant" | "model")), Some(c)) => msgs.push(ChatMessage::new(r, c)),
+                    (Some(r), Some(_)) => return Err(err(format!("messages[{k}]: unsupported role {r:?}"))),
+                    _ => return Err(err(format!("messages[{k}] needs string role and content"))),
+                }
+            }
+            if !msgs.iter().any(|m| m.role == "assistant" || m.role == "model") {
+                return Err(err("messages has no assistant turn".into()));
+            }
+            Ok(Example::Chat(msgs))
+        }
+        DatasetFormat::PromptCompletion => Ok(Example::Chat(vec![
+            ChatMessage::new("user", &string("prompt")?),
+            ChatMessage::new("assistant", &string("completion")?),
+        ])),
+        DatasetFormat::Alpaca => {
+            let instruction = string("instruction")?;
+            let input = match o.get("input") {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => return Err(err(format!("field \"input\" must be a string, got {other}"))),
+            };
+            let user = if input.trim().is_empty() { instruction } else { format!("{instruction}\n\n{input}") };
+            Ok(Example::Chat(vec![ChatMessage::new("user", &user), ChatMessage::new("assistant", &string("output")?)]))
+        }
+        DatasetFormat::Text => Ok(Example::Text(string("text")?)),
+        DatasetFormat::Auto => unreachable!(),
+    }
+}
