@@ -109,6 +109,14 @@ pub fn apply_event(job: &mut Value, ev: &Value, callbacks: CallbackSet) -> Appli
             out.terminal = Some(Vec::new());
             Callback::Failed
         }
+        // Not an upstream event: the local backend's word that a cancel
+        // took effect. No callback exists for it; it only ends the wait
+        // with the job's true status.
+        "training.cancelled" => {
+            *job = with_fields(job, &[("status", Some(&json!("cancelled"))), ("completedAt", ts)]);
+            out.terminal = Some(Vec::new());
+            return out;
+        }
         _ => return out,
     };
     if !callbacks.has(callback) {
@@ -196,6 +204,15 @@ mod tests {
         assert!(a.dispatch.is_none());
         assert_eq!(j["error"], "oom");
         assert_eq!(j["status"], "failed");
+    }
+
+    #[test]
+    fn cancelled_ends_without_callback() {
+        let mut j = job();
+        let a = apply_event(&mut j, &json!({"type": "training.cancelled", "timestamp": "C"}), CallbackSet::ALL);
+        assert_eq!(a.terminal, Some(vec![]));
+        assert!(a.dispatch.is_none());
+        assert_eq!(j["status"], "cancelled");
     }
 
     #[test]

@@ -1,0 +1,302 @@
+//! Job configs: checked field by field when a job is created (so a bad one
+//! never reaches the queue), then turned into the engine's `TrainConfig`.
+
+use std::path::{Path, PathBuf};
+
+use arkor_engine::{LoraConfig, LrScheduler, TrainConfig};
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// The models this backend trains and serves.
+pub const LOCAL_MODELS: &[&str] = &[arkor_engine::GEMMA3_270M, arkor_engine::TINY_MODEL];
+
+/// Optimiser names accepted for `optim`; all run as AdamW here.
+const ADAMW_NAMES: &[&str] = &["adamw", "adamw_torch", "adamw_torch_fused", "adamw_hf", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"];
+
+/// A validated job config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPlan {
+    /// Base model name.
+    pub model: String,
+    /// Where the data comes from.
+    pub dataset: DatasetSpec,
+    /// Hyper-parameters, with `output_dir` and `save_steps` still to fill in.
+    pub train: TrainConfig,
+    /// `saveSteps` as given.
+    pub save_steps: Option<usize>,
+    /// Smoke-test mode: few examples, few steps.
+    pub dry_run: bool,
+}
+
+/// The `datasetSource` of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatasetSpec {
+    /// `{type: "blob", url, token?}`.
+    Blob {
+        /// `file://` or `https://` URL.
+        url: String,
+        /// Bearer token for the URL.
+        token: Option<String>,
+    },
+    /// `{type: "huggingface", name, split?, subset?}`.
+    Huggingface {
+        /// Repo id.
+        name: String,
+        /// Split (default `train`).
+        split: Option<String>,
+        /// Config / subset.
+        subset: Option<String>,
+    },
+}
+
+fn bad(field: &str, msg: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(format!("`config.{field}` {msg}"))
+}
+
+fn describe(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!("{}…", &s[..s.char_indices().nth(60).map_or(s.len(), |(i, _)| i)])
+    } else {
+        s
+    }
+}
+
+fn number(cfg: &Value, field: &str) -> Result<Option<f64>, ApiError> {
+    match cfg.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if !x.is_finite() || x < 0.0 {
+                return Err(bad(field, format_args!("must be a non-negative number, got {x}")));
+            }
+            Ok(Some(x))
+        }
+        Some(other) => Err(bad(field, format_args!("must be a number, got {}", describe(other)))),
+    }
+}
+
+fn count(cfg: &Value, field: &str, min: usize) -> Result<Option<usize>, ApiError> {
+    match number(cfg, field)? {
+        None => Ok(None),
+        Some(x) if x.fract() != 0.0 || (x as usize) < min => {
+            Err(bad(field, format_args!("must be a whole number of at least {min}, got {x}")))
+        }
+        Some(x) => Ok(Some(x as usize)),
+    }
+}
+
+fn string<'a>(cfg: &'a Value, field: &str) -> Result<Option<&'a str>, ApiError> {
+    match cfg.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(bad(field, format_args!("must be a string, got {}", describe(other)))),
+    }
+}
+
+fn boolean(cfg: &Value, field: &str) -> Result<Option<bool>, ApiError> {
+    match cfg.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(bad(field, format_args!("must be true or false, got {}", describe(other)))),
+    }
+}
+
+/// Reads a `file://` URL as a local path.
+pub fn file_url_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("file://")?;
+    // `file:///abs` → `/abs`; `file://localhost/abs` → `/abs`.
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    let decoded = percent_decode(rest);
+    Some(PathBuf::from(decoded))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn dataset(cfg: &Value) -> Result<DatasetSpec, ApiError> {
+    let src = match cfg.get("datasetSource") {
+        None | Some(Value::Null) => {
+            return Err(bad("datasetSource", "is missing: set `dataset` in createTrainer, e.g. { type: \"blob\", url: \"file:///path/data.jsonl\" }"))
+        }
+        Some(v @ Value::Object(_)) => v,
+        Some(other) => return Err(bad("datasetSource", format_args!("must be an object, got {}", describe(other)))),
+    };
+    match src.get("type").and_then(Value::as_str) {
+        Some("blob") => {
+            let url = string(src, "url")
+                .map_err(|_| bad("datasetSource.url", "must be a string"))?
+                .ok_or_else(|| bad("datasetSource.url", "is missing"))?;
+            let token = src.get("token").and_then(Value::as_str).map(str::to_owned);
+            if let Some(path) = file_url_path(url) {
+                check_readable(&path).map_err(|e| bad("datasetSource.url", format_args!("cannot be read: {}: {e}", path.display())))?;
+            } else if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(bad("datasetSource.url", format_args!("must be a file://, https:// or http:// URL, got {url:?}")));
+            }
+            Ok(DatasetSpec::Blob { url: url.to_owned(), token })
+        }
+        Some("huggingface") => {
+            let name = src.get("name").and_then(Value::as_str).filter(|s| !s.is_empty());
+            let name = name.ok_or_else(|| bad("datasetSource.name", "is missing: name the Hugging Face dataset repo, e.g. \"org/dataset\""))?;
+            let opt = |k: &str| src.get(k).and_then(Value::as_str).map(str::to_owned);
+            Ok(DatasetSpec::Huggingface { name: name.to_owned(), split: opt("split"), subset: opt("subset") })
+        }
+        other => Err(bad(
+            "datasetSource.type",
+            format_args!("must be \"blob\" or \"huggingface\", got {}", other.map_or("nothing".into(), |t| format!("{t:?}"))),
+        )),
+    }
+}
+
+fn check_readable(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("it is a directory"));
+    }
+    std::fs::File::open(path).map(|_| ())
+}
+
+/// Checks a job config and plans the run. Every error names the field.
+pub fn plan(cfg: &Value) -> Result<JobPlan, ApiError> {
+    if !cfg.is_object() {
+        return Err(ApiError::BadRequest("`config` must be an object".into()));
+    }
+    let model = string(cfg, "model")?.ok_or_else(|| bad("model", "is missing"))?;
+    if !LOCAL_MODELS.contains(&model) {
+        return Err(bad(
+            "model",
+            format_args!("{model:?} is not served by this local backend; use one of {}", LOCAL_MODELS.join(", ")),
+        ));
+    }
+    let dataset = dataset(cfg)?;
+    let mut t = TrainConfig::default();
+    let mut lora = LoraConfig::default();
+    if let Some(r) = count(cfg, "loraR", 1)? {
+        lora.r = r;
+    }
+    if let Some(a) = number(cfg, "loraAlpha")? {
+        lora.alpha = a;
+    }
+    t.lora = lora;
+    if let Some(m) = count(cfg, "maxLength", 8)? {
+        t.max_length = Some(m);
+    }
+    if let Some(lr) = number(cfg, "learningRate")? {
+        t.learning_rate = lr;
+    }
+    if let Some(b) = count(cfg, "batchSize", 1)? {
+        t.batch_size = b;
+    }
+    t.max_steps = count(cfg, "maxSteps", 1)?;
+    if let Some(e) = number(cfg, "numTrainEpochs")? {
+        if e <= 0.0 {
+            return Err(bad("numTrainEpochs", "must be greater than 0"));
+        }
+        t.num_train_epochs = e;
+    }
+    if let Some(w) = count(cfg, "warmupSteps", 0)? {
+        t.warmup_steps = w;
+    }
+    if let Some(wd) = number(cfg, "weightDecay")? {
+        t.weight_decay = wd;
+    }
+    if let Some(l) = count(cfg, "loggingSteps", 1)? {
+        t.logging_steps = l;
+    }
+    let save_steps = count(cfg, "saveSteps", 1)?;
+    count(cfg, "evalSteps", 1)?;
+    if let Some(s) = string(cfg, "lrSchedulerType")? {
+        t.lr_scheduler = match s {
+            "linear" => LrScheduler::Linear,
+            "cosine" => LrScheduler::Cosine,
+            "constant" | "constant_with_warmup" => LrScheduler::Constant,
+            other => return Err(bad("lrSchedulerType", format_args!("{other:?} is not supported; use linear, cosine or constant"))),
+        };
+    }
+    if let Some(o) = string(cfg, "optim")? {
+        if !ADAMW_NAMES.contains(&o) {
+            return Err(bad("optim", format_args!("{o:?} is not supported; use one of {}", ADAMW_NAMES.join(", "))));
+        }
+    }
+    boolean(cfg, "loadIn4bit")?;
+    match cfg.get("datasetFormat") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(f)) => {
+            crate::dataset::parse_format(Some(f)).map_err(|e| bad("datasetFormat", e))?;
+        }
+        Some(other) => return Err(bad("datasetFormat", format_args!("must be a format name string, got {}", describe(other)))),
+    }
+    t.train_on_responses_only = boolean(cfg, "trainOnResponsesOnly")?.unwrap_or(true);
+    let dry_run = boolean(cfg, "dryRun")?.unwrap_or(false);
+    if let Some(seed) = count(cfg, "seed", 0)? {
+        t.seed = seed as u64;
+    }
+    Ok(JobPlan { model: model.to_owned(), dataset, train: t, save_steps, dry_run })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({"model": "arkor/tiny-gemma3", "datasetSource": {"type": "huggingface", "name": "a/b"}})
+    }
+
+    fn err(cfg: Value) -> String {
+        plan(&cfg).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn fields_are_named_in_errors() {
+        let mut c = base();
+        c["learningRate"] = json!(-1);
+        assert!(err(c).contains("`config.learningRate`"));
+        let mut c = base();
+        c["maxSteps"] = json!("ten");
+        assert!(err(c).contains("`config.maxSteps` must be a number"));
+        let mut c = base();
+        c["model"] = json!("gpt-2");
+        assert!(err(c).contains("`config.model`"));
+        let mut c = base();
+        c.as_object_mut().unwrap().remove("datasetSource");
+        assert!(err(c).contains("`config.datasetSource` is missing"));
+        let c = json!({"model": "arkor/tiny-gemma3", "datasetSource": {"type": "blob", "url": "file:///no/such/file.jsonl"}});
+        assert!(err(c).contains("`config.datasetSource.url` cannot be read"));
+    }
+
+    #[test]
+    fn plan_maps_hyperparameters() {
+        let mut c = base();
+        c["loraR"] = json!(8);
+        c["maxSteps"] = json!(12);
+        c["lrSchedulerType"] = json!("cosine");
+        let p = plan(&c).unwrap();
+        assert_eq!(p.train.lora.r, 8);
+        assert_eq!(p.train.max_steps, Some(12));
+        assert_eq!(p.train.lr_scheduler, LrScheduler::Cosine);
+        assert!(p.train.train_on_responses_only);
+    }
+
+    #[test]
+    fn file_urls() {
+        assert_eq!(file_url_path("file:///tmp/a%20b.jsonl"), Some(PathBuf::from("/tmp/a b.jsonl")));
+        assert_eq!(file_url_path("https://x"), None);
+    }
+}

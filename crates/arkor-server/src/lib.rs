@@ -1,0 +1,145 @@
+//! arkor-server: the local Arkor backend.
+//!
+//! The Arkor cloud API (SPEC §3–§4) over HTTP with axum, jobs and their
+//! event logs in SQLite under `$ARKOR_HOME`, and a queue that trains with
+//! `arkor-engine` one job at a time while inference requests run beside it.
+//! Used embedded (the SDK starts it in-process on loopback) and standalone
+//! (`arkor serve`).
+
+#![warn(missing_docs)]
+
+mod auth;
+pub mod config;
+mod dataset;
+mod error;
+mod events;
+mod inference;
+mod models;
+mod routes;
+pub mod store;
+mod stream;
+mod worker;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use error::ApiError;
+use events::EventLog;
+use models::ModelCache;
+use store::Store;
+use worker::Queue;
+
+/// Shared state of the routes.
+#[derive(Clone)]
+pub struct AppState {
+    store: Store,
+    log: EventLog,
+    queue: Queue,
+    models: ModelCache,
+    home: PathBuf,
+    ping_every: Duration,
+}
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Data directory (`$ARKOR_HOME`, default `~/.arkor/local`).
+    pub home: PathBuf,
+    /// A token to accept for org [`LOCAL_ORG`] without sign-up: how the
+    /// embedded server and its in-process client trust each other.
+    pub static_token: Option<String>,
+    /// Keepalive interval of event streams.
+    pub ping_every: Duration,
+}
+
+/// The org of the embedded server's static token.
+pub const LOCAL_ORG: &str = "local";
+
+impl ServerOptions {
+    /// Options for `home` with the defaults.
+    pub fn new(home: PathBuf) -> Self {
+        Self { home, static_token: None, ping_every: stream::PING_EVERY }
+    }
+}
+
+/// `$ARKOR_HOME`, else `~/.arkor/local`.
+pub fn default_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("ARKOR_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    let home = std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" }).map(PathBuf::from).unwrap_or_else(|| ".".into());
+    home.join(".arkor").join("local")
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("cannot open the job database {path}: {source}")]
+    Database {
+        /// Its path.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The listener failed.
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    /// The static token could not be registered.
+    #[error("cannot register the local token: {0}")]
+    Token(ApiError),
+}
+
+/// A running server; dropping it does not stop it, [`RunningServer::shutdown`] does.
+pub struct RunningServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens the store, recovers interrupted jobs, starts the job worker and
+/// serves on `listener`. Must be called inside a tokio runtime.
+pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) -> Result<RunningServer, StartError> {
+    let db = options.home.join("arkor.sqlite");
+    let store = Store::open(&db).map_err(|source| StartError::Database { path: db.clone(), source })?;
+    if let Some(token) = &options.static_token {
+        let org = store.ensure_org(LOCAL_ORG, "Local").map_err(StartError::Token)?;
+        store.add_token(token, &org, None, Some("embedded")).map_err(StartError::Token)?;
+    }
+    let log = EventLog::new(store.clone());
+    let models = ModelCache::new(options.home.clone());
+    let queue = Queue::new(store.clone(), log.clone(), models.clone(), options.home.clone());
+    queue.recover();
+    let state = AppState { store, log, queue: queue.clone(), models, home: options.home.clone(), ping_every: options.ping_every };
+    let app = routes::router(state);
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let worker = tokio::spawn(queue.run());
+        let _ = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await;
+        worker.abort();
+    });
+    Ok(RunningServer { addr, shutdown: Some(tx), task })
+}
+

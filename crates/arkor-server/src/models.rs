@@ -1,0 +1,61 @@
+//! Loaded base models, shared read-only by training and inference.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arkor_engine::{LoraAdapter, Model};
+
+/// Loads each base model once and each adapter directory once.
+#[derive(Clone)]
+pub struct ModelCache {
+    home: PathBuf,
+    models: Arc<Mutex<HashMap<String, Arc<Model>>>>,
+    adapters: Arc<Mutex<HashMap<PathBuf, Arc<LoraAdapter>>>>,
+}
+
+impl ModelCache {
+    /// A cache whose installed models live under `home/models`.
+    pub fn new(home: PathBuf) -> Self {
+        Self { home, models: Default::default(), adapters: Default::default() }
+    }
+
+    /// The model `name`, loading it on first use. Blocking: call from a
+    /// worker thread.
+    pub fn model(&self, name: &str) -> Result<Arc<Model>, String> {
+        if let Some(m) = self.models.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(m.clone());
+        }
+        let model = match name {
+            arkor_engine::TINY_MODEL => Model::tiny(0),
+            arkor_engine::GEMMA3_270M => {
+                let path = self.home.join("models").join("google--gemma-3-270m").join("model.gguf");
+                if !path.exists() {
+                    return Err(format!(
+                        "model {name} is not installed (looked for {}). Install it with `arkor models pull {name}`.",
+                        path.display()
+                    ));
+                }
+                Model::from_gguf(name, &path, &arkor_engine::Device::Cpu)
+            }
+            other => return Err(format!("unknown model {other:?}")),
+        }
+        .map_err(|e| format!("loading model {name}: {e}"))?;
+        let model = Arc::new(model);
+        self.models.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), model.clone());
+        Ok(model)
+    }
+
+    /// The adapter saved in `dir` for `model`. Checkpoint directories never
+    /// change once written, so caching by path is safe.
+    pub fn adapter(&self, model: &Model, dir: PathBuf) -> Result<Arc<LoraAdapter>, String> {
+        if let Some(a) = self.adapters.lock().unwrap_or_else(|p| p.into_inner()).get(&dir) {
+            return Ok(a.clone());
+        }
+        let adapter = LoraAdapter::load_peft(&dir, model.config(), model.device())
+            .map_err(|e| format!("loading adapter {}: {e}", dir.display()))?;
+        let adapter = Arc::new(adapter);
+        self.adapters.lock().unwrap_or_else(|p| p.into_inner()).insert(dir, adapter.clone());
+        Ok(adapter)
+    }
+}

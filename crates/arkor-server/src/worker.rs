@@ -1,0 +1,207 @@
+//! The job queue: one job at a time per engine, oldest first, each on its
+//! own OS thread so a CPU-bound training step never stalls the HTTP server.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arkor_engine::{TrainLog, TrainObserver};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::config::{plan, JobPlan};
+use crate::dataset::load_examples;
+use crate::events::EventLog;
+use crate::models::ModelCache;
+use crate::store::{Job, Store, Transition};
+
+/// Message for jobs found `running` when the server starts.
+pub const INTERRUPTED: &str = "The arkor server stopped while this job was running, so it did not finish; it was marked failed when the server restarted. Start the job again to retrain.";
+
+/// Dry runs train on at most this many examples for at most this many steps.
+const DRY_RUN_EXAMPLES: usize = 16;
+const DRY_RUN_STEPS: usize = 3;
+
+/// Shared by the routes and the worker loop.
+#[derive(Clone)]
+pub struct Queue {
+    store: Store,
+    log: EventLog,
+    models: ModelCache,
+    home: PathBuf,
+    wake: Arc<Notify>,
+    cancels: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
+}
+
+impl Queue {
+    /// A queue over `store`; call [`Queue::run`] to process it.
+    pub fn new(store: Store, log: EventLog, models: ModelCache, home: PathBuf) -> Self {
+        Self { store, log, models, home, wake: Arc::new(Notify::new()), cancels: Default::default() }
+    }
+
+    /// Where a job's checkpoints go.
+    pub fn job_dir(home: &Path, job_id: &str) -> PathBuf {
+        home.join("jobs").join(job_id)
+    }
+
+    /// Tells the worker a job was queued.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Marks jobs interrupted by a previous server process as failed.
+    pub fn recover(&self) {
+        for id in self.store.jobs_with_status("running").unwrap_or_default() {
+            self.log.emit(&id, "training.failed", json!({ "error": INTERRUPTED }), Some(Transition::Failed(INTERRUPTED.into())));
+        }
+    }
+
+    /// Cancels a job: a queued one at once, a running one within a step.
+    /// The terminal event is written here, so nothing the training thread
+    /// reports afterwards reaches the log.
+    pub fn cancel(&self, job: &Job) {
+        if job.is_terminal() {
+            return;
+        }
+        if let Some(flag) = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).get(&job.id) {
+            flag.store(true, Ordering::SeqCst);
+        }
+        self.log.emit(&job.id, "training.cancelled", json!({}), Some(Transition::Cancelled));
+    }
+
+    /// Processes queued jobs until the task is dropped.
+    pub async fn run(self) {
+        loop {
+            match self.store.next_queued() {
+                Ok(Some(job)) => {
+                    let flag = Arc::new(AtomicBool::new(false));
+                    self.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), flag.clone());
+                    let this = self.clone();
+                    let id = job.id.clone();
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    std::thread::Builder::new()
+                        .name(format!("arkor-train-{id}"))
+                        .spawn(move || {
+                            this.run_job(job, &flag);
+                            let _ = tx.send(());
+                        })
+                        .expect("spawn training thread");
+                    let _ = rx.await;
+                    self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                }
+                Ok(None) => self.wake.notified().await,
+                Err(e) => {
+                    tracing::error!("job queue: {e}");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn run_job(&self, job: Job, cancel: &AtomicBool) {
+        if !self.log.emit(&job.id, "training.started", json!({}), Some(Transition::Started)) {
+            return; // cancelled while queued
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.train(&job, cancel)));
+        let outcome = match outcome {
+            Ok(r) => r,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(format!("internal error in the training step: {what}"))
+            }
+        };
+        match outcome {
+            Ok(_) if cancel.load(Ordering::SeqCst) => {}
+            Ok(done) => {
+                self.log.emit(&job.id, "training.completed", json!({ "metrics": done.metrics, "artifacts": done.artifacts }), Some(Transition::Completed));
+            }
+            Err(msg) => {
+                self.log.emit(&job.id, "training.failed", json!({ "error": msg }), Some(Transition::Failed(msg.clone())));
+            }
+        }
+    }
+
+    fn train(&self, job: &Job, cancel: &AtomicBool) -> Result<Finished, String> {
+        let JobPlan { model, dataset, mut train, save_steps, dry_run } = plan(&job.config).map_err(|e| e.to_string())?;
+        let model = self.models.model(&model)?;
+        let mut examples = load_examples(&dataset, job.config.get("datasetFormat").and_then(|v| v.as_str()))?;
+        if dry_run {
+            examples.truncate(DRY_RUN_EXAMPLES);
+            train.max_steps = Some(train.max_steps.unwrap_or(DRY_RUN_STEPS).min(DRY_RUN_STEPS));
+        }
+        if examples.is_empty() {
+            return Err("the dataset has no examples".into());
+        }
+        let out = Self::job_dir(&self.home, &job.id);
+        train.output_dir = Some(out.clone());
+        train.save_steps = Some(save_steps.unwrap_or_else(|| default_save_steps(&train, examples.len())));
+        let mut trainer = arkor_engine::Trainer::new(model, &examples, train).map_err(|e| e.to_string())?;
+        let mut observer = JobObserver { log: &self.log, job_id: &job.id, cancel, started: Instant::now() };
+        let summary = trainer.run(&mut observer, cancel).map_err(|e| e.to_string())?;
+        let artifacts = summary
+            .final_adapter
+            .iter()
+            .map(|p| json!({ "kind": "final", "jobId": job.id, "format": "peft-lora", "path": p.display().to_string() }))
+            .collect();
+        let metrics = json!({
+            "steps": summary.steps, "finalLoss": summary.final_loss, "meanLoss": summary.mean_loss,
+            "trainSeconds": summary.seconds, "examples": examples.len(),
+        });
+        Ok(Finished { metrics, artifacts })
+    }
+}
+
+struct Finished {
+    metrics: serde_json::Value,
+    artifacts: Vec<serde_json::Value>,
+}
+
+/// Four checkpoints over the run unless the user chose: enough to watch a
+/// run move (the mid-run eval recipe sets no `saveSteps`) without spending
+/// much time writing adapters.
+fn default_save_steps(t: &arkor_engine::TrainConfig, examples: usize) -> usize {
+    let total = t.max_steps.unwrap_or_else(|| {
+        let per_epoch = examples.div_ceil(t.batch_size * t.gradient_accumulation_steps).max(1);
+        ((per_epoch as f64) * t.num_train_epochs).ceil() as usize
+    });
+    total.div_ceil(4).max(1)
+}
+
+struct JobObserver<'a> {
+    log: &'a EventLog,
+    job_id: &'a str,
+    cancel: &'a AtomicBool,
+    started: Instant,
+}
+
+impl TrainObserver for JobObserver<'_> {
+    fn on_log(&mut self, l: &TrainLog) {
+        if self.cancel.load(Ordering::SeqCst) {
+            return;
+        }
+        self.log.emit(
+            self.job_id,
+            "training.log",
+            json!({
+                "step": l.step, "loss": l.loss, "evalLoss": null, "learningRate": l.learning_rate,
+                "epoch": l.epoch, "samplesPerSecond": l.samples_per_second, "gradNorm": l.grad_norm,
+                "elapsedSeconds": self.started.elapsed().as_secs_f64(),
+            }),
+            None,
+        );
+    }
+
+    fn on_checkpoint(&mut self, step: usize, dir: &Path) {
+        if self.cancel.load(Ordering::SeqCst) {
+            return;
+        }
+        let artifact = json!({ "kind": "checkpoint", "jobId": self.job_id, "step": step, "format": "peft-lora", "path": dir.display().to_string() });
+        self.log.emit(self.job_id, "checkpoint.saved", json!({ "step": step, "artifacts": [artifact] }), None);
+    }
+}
