@@ -24,6 +24,7 @@ pub mod gguf;
 pub mod lora;
 pub mod model;
 pub mod ops;
+pub mod registry;
 pub mod rng;
 mod tiny;
 pub mod tokenizer;
