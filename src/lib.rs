@@ -10,8 +10,10 @@
 
 mod abort;
 mod client;
+mod embedded;
 mod errors;
 mod response;
+mod serve;
 mod trainer;
 
 use napi_derive::napi;

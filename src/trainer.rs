@@ -59,6 +59,7 @@ impl NativeTrainer {
             reconnect_delay: millis(c.reconnect_delay_ms, 1000),
             max_reconnect_delay: millis(c.max_reconnect_delay_ms, 60_000),
             max_reconnect_attempts: c.max_reconnect_attempts.filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as u32),
+            embedded: Some(Arc::new(crate::embedded::EmbeddedServer)),
         };
         Ok(Self { inner: Arc::new(Trainer::new(&input, ctx).napi()?) })
     }

@@ -39,6 +39,27 @@ function buildProgram() {
       }
     });
 
+  program
+    .command("serve")
+    .description("Run the local backend (training and inference) as a server")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "port to listen on (0 picks a free one)", "8787")
+    .option("--home <dir>", "data directory (default: $ARKOR_HOME or ~/.arkor/local)")
+    .action(async (opts) => {
+      const { runServe } = require("./commands/serve.js");
+      await runServe(opts);
+    });
+
+  program
+    .command("models")
+    .description("List local models, or install one: arkor models pull google/gemma-3-270m")
+    .argument("[action]", "list | pull", "list")
+    .argument("[name]", "model to pull")
+    .action(async (action, name) => {
+      const { runModels } = require("./commands/models.js");
+      await runModels({ action, name });
+    });
+
   return program;
 }
 

@@ -37,7 +37,7 @@ pub use credentials::Credentials;
 pub use error::{Error, Result};
 pub use http::{CloudApiClient, ResponseStream, Scope};
 pub use state::ProjectState;
-pub use trainer::{Dispatcher, Trainer, TrainerContext, TrainingResult};
+pub use trainer::{Dispatcher, EmbeddedBackend, Trainer, TrainerContext, TrainingResult};
 
 /// The SDK version sent in `X-Arkor-Client`.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -19,6 +19,17 @@ use crate::job::{build_infer_body, build_job_config};
 use crate::sse::{SseFrame, SseParser};
 use crate::state::ensure_project_state;
 
+/// A backend the SDK can start inside its own process when the user has not
+/// pointed it anywhere (DESIGN.md, "The embedded default"). Implemented by
+/// the Node addon with `arkor-server`; this crate only knows how to ask.
+pub trait EmbeddedBackend: Send + Sync + std::fmt::Debug {
+    /// Starts the backend once per process; resolves `(base_url, token)`.
+    fn ensure_started(&self) -> Pin<Box<dyn Future<Output = Result<(String, String)>> + Send + '_>>;
+}
+
+/// The org the embedded backend's token belongs to.
+pub const EMBEDDED_ORG: &str = "local";
+
 /// The internal context upstream exposes as `createTrainer`'s second argument.
 #[derive(Debug, Clone)]
 pub struct TrainerContext {
@@ -34,6 +45,9 @@ pub struct TrainerContext {
     pub max_reconnect_delay: Duration,
     /// Consecutive failures tolerated; `None` is unlimited.
     pub max_reconnect_attempts: Option<u32>,
+    /// Used when nothing names a backend: no `baseUrl`, no credentials given
+    /// or stored, no `ARKOR_CLOUD_API_URL`.
+    pub embedded: Option<std::sync::Arc<dyn EmbeddedBackend>>,
 }
 
 impl Default for TrainerContext {
@@ -45,6 +59,7 @@ impl Default for TrainerContext {
             reconnect_delay: Duration::from_millis(1000),
             max_reconnect_delay: Duration::from_millis(60_000),
             max_reconnect_attempts: None,
+            embedded: None,
         }
     }
 }
@@ -109,18 +124,36 @@ impl Trainer {
         if let Some(s) = guard.as_ref() {
             return Ok(s.clone());
         }
-        let credentials = match &self.ctx.credentials {
-            Some(c) => c.clone(),
-            None => ensure_credentials().await?,
+        let (client, scope) = match self.embedded_backend().await? {
+            Some(embedded) => embedded_session(embedded.as_ref(), &self.ctx.cwd).await?,
+            None => {
+                let credentials = match &self.ctx.credentials {
+                    Some(c) => c.clone(),
+                    None => ensure_credentials().await?,
+                };
+                let base_url = self.ctx.base_url.clone().unwrap_or_else(|| default_cloud_api_url(Some(&credentials)));
+                let client = CloudApiClient::new(&base_url, &credentials);
+                let state = ensure_project_state(&self.ctx.cwd, &client, &credentials).await?;
+                (client, Scope { org_slug: state.org_slug, project_slug: state.project_slug })
+            }
         };
-        let base_url = self.ctx.base_url.clone().unwrap_or_else(|| default_cloud_api_url(Some(&credentials)));
-        let client = CloudApiClient::new(&base_url, &credentials);
-        let state = ensure_project_state(&self.ctx.cwd, &client, &credentials).await?;
-        let scope = Scope { org_slug: state.org_slug, project_slug: state.project_slug };
         let created = client.create_job(&scope, &self.name, &self.config).await?;
         let session = Session { client, scope, job: created["job"].clone() };
         *guard = Some(session.clone());
         Ok(session)
+    }
+
+    /// The embedded backend, when this trainer should use it.
+    async fn embedded_backend(&self) -> Result<Option<std::sync::Arc<dyn EmbeddedBackend>>> {
+        let Some(embedded) = &self.ctx.embedded else { return Ok(None) };
+        if self.ctx.base_url.is_some() || self.ctx.credentials.is_some() || std::env::var_os("ARKOR_CLOUD_API_URL").is_some() {
+            return Ok(None);
+        }
+        // Stored credentials name a backend (theirs, or the hosted default).
+        if crate::credentials::read_credentials().await?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(embedded.clone()))
     }
 
     /// Creates the job (once; later calls return the same id).
@@ -273,6 +306,21 @@ impl Trainer {
         *attempt += 1;
         Ok(())
     }
+}
+
+/// Client and scope on the embedded backend: org `local`, the project named
+/// after the working directory (created on first use), no files touched.
+async fn embedded_session(embedded: &dyn EmbeddedBackend, cwd: &std::path::Path) -> Result<(CloudApiClient, Scope)> {
+    let (url, token) = embedded.ensure_started().await?;
+    let client = CloudApiClient::with_token(&url, &token);
+    let slug = crate::state::project_slug_for(cwd);
+    let name = cwd.file_name().and_then(|n| n.to_str()).unwrap_or("project");
+    match client.create_project(EMBEDDED_ORG, name, &slug).await {
+        Ok(_) => {}
+        Err(e) if e.status() == Some(409) => {}
+        Err(e) => return Err(e),
+    }
+    Ok((client, Scope { org_slug: EMBEDDED_ORG.to_owned(), project_slug: slug }))
 }
 
 async fn sleep_or_abort(d: Duration, abort: &CancellationToken) -> Result<()> {

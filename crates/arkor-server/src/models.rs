@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+
 use std::sync::{Arc, Mutex};
 
 use arkor_engine::{LoraAdapter, Model};
@@ -26,21 +27,11 @@ impl ModelCache {
         if let Some(m) = self.models.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(m.clone());
         }
-        let model = match name {
-            arkor_engine::TINY_MODEL => Model::tiny(0),
-            arkor_engine::GEMMA3_270M => {
-                let path = self.home.join("models").join("google--gemma-3-270m").join("model.gguf");
-                if !path.exists() {
-                    return Err(format!(
-                        "model {name} is not installed (looked for {}). Install it with `arkor models pull {name}`.",
-                        path.display()
-                    ));
-                }
-                Model::from_gguf(name, &path, &arkor_engine::Device::Cpu)
-            }
-            other => return Err(format!("unknown model {other:?}")),
+        if name == arkor_engine::GEMMA3_270M && !arkor_engine::registry::installed_model_path(&self.home, name).exists() {
+            return Err(format!("model {name} is not installed in {}; install it with `npx arkor models pull {name}`", self.home.display()));
         }
-        .map_err(|e| format!("loading model {name}: {e}"))?;
+        let model = arkor_engine::registry::load_model(name, &self.home, &arkor_engine::Device::Cpu)
+            .map_err(|e| format!("loading model {name}: {e}"))?;
         let model = Arc::new(model);
         self.models.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), model.clone());
         Ok(model)

