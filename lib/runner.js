@@ -104,7 +104,7 @@ async function importEntry(abs) {
  * against the current directory): `start()`, then `wait()`, printing
  * `Started job <id>` and `Job <id> finished with status=<status>`.
  */
-async function runTrainer(file) {
+async function runTrainer(file, internal = {}) {
   const entry = file === undefined || file === null ? DEFAULT_ENTRY : file;
   const abs = path.resolve(process.cwd(), entry);
   if (!existsSync(abs)) {
@@ -116,6 +116,8 @@ async function runTrainer(file) {
   }
   const mod = await importEntry(abs);
   const trainer = extractTrainer(mod);
+  // The CLI's hook to reach the running trainer (Ctrl-C cancels the job).
+  if (typeof internal.onTrainer === "function") internal.onTrainer(trainer);
 
   const { jobId } = await trainer.start();
   process.stdout.write(`Started job ${jobId}\n`);

@@ -3,6 +3,10 @@
 const { fromNative, translated } = require('./errors');
 const { streamingRequest } = require('./response');
 
+// A process-wide observer the `arkor` CLI installs to draw its progress line
+// for trainers created by user code it runs. Internal: not part of the API.
+const PROGRESS_HOOK = Symbol.for('arkor.progress');
+
 // Bit values of the callbacks, as the native side numbers them.
 const CALLBACK_BITS = { onStarted: 1, onLog: 2, onCheckpoint: 4, onCompleted: 8, onFailed: 16 };
 
@@ -24,7 +28,7 @@ function contextJson(context) {
  * runs the callbacks in order, awaiting any promise before the next one, and
  * answers `true`, or `false` after recording the first thrown value.
  */
-function makeDispatcher(callbacks, makeInfer, failure) {
+function makeDispatcher(callbacks, makeInfer, failure, hook) {
   return (batchJson) => {
     const batch = JSON.parse(batchJson);
     const fail = (err) => {
@@ -36,6 +40,14 @@ function makeDispatcher(callbacks, makeInfer, failure) {
       for (let i = start; i < batch.length; i++) {
         const { cb, ctx } = batch[i];
         if (cb === 'onCheckpoint') ctx.infer = makeInfer(ctx.adapter);
+        if (hook) {
+          try {
+            hook(cb, ctx);
+          } catch {
+            // A broken progress display must never fail the run.
+          }
+          if (typeof callbacks[cb] !== 'function') continue;
+        }
         let ret;
         try {
           ret = callbacks[cb](ctx);
@@ -84,8 +96,10 @@ function createTrainerWith(native) {
         }
         const cbs = input.callbacks || {};
         const failure = { thrown: false, error: undefined };
+        const hook = typeof globalThis[PROGRESS_HOOK] === 'function' ? globalThis[PROGRESS_HOOK] : null;
+        const mask = hook ? 31 : callbackMask(cbs);
         try {
-          const json = await nativeTrainer.wait(makeDispatcher(cbs, makeInfer, failure), callbackMask(cbs), handle);
+          const json = await nativeTrainer.wait(makeDispatcher(cbs, makeInfer, failure, hook), mask, handle);
           return JSON.parse(json);
         } catch (err) {
           if (failure.thrown) throw failure.error;
@@ -101,4 +115,4 @@ function createTrainerWith(native) {
   };
 }
 
-module.exports = { createTrainerWith };
+module.exports = { createTrainerWith, PROGRESS_HOOK };

@@ -9,6 +9,7 @@ const path = require("node:path");
 // native addon being loadable just to find and run a trainer.
 const { runTrainer } = require("../../runner.js");
 const { runBuild, DEFAULT_OUT_DIR } = require("./build.js");
+const { installProgress } = require("../progress.js");
 
 /**
  * Run `.arkor/build/index.mjs` with `runTrainer`. Builds first when an entry
@@ -23,7 +24,27 @@ async function runStart(opts = {}) {
   if (opts.entry || !existsSync(outFile)) {
     await runBuild({ cwd, outDir, entry: opts.entry });
   }
-  await runTrainer(outFile);
+  const { clear } = installProgress(opts.progressStream);
+  let trainer = null;
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted || !trainer) process.exit(130);
+    interrupted = true;
+    clear();
+    process.stderr.write("\nInterrupted: cancelling the job (press Ctrl-C again to quit at once)...\n");
+    trainer
+      .cancel()
+      .then(() => process.stderr.write("Job cancelled.\n"))
+      .catch((err) => process.stderr.write(`Could not cancel the job: ${err.message}\n`))
+      .finally(() => process.exit(130));
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    await runTrainer(outFile, { onTrainer: (t) => (trainer = t) });
+  } finally {
+    clear();
+    process.off("SIGINT", onSigint);
+  }
 }
 
 module.exports = { runStart };
