@@ -14,6 +14,7 @@ mod dataset;
 mod error;
 mod events;
 mod inference;
+mod instance;
 mod models;
 mod routes;
 pub mod store;
@@ -84,8 +85,8 @@ pub enum StartError {
         #[source]
         source: rusqlite::Error,
     },
-    /// The listener failed.
-    #[error("cannot listen: {0}")]
+    /// The listener or the instance lock under `home/run/` failed.
+    #[error("cannot start: {0}")]
     Listen(#[from] std::io::Error),
     /// The static token could not be registered.
     #[error("cannot register the local token: {0}")]
@@ -126,7 +127,8 @@ pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) ->
     }
     let log = EventLog::new(store.clone());
     let models = ModelCache::new(options.home.clone());
-    let queue = Queue::new(store.clone(), log.clone(), models.clone(), options.home.clone());
+    let instance = instance::Instance::acquire(&options.home).map_err(StartError::Listen)?;
+    let queue = Queue::new(store.clone(), log.clone(), models.clone(), options.home.clone(), instance);
     queue.recover();
     let state = AppState { store, log, queue: queue.clone(), models, home: options.home.clone(), ping_every: options.ping_every };
     let app = routes::router(state);

@@ -110,7 +110,7 @@ async fn create_job(State(state): State<AppState>, Caller(org): Caller, Query(q)
     };
     let config = body.get("config").cloned().unwrap_or(Value::Null);
     crate::config::plan(&config)?;
-    let job = state.store.create_job(&org, &project_id, &name, &config)?;
+    let job = state.store.create_job(&org, &project_id, &name, &config, state.queue.owner())?;
     state.queue.notify();
     Ok((StatusCode::CREATED, Json(json!({ "job": job.to_json() }))).into_response())
 }

@@ -120,6 +120,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
 ";
 
+/// Columns added after the first schema, applied when missing.
+const MIGRATIONS: &[(&str, &str, &str)] = &[("jobs", "owner", "ALTER TABLE jobs ADD COLUMN owner TEXT")];
+
 fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let config: String = r.get("config")?;
     Ok(Job {
@@ -147,6 +150,14 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        for (table, column, sql) in MIGRATIONS {
+            let has: bool = conn
+                .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+                .exists([column])?;
+            if !has {
+                conn.execute_batch(sql)?;
+            }
+        }
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -226,8 +237,8 @@ impl Store {
         })
     }
 
-    /// Queues a new job.
-    pub fn create_job(&self, org: &Org, project_id: &str, name: &str, config: &Value) -> ApiResult<Job> {
+    /// Queues a new job, to be run by the server instance `owner`.
+    pub fn create_job(&self, org: &Org, project_id: &str, name: &str, config: &Value, owner: &str) -> ApiResult<Job> {
         let job = Job {
             id: new_id("job"),
             org_id: org.id.clone(),
@@ -242,8 +253,8 @@ impl Store {
         };
         self.with(|c| {
             c.execute(
-                "INSERT INTO jobs (id, org_id, project_id, name, status, config, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![job.id, job.org_id, job.project_id, job.name, job.status, job.config.to_string(), job.created_at],
+                "INSERT INTO jobs (id, org_id, project_id, name, status, config, created_at, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![job.id, job.org_id, job.project_id, job.name, job.status, job.config.to_string(), job.created_at, owner],
             )
         })?;
         Ok(job)
@@ -263,19 +274,23 @@ impl Store {
         self.with(|c| c.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], job_from_row).optional())
     }
 
-    /// The oldest queued job.
-    pub fn next_queued(&self) -> ApiResult<Option<Job>> {
+    /// The oldest queued job of server instance `owner`.
+    pub fn next_queued(&self, owner: &str) -> ApiResult<Option<Job>> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1"), [], job_from_row)
-                .optional()
+            c.query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' AND owner = ?1 ORDER BY seq LIMIT 1"),
+                [owner],
+                job_from_row,
+            )
+            .optional()
         })
     }
 
-    /// Ids of jobs in a given status.
-    pub fn jobs_with_status(&self, status: &str) -> ApiResult<Vec<String>> {
+    /// `(id, status, owner)` of every job that has not ended.
+    pub fn unfinished_jobs(&self) -> ApiResult<Vec<(String, String, Option<String>)>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT id FROM jobs WHERE status = ?1 ORDER BY seq")?;
-            let rows = st.query_map([status], |r| r.get(0))?;
+            let mut st = c.prepare("SELECT id, status, owner FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect()
         })
     }
@@ -341,7 +356,9 @@ mod tests {
         assert_eq!(s.ensure_org("o", "O").unwrap(), org);
         let p = s.create_project(&org, "P", "p").unwrap();
         assert!(matches!(s.create_project(&org, "P", "p"), Err(ApiError::Conflict(_))));
-        let job = s.create_job(&org, p["id"].as_str().unwrap(), "run", &json!({"model": "m"})).unwrap();
+        let job = s.create_job(&org, p["id"].as_str().unwrap(), "run", &json!({"model": "m"}), "me").unwrap();
+        assert_eq!(s.next_queued("other").unwrap(), None);
+        assert_eq!(s.next_queued("me").unwrap().unwrap().id, job.id);
         let a = s.append_event(&job.id, &json!({"type": "training.started"}), Some(Transition::Started)).unwrap().unwrap();
         let b = s.append_event(&job.id, &json!({"type": "training.completed"}), Some(Transition::Completed)).unwrap().unwrap();
         assert!(b > a);

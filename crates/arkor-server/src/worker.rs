@@ -14,11 +14,20 @@ use tokio::sync::Notify;
 use crate::config::{plan, JobPlan};
 use crate::dataset::load_examples;
 use crate::events::EventLog;
+use crate::instance::Instance;
 use crate::models::ModelCache;
 use crate::store::{Job, Store, Transition};
 
-/// Message for jobs found `running` when the server starts.
+/// Message for jobs whose server died while they were running.
 pub const INTERRUPTED: &str = "The arkor server stopped while this job was running, so it did not finish; it was marked failed when the server restarted. Start the job again to retrain.";
+
+/// Message for jobs whose server died before they started.
+pub const ORPHANED: &str = "The arkor server that queued this job stopped before the job could start. Start the job again.";
+
+/// How often a server looks for jobs left behind by dead servers, and a
+/// training thread for a cancel written by another process.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Dry runs train on at most this many examples for at most this many steps.
 const DRY_RUN_EXAMPLES: usize = 16;
@@ -33,12 +42,18 @@ pub struct Queue {
     home: PathBuf,
     wake: Arc<Notify>,
     cancels: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
+    instance: Arc<Instance>,
 }
 
 impl Queue {
     /// A queue over `store`; call [`Queue::run`] to process it.
-    pub fn new(store: Store, log: EventLog, models: ModelCache, home: PathBuf) -> Self {
-        Self { store, log, models, home, wake: Arc::new(Notify::new()), cancels: Default::default() }
+    pub fn new(store: Store, log: EventLog, models: ModelCache, home: PathBuf, instance: Instance) -> Self {
+        Self { store, log, models, home, wake: Arc::new(Notify::new()), cancels: Default::default(), instance: Arc::new(instance) }
+    }
+
+    /// The server instance whose jobs this queue runs.
+    pub fn owner(&self) -> &str {
+        self.instance.id()
     }
 
     /// Where a job's checkpoints go.
@@ -51,10 +66,13 @@ impl Queue {
         self.wake.notify_one();
     }
 
-    /// Marks jobs interrupted by a previous server process as failed.
+    /// Fails the unfinished jobs of servers that are no longer alive.
     pub fn recover(&self) {
-        for id in self.store.jobs_with_status("running").unwrap_or_default() {
-            self.log.emit(&id, "training.failed", json!({ "error": INTERRUPTED }), Some(Transition::Failed(INTERRUPTED.into())));
+        for (id, status, owner) in self.store.unfinished_jobs().unwrap_or_default() {
+            if self.instance.is_dead(&self.home, owner.as_deref()) {
+                let msg = if status == "running" { INTERRUPTED } else { ORPHANED };
+                self.log.emit(&id, "training.failed", json!({ "error": msg }), Some(Transition::Failed(msg.into())));
+            }
         }
     }
 
@@ -71,10 +89,19 @@ impl Queue {
         self.log.emit(&job.id, "training.cancelled", json!({}), Some(Transition::Cancelled));
     }
 
-    /// Processes queued jobs until the task is dropped.
+    /// Processes this instance's queued jobs, and sweeps up after dead
+    /// servers, until the task is dropped.
     pub async fn run(self) {
+        let sweeper = self.clone();
+        let _sweep = AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP_EVERY).await;
+                let q = sweeper.clone();
+                let _ = tokio::task::spawn_blocking(move || q.recover()).await;
+            }
+        }));
         loop {
-            match self.store.next_queued() {
+            match self.store.next_queued(self.owner()) {
                 Ok(Some(job)) => {
                     let flag = Arc::new(AtomicBool::new(false));
                     self.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), flag.clone());
@@ -104,7 +131,23 @@ impl Queue {
         if !self.log.emit(&job.id, "training.started", json!({}), Some(Transition::Started)) {
             return; // cancelled while queued
         }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.train(&job, cancel)));
+        // A cancel may come through another process's server: it can only
+        // write the job's terminal status, which this thread watches for.
+        let training = AtomicBool::new(true);
+        let outcome = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while training.load(Ordering::SeqCst) {
+                    std::thread::sleep(CANCEL_POLL);
+                    if self.store.job(&job.id).ok().flatten().is_some_and(|j| j.is_terminal()) {
+                        cancel.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+            });
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.train(&job, cancel)));
+            training.store(false, Ordering::SeqCst);
+            outcome
+        });
         let outcome = match outcome {
             Ok(r) => r,
             Err(panic) => {
@@ -154,6 +197,14 @@ impl Queue {
             "trainSeconds": summary.seconds, "examples": examples.len(),
         });
         Ok(Finished { metrics, artifacts })
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

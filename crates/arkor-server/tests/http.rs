@@ -252,7 +252,8 @@ async fn a_job_running_when_the_server_died_is_failed_on_restart() {
         let store = arkor_server::store::Store::open(&dir.path().join("arkor.sqlite")).unwrap();
         let org = store.ensure_org(arkor_server::LOCAL_ORG, "Local").unwrap();
         let p = store.create_project(&org, "p", "p").unwrap();
-        let job = store.create_job(&org, p["id"].as_str().unwrap(), "r", &json!({"model": "arkor/tiny-gemma3"})).unwrap();
+        // Owned by a server instance that no longer exists (no live lock).
+        let job = store.create_job(&org, p["id"].as_str().unwrap(), "r", &json!({"model": "arkor/tiny-gemma3"}), "srv_gone").unwrap();
         store.append_event(&job.id, &json!({"type": "training.started", "jobId": job.id}), Some(arkor_server::store::Transition::Started)).unwrap();
     }
     let server = start_at(dir.path(), std::time::Duration::from_secs(15)).await;
@@ -262,4 +263,62 @@ async fn a_job_running_when_the_server_died_is_failed_on_restart() {
     assert_eq!(job["status"], "failed");
     assert!(job["error"].as_str().unwrap().contains("server stopped while this job was running"));
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_servers_on_one_home_leave_each_others_jobs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_at(dir.path(), std::time::Duration::from_secs(15)).await;
+    let http = reqwest::Client::new();
+    http.post(format!("{}/v1/projects?orgSlug=local", a.url())).bearer_auth(TOKEN).json(&json!({"name": "p", "slug": "p"})).send().await.unwrap();
+    let data = write_dataset(dir.path(), 4);
+    let job: Value = http
+        .post(format!("{}/v1/jobs?orgSlug=local&projectSlug=p", a.url()))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "long", "config": tiny_config(&data, 100_000)}))
+        .send().await.unwrap().json().await.unwrap();
+    let id = job["job"]["id"].as_str().unwrap().to_owned();
+    let status = |url: String| {
+        let http = http.clone();
+        let id = id.clone();
+        async move {
+            let v: Value = http.get(format!("{url}/v1/jobs/{id}")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+            v["job"]["status"].as_str().unwrap().to_owned()
+        }
+    };
+    while status(a.url()).await != "running" {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A second server on the same data: its start-up recovery must not
+    // mistake A's live job for an interrupted one.
+    let b = start_at(dir.path(), std::time::Duration::from_secs(15)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(status(b.url()).await, "running");
+    // A cancel through B stops A's training thread.
+    http.post(format!("{}/v1/jobs/{id}/cancel", b.url())).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(status(a.url()).await, "cancelled");
+    let ev: Value = http.get(format!("{}/v1/jobs/{id}", a.url())).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let n = ev["events"].as_array().unwrap().len();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let ev: Value = http.get(format!("{}/v1/jobs/{id}", a.url())).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ev["events"].as_array().unwrap().len(), n, "nothing after the cancel");
+    // A job queued through B is trained by B.
+    let j2: Value = http
+        .post(format!("{}/v1/jobs?orgSlug=local&projectSlug=p", b.url()))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "short", "config": tiny_config(&data, 1)}))
+        .send().await.unwrap().json().await.unwrap();
+    let id2 = j2["job"]["id"].as_str().unwrap();
+    let mut done = String::new();
+    for _ in 0..500 {
+        let v: Value = http.get(format!("{}/v1/jobs/{id2}", b.url())).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+        done = v["job"]["status"].as_str().unwrap().to_owned();
+        if done == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(done, "completed");
+    a.shutdown().await;
+    b.shutdown().await;
 }
