@@ -23,6 +23,10 @@ async function runModels({ action = "list", name } = {}) {
       err.code = "ARKOR_USAGE";
       throw err;
     }
+    if (name === "arkor/tiny-gemma3") {
+      process.stdout.write(`${name} is built in (made from a seed); nothing to install\n`);
+      return;
+    }
     if (known[1]) {
       process.stdout.write(`${name} is already installed: ${known[1]}\n`);
       return;
