@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result, TensorContext};
@@ -276,7 +276,7 @@ impl Gemma3 {
             let h = rms_norm(&x1, &block.pre_feedforward_layernorm, c.rms_norm_eps)?;
             let gate = linear(&h, block, l, Target::Gate, lora)?;
             let up = linear(&h, block, l, Target::Up, lora)?;
-            let h = (gate.gelu()? * up)?;
+            let h = ops::gelu_mul(&gate, &up)?;
             let h = linear(&h, block, l, Target::Down, lora)?;
             let h = rms_norm(&h, &block.post_feedforward_layernorm, c.rms_norm_eps)?;
             x = (x1 + h)?;
@@ -328,8 +328,8 @@ impl Gemma3 {
         let q = heads(linear(x, block, l, Target::Q, lora)?, nh)?;
         let k = heads(linear(x, block, l, Target::K, lora)?, nkv)?;
         let v = heads(linear(x, block, l, Target::V, lora)?, nkv)?;
-        let q = apply_rope(&rms_norm(&q, &block.q_norm, c.rms_norm_eps)?, rope)?;
-        let k = apply_rope(&rms_norm(&k, &block.k_norm, c.rms_norm_eps)?, rope)?;
+        let q = ops::rope(&rms_norm(&q, &block.q_norm, c.rms_norm_eps)?, &rope.0, &rope.1)?;
+        let k = ops::rope(&rms_norm(&k, &block.k_norm, c.rms_norm_eps)?, &rope.0, &rope.1)?;
         let (k, v) = match kv {
             Some(slot) => {
                 let (k, v) = match slot.take() {
@@ -348,18 +348,24 @@ impl Gemma3 {
         // key/value head are stacked along the sequence axis.
         let qg = q.reshape((b, nkv, g * t, hd))?;
         let scale = 1.0 / c.query_pre_attn_scalar.sqrt();
-        let scores = (qg.matmul(&k.t()?)? * scale)?;
-        let scores = match c.attn_logit_softcapping {
-            Some(cap) => ((scores / cap)?.tanh()? * cap)?,
-            None => scores,
-        };
-        let scores = scores.reshape((b, nh, t, tk))?;
         let window = if sliding { Some(c.sliding_window) } else { None };
-        let scores = match attention_mask(t, tk, offset, window, &self.device)? {
-            Some(m) => scores.broadcast_add(&m)?,
-            None => scores,
+        let scores = qg.matmul(&k.t()?)?;
+        let p = if c.attn_logit_softcapping.is_none() && self.device.is_cpu() {
+            // Scale, causal/sliding mask and softmax in one pass (and one backward pass).
+            ops::masked_softmax(&scores.reshape((b, nh, t, tk))?, scale, offset, window)?
+        } else {
+            let scores = (scores * scale)?;
+            let scores = match c.attn_logit_softcapping {
+                Some(cap) => ((scores / cap)?.tanh()? * cap)?,
+                None => scores,
+            };
+            let scores = scores.reshape((b, nh, t, tk))?;
+            let scores = match attention_mask(t, tk, offset, window, &self.device)? {
+                Some(m) => scores.broadcast_add(&m)?,
+                None => scores,
+            };
+            ops::softmax_last(&scores)?
         };
-        let p = ops::softmax_last(&scores)?;
         let o = p.reshape((b, nkv, g * t, tk))?.matmul(&v)?;
         let o = o.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
         linear(&o, block, l, Target::O, lora)
@@ -377,11 +383,10 @@ fn linear(
     let dims = x.dims().to_vec();
     let x2 = x.reshape(((), *dims.last().unwrap()))?;
     let w = block.proj(target);
-    let mut y = ops::frozen_linear(&x2, w)?;
-    if let Some((a, bm, scale)) = lora.and_then(|a| a.pair(layer, target)) {
-        let d = x2.matmul(&a.t()?)?.matmul(&bm.t()?)?;
-        y = (y + (d * scale)?)?;
-    }
+    let y = match lora.and_then(|a| a.pair(layer, target)) {
+        Some((a, bm, scale)) => ops::lora_linear(&x2, w, a, bm, scale)?,
+        None => ops::frozen_linear(&x2, w)?,
+    };
     let mut out = dims;
     *out.last_mut().unwrap() = w.dim(0)?;
     Ok(y.reshape(out)?)
@@ -389,9 +394,7 @@ fn linear(
 
 /// RMSNorm over the last axis with an effective scale (`1 + w` already applied).
 fn rms_norm(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    let y = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
-    Ok(y.broadcast_mul(scale)?)
+    Ok(ops::rms_norm(x, scale, eps)?)
 }
 
 /// `(cos, sin)` of shape `(t, head_dim)` for positions `offset..offset + t`, in HF's
@@ -422,14 +425,6 @@ fn rope_tables(
         }
     }
     Ok((Tensor::from_vec(cos, (t, hd), dev)?, Tensor::from_vec(sin, (t, hd), dev)?))
-}
-
-fn apply_rope(x: &Tensor, (cos, sin): &(Tensor, Tensor)) -> Result<Tensor> {
-    let hd = x.dim(D::Minus1)?;
-    let x1 = x.narrow(D::Minus1, 0, hd / 2)?;
-    let x2 = x.narrow(D::Minus1, hd / 2, hd / 2)?;
-    let rot = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-    Ok((x.broadcast_mul(cos)? + rot.broadcast_mul(sin)?)?)
 }
 
 /// Additive mask `(t, tk)`: query `i` (absolute position `offset + i`) sees key `j` when

@@ -1,0 +1,163 @@
+//! The real gemma-3-270m against Hugging Face `transformers` on the same GGUF.
+//!
+//! Fixtures (`tests/fixtures/{tokenizer_ids,logits}.json`) come from
+//! `scripts/make_reference_fixtures.py`. These tests need the installed model at
+//! `$ARKOR_HOME/models/google--gemma-3-270m/model.gguf` (ARKOR_HOME defaults to
+//! `~/.arkor/local`) and fail, saying how to install it, when it is absent.
+//!
+//! Logit tolerance: |ours - transformers| <= LOGIT_ABS_TOL + LOGIT_REL_TOL * |transformers|
+//! on every compared logit (top-50 ids and 16 fixed ids at several positions per prompt),
+//! the same argmax wherever the reference's top-2 gap exceeds twice that, and the sum and
+//! L2 norm of the whole 262144-wide vector within 1e-4 relative.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use arkor_engine::{registry, Device, Model, GEMMA3_270M};
+use candle_core::Tensor;
+use serde::Deserialize;
+
+const LOGIT_ABS_TOL: f32 = 2e-3;
+const LOGIT_REL_TOL: f32 = 1e-4;
+
+fn model_path() -> PathBuf {
+    registry::installed_model_path(&registry::arkor_home(), GEMMA3_270M)
+}
+
+fn require_model() -> PathBuf {
+    let p = model_path();
+    if !p.is_file() {
+        panic!(
+            "the real google/gemma-3-270m is not installed at {} (these reference tests need it; \
+             ARKOR_HOME={}). Install it with `node bin/arkor.js models pull google/gemma-3-270m` \
+             from the repository root (or `cargo run -p arkor-engine --example install`), then rerun.",
+            p.display(),
+            registry::arkor_home().display()
+        );
+    }
+    p
+}
+
+fn model() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| {
+        let p = require_model();
+        Model::from_gguf(GEMMA3_270M, &p, &Device::Cpu)
+            .unwrap_or_else(|e| panic!("loading {}: {e}", p.display()))
+    })
+}
+
+fn fixture(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[derive(Deserialize)]
+struct TokFixture {
+    strings: Vec<String>,
+    ids: Vec<Vec<u32>>,
+}
+
+#[test]
+fn tokenizer_matches_transformers_token_for_token() {
+    let path = require_model();
+    let content = arkor_engine::gguf::read_content(&path).unwrap();
+    let tok = arkor_engine::gguf::tokenizer_from_gguf(&path, &content).unwrap();
+    assert_eq!(tok.vocab_size(), 262_144);
+    let fx: TokFixture = serde_json::from_str(&fixture("tokenizer_ids.json")).unwrap();
+    assert!(fx.strings.len() >= 200 && fx.strings.len() == fx.ids.len());
+    let mut bad = Vec::new();
+    for (s, want) in fx.strings.iter().zip(&fx.ids) {
+        let got = tok.encode(s, false);
+        if &got != want {
+            let first = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+            let piece = |v: &[u32]| v.iter().skip(first).take(4).map(|&i| format!("{i}:{:?}", tok.piece(i).unwrap_or("?"))).collect::<Vec<_>>();
+            bad.push(format!(
+                "{s:?}: first difference at token {first}: ours {:?} vs transformers {:?}\n  ours {got:?}\n  want {want:?}",
+                piece(&got),
+                piece(want)
+            ));
+        } else {
+            assert_eq!(tok.decode(&got, false), *s, "decode(encode(s)) != s");
+        }
+    }
+    assert!(bad.is_empty(), "{} of {} strings differ:\n{}", bad.len(), fx.strings.len(), bad.join("\n"));
+}
+
+#[derive(Deserialize)]
+struct LogitsFixture {
+    fixed_ids: Vec<u32>,
+    prompts: Vec<PromptFixture>,
+}
+
+#[derive(Deserialize)]
+struct PromptFixture {
+    prompt: String,
+    ids: Vec<u32>,
+    positions: Vec<PositionFixture>,
+}
+
+#[derive(Deserialize)]
+struct PositionFixture {
+    pos: usize,
+    top_ids: Vec<u32>,
+    top_logits: Vec<f32>,
+    fixed_logits: Vec<f32>,
+    sum: f64,
+    l2: f64,
+    max: f32,
+    argmax: u32,
+}
+
+#[test]
+fn logits_match_transformers() {
+    let m = model();
+    let fx: LogitsFixture = serde_json::from_str(&fixture("logits.json")).unwrap();
+    assert!(fx.prompts.iter().any(|p| p.ids.len() > m.config().sliding_window), "no prompt crosses the sliding window");
+    let tol = |r: f32| LOGIT_ABS_TOL + LOGIT_REL_TOL * r.abs();
+    let mut worst = (0f32, String::new());
+    let mut failures = Vec::new();
+    for p in &fx.prompts {
+        assert_eq!(m.tokenizer().encode(&p.prompt, true), p.ids, "prompt ids for {:?}", p.prompt);
+        let ids = Tensor::new(p.ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let hidden = m.weights().forward_hidden(&ids, None, None).unwrap().squeeze(0).unwrap();
+        let pos: Vec<u32> = p.positions.iter().map(|q| q.pos as u32).collect();
+        let sel = hidden.index_select(&Tensor::new(pos.as_slice(), &Device::Cpu).unwrap(), 0).unwrap();
+        let logits = m.weights().logits(&sel).unwrap().to_vec2::<f32>().unwrap();
+        for (q, z) in p.positions.iter().zip(&logits) {
+            let at = format!("{:?} pos {}", truncate(&p.prompt), q.pos);
+            let pairs = q.top_ids.iter().zip(&q.top_logits).chain(fx.fixed_ids.iter().zip(&q.fixed_logits));
+            for (&id, &want) in pairs {
+                let d = (z[id as usize] - want).abs();
+                if d > worst.0 {
+                    worst = (d, format!("{at} id {id}"));
+                }
+                if d > tol(want) {
+                    failures.push(format!("{at} id {id}: ours {} vs {want} (diff {d})", z[id as usize]));
+                }
+            }
+            let (am, mx) = z.iter().enumerate().fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+            let gap = q.top_logits[0] - q.top_logits[1];
+            if gap > 2.0 * tol(q.max) && am as u32 != q.argmax {
+                failures.push(format!("{at}: argmax ours {am} vs {} (gap {gap})", q.argmax));
+            }
+            if (mx - q.max).abs() > tol(q.max) {
+                failures.push(format!("{at}: max ours {mx} vs {}", q.max));
+            }
+            let sum: f64 = z.iter().map(|&v| v as f64).sum();
+            let l2: f64 = z.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+            if (sum - q.sum).abs() > 1e-4 * q.sum.abs() {
+                failures.push(format!("{at}: sum ours {sum} vs {}", q.sum));
+            }
+            if (l2 - q.l2).abs() > 1e-4 * q.l2 {
+                failures.push(format!("{at}: L2 ours {l2} vs {}", q.l2));
+            }
+        }
+    }
+    eprintln!("max |ours - transformers| over compared logits: {} at {}", worst.0, worst.1);
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(24).collect()
+}
