@@ -1,6 +1,6 @@
 //! Training datasets: where they come from (`file://` / `https://` blobs, Hugging Face
-//! Hub repos), how they are stored (JSONL, JSON, CSV) and what a row means (chatml
-//! `messages`, prompt/completion, alpaca, text).
+//! Hub repos), how they are stored (JSONL, JSON, CSV, Parquet) and what a row means
+//! (chatml `messages`, prompt/completion, alpaca, text).
 //!
 //! Fetching is blocking (reqwest's blocking client): call it from a worker thread
 //! (`tokio::task::spawn_blocking`), never from inside an async task.
@@ -201,14 +201,12 @@ fn load_hub_dataset(
 }
 
 /// Parses a dataset file's contents; the format is chosen by the name's extension
-/// (`.jsonl`/`.ndjson`, `.json`, `.csv`; anything else is tried as JSONL).
+/// (`.jsonl`/`.ndjson`, `.json`, `.csv`, `.parquet`; anything else is tried as
+/// Parquet when it starts with Parquet's magic bytes, else as JSONL).
 pub fn parse_dataset(bytes: &[u8], name: &str, format: DatasetFormat) -> Result<Vec<Example>> {
     let path = name.split(['?', '#']).next().unwrap_or(name).to_ascii_lowercase();
-    let rows = if path.ends_with(".parquet") {
-        return Err(Error::Dataset {
-            source_name: name.into(),
-            message: "Parquet files are not supported yet; use JSONL, JSON or CSV".into(),
-        });
+    let rows = if path.ends_with(".parquet") || (bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1")) {
+        parquet_rows(bytes, name)?
     } else if path.ends_with(".csv") {
         csv_rows(bytes, name)?
     } else if path.ends_with(".json") {
@@ -297,6 +295,86 @@ fn csv_rows(bytes: &[u8], name: &str) -> Result<Vec<(usize, Value)>> {
         rows.push((row, Value::Object(o)));
     }
     Ok(rows)
+}
+
+/// Rows of a Parquet file as JSON objects (column name → value; lists become arrays and
+/// structs objects, so a `messages` column of `list<struct<role, content>>` reads like
+/// JSONL's). Row numbers count from 1 across row groups.
+fn parquet_rows(bytes: &[u8], name: &str) -> Result<Vec<(usize, Value)>> {
+    use parquet::file::reader::FileReader;
+    use parquet::file::serialized_reader::SerializedFileReader;
+    use parquet::record::reader::RowIter;
+
+    let file_err = |m: String| Error::Dataset { source_name: name.into(), message: m };
+    let data = bytes::Bytes::copy_from_slice(bytes);
+    // The row reader panics on some corrupt files instead of returning an error; a
+    // dataset is user input, so a panic becomes an error naming the file.
+    let read = std::panic::catch_unwind(move || -> Result<Vec<(usize, Value)>> {
+        let reader = SerializedFileReader::new(data)
+            .map_err(|e| file_err(format!("not a readable Parquet file: {e}")))?;
+        let expected = reader.metadata().file_metadata().num_rows().max(0) as usize;
+        let mut rows = Vec::with_capacity(expected);
+        for (i, row) in RowIter::from_file_into(Box::new(reader)).enumerate() {
+            let row = row.map_err(|e| Error::DatasetRow {
+                file: name.into(),
+                row: i + 1,
+                message: format!("unreadable Parquet row: {e}"),
+            })?;
+            let obj = row.get_column_iter().map(|(k, f)| (k.clone(), parquet_value(f))).collect();
+            rows.push((i + 1, Value::Object(obj)));
+        }
+        Ok(rows)
+    });
+    read.unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("reader panicked");
+        Err(Error::Dataset { source_name: name.into(), message: format!("corrupt Parquet file: {why}") })
+    })
+}
+
+fn parquet_value(f: &parquet::record::Field) -> Value {
+    use parquet::record::Field as F;
+    let float = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+    match f {
+        F::Null => Value::Null,
+        F::Bool(b) => Value::Bool(*b),
+        F::Byte(x) => (*x).into(),
+        F::Short(x) => (*x).into(),
+        F::Int(x) | F::Date(x) | F::TimeMillis(x) => (*x).into(),
+        F::Long(x) | F::TimeMicros(x) | F::TimestampMillis(x) | F::TimestampMicros(x) => (*x).into(),
+        F::UByte(x) => (*x).into(),
+        F::UShort(x) => (*x).into(),
+        F::UInt(x) => (*x).into(),
+        F::ULong(x) => (*x).into(),
+        F::Float16(x) => float(f64::from(*x)),
+        F::Float(x) => float(*x as f64),
+        F::Double(x) => float(*x),
+        F::Str(s) => Value::String(s.clone()),
+        // Binary columns written without the STRING annotation still hold text in
+        // practice; anything that is not UTF-8 cannot be a prompt anyway.
+        F::Bytes(b) => match std::str::from_utf8(b.data()) {
+            Ok(s) => Value::String(s.to_string()),
+            Err(_) => Value::Array(b.data().iter().map(|&x| x.into()).collect()),
+        },
+        F::Group(row) => Value::Object(row.get_column_iter().map(|(k, f)| (k.clone(), parquet_value(f))).collect()),
+        F::ListInternal(list) => Value::Array(list.elements().iter().map(parquet_value).collect()),
+        F::MapInternal(map) => Value::Object(
+            map.entries()
+                .iter()
+                .map(|(k, v)| {
+                    let key = match parquet_value(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, parquet_value(v))
+                })
+                .collect(),
+        ),
+        other => Value::String(other.to_string()),
+    }
 }
 
 fn row_to_example(v: &Value, format: DatasetFormat, file: &str, row: usize) -> Result<Example> {
