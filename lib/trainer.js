@@ -48,6 +48,9 @@ function makeDispatcher(callbacks, makeInfer, failure, hook) {
           }
           if (typeof callbacks[cb] !== 'function') continue;
         }
+        // Local-backend extra for the progress display only: user callbacks
+        // get the upstream context, field for field.
+        if (cb === 'onLog') delete ctx.tokensPerSecond;
         let ret;
         try {
           ret = callbacks[cb](ctx);

@@ -39,3 +39,22 @@ impl EmbeddedBackend for EmbeddedServer {
         })
     }
 }
+
+/// Where the CLI reaches the local backend of this process: starts the
+/// embedded server (once) over `$ARKOR_HOME`, and answers
+/// `{ baseUrl, token, orgSlug, projectSlug }` as JSON, the scope `cwd`'s
+/// jobs have there (the same one `createTrainer` uses). Creates nothing.
+#[napi_derive::napi(ts_return_type = "Promise<string>")]
+pub fn embedded_session(env: &napi::Env, cwd: String) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'_, String>> {
+    env.spawn_future(async move {
+        let (url, token) = EmbeddedServer.ensure_started().await.map_err(crate::errors::to_napi)?;
+        let slug = arkor_client::state::project_slug_for(std::path::Path::new(&cwd));
+        Ok(serde_json::json!({
+            "baseUrl": url,
+            "token": token,
+            "orgSlug": arkor_client::trainer::EMBEDDED_ORG,
+            "projectSlug": slug,
+        })
+        .to_string())
+    })
+}

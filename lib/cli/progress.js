@@ -16,15 +16,13 @@ function formatDuration(seconds) {
   return `${sec}s`;
 }
 
-const num = (v, digits) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "-");
+const { describeMetrics } = require("./format.js");
 
 /** Text of one progress update for a `training.log` context. */
 function describeLog(ctx, startedAtMs, nowMs) {
   const cfg = (ctx.job && ctx.job.config) || {};
   const total = typeof cfg.maxSteps === "number" ? cfg.maxSteps : null;
-  const parts = [`step ${ctx.step}${total ? `/${total}` : ""}`, `loss ${num(ctx.loss, 4)}`];
-  if (typeof ctx.learningRate === "number") parts.push(`lr ${ctx.learningRate.toExponential(2)}`);
-  if (typeof ctx.samplesPerSecond === "number") parts.push(`${num(ctx.samplesPerSecond, 2)} samples/s`);
+  const parts = [describeMetrics(ctx, total)];
   let fraction = null;
   if (total) fraction = ctx.step / total;
   else if (typeof ctx.epoch === "number") fraction = ctx.epoch / (typeof cfg.numTrainEpochs === "number" ? cfg.numTrainEpochs : 1);

@@ -129,6 +129,12 @@ pub fn apply_event(job: &mut Value, ev: &Value, callbacks: CallbackSet) -> Appli
             for k in ["loss", "evalLoss", "learningRate", "epoch", "samplesPerSecond"] {
                 ctx.insert(k.into(), metric(ev, k));
             }
+            // The local backend also reports trained tokens per second. Not
+            // an upstream field: the JS layer hands it to the CLI's progress
+            // display and removes it before user callbacks see the context.
+            if let Some(v) = ev.get("tokensPerSecond").filter(|v| v.is_number()) {
+                ctx.insert("tokensPerSecond".into(), v.clone());
+            }
         }
         Callback::Checkpoint => {
             let step = ev.get("step").cloned().unwrap_or(Value::Null);

@@ -194,6 +194,9 @@ pub struct TrainLog {
     pub epoch: f64,
     /// Examples per second since training began.
     pub samples_per_second: f64,
+    /// Tokens forwarded per second since training began (the steps'
+    /// `StepReport::tokens` summed over wall time).
+    pub tokens_per_second: f64,
     /// Gradient norm of the last step.
     pub grad_norm: f64,
 }
@@ -249,6 +252,7 @@ pub struct Trainer {
     rng: SplitMix64,
     started: Option<Instant>,
     samples_seen: usize,
+    tokens_seen: usize,
     losses: Vec<f64>,
 }
 
@@ -329,6 +333,7 @@ impl Trainer {
             rng,
             started: None,
             samples_seen: 0,
+            tokens_seen: 0,
             losses: Vec::new(),
         })
     }
@@ -476,6 +481,7 @@ impl Trainer {
         self.adamw(&grads, lr)?;
         self.step += 1;
         self.samples_seen += samples;
+        self.tokens_seen += tokens;
         self.losses.push(loss);
         Ok(StepReport {
             step: self.step,
@@ -533,6 +539,7 @@ impl Trainer {
                     learning_rate: r.learning_rate,
                     epoch: r.epoch,
                     samples_per_second: self.samples_seen as f64 / elapsed.max(1e-9),
+                    tokens_per_second: self.tokens_seen as f64 / elapsed.max(1e-9),
                     grad_norm: r.grad_norm,
                 });
                 since_log.clear();

@@ -18,6 +18,12 @@ use crate::AppState;
 /// How often an idle stream says it is alive.
 pub const PING_EVERY: Duration = Duration::from_secs(15);
 
+/// How often a stream re-reads the store without a local wake-up: events of
+/// a job trained by another process sharing `$ARKOR_HOME` (an `arkor start`
+/// in another terminal, followed by `arkor logs --follow`) reach the store
+/// without ticking this server's log.
+const POLL_EVERY: Duration = Duration::from_millis(500);
+
 const BATCH: usize = 512;
 
 fn frame(id: i64, data: &str) -> String {
@@ -95,6 +101,7 @@ async fn pump(
         }
         tokio::select! {
             changed = tick.changed() => { if changed.is_err() { return Ok(()); } }
+            _ = tokio::time::sleep(POLL_EVERY) => {}
             _ = tokio::time::sleep_until(quiet_since + ping_every) => {
                 tx.send(Ok(Bytes::from_static(b"event: ping\n\n"))).await?;
                 quiet_since = tokio::time::Instant::now();

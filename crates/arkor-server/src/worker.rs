@@ -241,7 +241,8 @@ impl TrainObserver for JobObserver<'_> {
             "training.log",
             json!({
                 "step": l.step, "loss": l.loss, "evalLoss": null, "learningRate": l.learning_rate,
-                "epoch": l.epoch, "samplesPerSecond": l.samples_per_second, "gradNorm": l.grad_norm,
+                "epoch": l.epoch, "samplesPerSecond": l.samples_per_second,
+                "tokensPerSecond": l.tokens_per_second, "gradNorm": l.grad_norm,
                 "elapsedSeconds": self.started.elapsed().as_secs_f64(),
             }),
             None,
