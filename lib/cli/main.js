@@ -7,6 +7,13 @@ const { Command } = require("commander");
 
 const { version } = require("../../package.json");
 
+// Commands that open the local store start a backend inside this process;
+// its threads do not hold Node's event loop, but nothing else should keep
+// the CLI alive once the command is done either.
+function exitSoon() {
+  setTimeout(() => process.exit(), 1000).unref();
+}
+
 function buildProgram() {
   const program = new Command();
   program
@@ -52,12 +59,99 @@ function buildProgram() {
 
   program
     .command("models")
-    .description("List local models, or install one: arkor models pull google/gemma-3-270m")
-    .argument("[action]", "list | pull", "list")
-    .argument("[name]", "model to pull")
+    .description("List local models, install one (pull) or remove one (rm)")
+    .argument("[action]", "list | pull | rm", "list")
+    .argument("[name]", "model to pull or remove, e.g. google/gemma-3-270m")
     .action(async (action, name) => {
       const { runModels } = require("./commands/models.js");
       await runModels({ action, name });
+    });
+
+  program
+    .command("jobs")
+    .description("List this project's training jobs, newest first")
+    .option("--json", "print the jobs as JSON")
+    .action(async (opts) => {
+      const { runJobs } = require("./commands/jobs.js");
+      await runJobs({ json: Boolean(opts.json) });
+      exitSoon();
+    });
+
+  program
+    .command("logs")
+    .description("Print a job's events; --follow keeps printing until the job ends")
+    .argument("<jobId>", "the job")
+    .option("-f, --follow", "follow new events until the job ends (Ctrl-C stops following)")
+    .action(async (jobId, opts) => {
+      const { runLogs } = require("./commands/logs.js");
+      await runLogs({ jobId, follow: Boolean(opts.follow) });
+      exitSoon();
+    });
+
+  program
+    .command("cancel")
+    .description("Cancel a queued or running job")
+    .argument("<jobId>", "the job")
+    .action(async (jobId) => {
+      const { runCancel } = require("./commands/cancel.js");
+      await runCancel({ jobId });
+      exitSoon();
+    });
+
+  program
+    .command("chat")
+    .description("Chat with a job's checkpoint, final adapter or base model (default: final, else the newest checkpoint)")
+    .argument("<jobId>", "the job")
+    .option("--step <n>", "the checkpoint saved at step n")
+    .option("--final", "the final adapter of a completed job")
+    .option("--base", "the job's base model, without its adapter")
+    .option("-p, --prompt <text>", "ask one question, print the answer and exit")
+    .option("--system <text>", "a system message for the conversation")
+    .option("--max-tokens <n>", "most tokens per answer", "256")
+    .option("--temperature <t>", "sampling temperature (0 is greedy)")
+    .action(async (jobId, opts) => {
+      const { runChat } = require("./commands/chat.js");
+      await runChat({ jobId, ...opts });
+      exitSoon();
+    });
+
+  program
+    .command("init")
+    .description("Scaffold a project: src/arkor/{index,trainer}.ts, a dataset, package.json, .gitignore")
+    .argument("[dir]", "project directory (default: the current one)")
+    .option("--template <template>", "starter template: triage | translate | redaction")
+    .option("-y, --yes", "accept defaults instead of prompting (also when CI is set or stdin is not a terminal)")
+    .action(async (dir, opts) => {
+      const { runInit } = require("./commands/init.js");
+      await runInit({ dir, template: opts.template, yes: Boolean(opts.yes) });
+    });
+
+  program
+    .command("login")
+    .description("Sign in to the backend ARKOR_CLOUD_API_URL names (anonymous identities only)")
+    .option("--anonymous", "issue an anonymous token and store it in ~/.arkor/credentials.json")
+    .option("--oauth", "sign in with OAuth in the browser (not available in this build)")
+    .action(async (opts) => {
+      const { runLogin } = require("./commands/auth.js");
+      await runLogin({ anonymous: Boolean(opts.anonymous), oauth: Boolean(opts.oauth) });
+    });
+
+  program
+    .command("logout")
+    .description("Delete ~/.arkor/credentials.json")
+    .option("-f, --force", "delete credentials without prompting")
+    .action(async (opts) => {
+      const { runLogout } = require("./commands/auth.js");
+      await runLogout({ force: Boolean(opts.force) });
+    });
+
+  program
+    .command("whoami")
+    .description("Print the current identity and backend")
+    .action(async () => {
+      const { runWhoami } = require("./commands/auth.js");
+      await runWhoami();
+      exitSoon();
     });
 
   return program;

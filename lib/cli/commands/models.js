@@ -1,6 +1,6 @@
 "use strict";
 
-/** `arkor models [list]` and `arkor models pull NAME`. */
+/** `arkor models [list]`, `arkor models pull NAME` and `arkor models rm NAME`. */
 async function runModels({ action = "list", name } = {}) {
   const native = require("../../../native.cjs");
   if (action === "list") {
@@ -36,7 +36,31 @@ async function runModels({ action = "list", name } = {}) {
     process.stdout.write(`${name}: ${path}\n`);
     return;
   }
-  const err = new Error(`unknown models action ${JSON.stringify(action)}; use list or pull`);
+  if (action === "rm") {
+    if (!name) {
+      const err = new Error("arkor models rm needs a model name, e.g. `arkor models rm google/gemma-3-270m`");
+      err.code = "ARKOR_USAGE";
+      throw err;
+    }
+    const known = native.localModels(null).find(([model]) => model === name);
+    if (!known) {
+      const err = new Error(`unknown model ${JSON.stringify(name)}; installed models are listed by \`arkor models list\``);
+      err.code = "ARKOR_USAGE";
+      throw err;
+    }
+    if (!known[1]) {
+      process.stdout.write(`${name} is not installed${name === "arkor/tiny-gemma3" ? " (it is built in)" : ""}; nothing to remove\n`);
+      return;
+    }
+    const { rm, rmdir } = require("node:fs/promises");
+    const { dirname } = require("node:path");
+    await rm(known[1], { force: true });
+    // The model's own directory goes too once empty (never anything else).
+    await rmdir(dirname(known[1])).catch(() => {});
+    process.stdout.write(`Removed ${name} (${known[1]})\n`);
+    return;
+  }
+  const err = new Error(`unknown models action ${JSON.stringify(action)}; use list, pull or rm`);
   err.code = "ARKOR_USAGE";
   throw err;
 }

@@ -1,0 +1,106 @@
+"use strict";
+
+// `arkor whoami`, `arkor login --anonymous`, `arkor logout`.
+
+const { existsSync } = require("node:fs");
+const { rm } = require("node:fs/promises");
+
+const { connect, usage } = require("../backend.js");
+const { isInteractive } = require("../interactive.js");
+
+async function runWhoami({ cwd = process.cwd() } = {}) {
+  const sdk = require("../../../index.js");
+  const native = require("../../../native.cjs");
+  const credentials = await sdk.readCredentials();
+  if (!credentials && !process.env.ARKOR_CLOUD_API_URL) {
+    const home = process.env.ARKOR_HOME || require("node:path").join(require("node:os").homedir(), ".arkor", "local");
+    const backend = await connect({ cwd });
+    process.stdout.write(
+      `Not signed in: using the local backend (data in ${home}).\n` +
+        `Org: ${backend.scope.orgSlug}, project here: ${backend.scope.projectSlug}\n` +
+        "Run `arkor login --anonymous` with ARKOR_CLOUD_API_URL set to use a remote backend.\n",
+    );
+    return;
+  }
+  if (!credentials) {
+    process.stdout.write(
+      `Not signed in to ${process.env.ARKOR_CLOUD_API_URL}. Run \`arkor login --anonymous\`.\n`,
+    );
+    return;
+  }
+  const baseUrl = sdk.defaultArkorCloudApiUrl(credentials);
+  const client = new native.NativeClient(baseUrl, JSON.stringify(credentials));
+  let me;
+  try {
+    me = JSON.parse(await client.call("GET", "/v1/me", "[]", null));
+  } catch (err) {
+    const e = require("../../errors.js").fromNative(err);
+    if (typeof e.status === "number") {
+      throw usage(`${baseUrl} answered ${e.status} to /v1/me (${e.message}). The token may be expired: run \`arkor login\` again.`);
+    }
+    throw e;
+  }
+  process.stdout.write(`Backend: ${baseUrl}\n`);
+  process.stdout.write(`${JSON.stringify(me.user, null, 2)}\n`);
+  if (Array.isArray(me.orgs) && me.orgs.length > 0) {
+    process.stdout.write(`Orgs: ${me.orgs.map((o) => String(o.slug ?? o.id)).join(", ")}\n`);
+  }
+}
+
+async function runLogin({ anonymous = false, oauth = false } = {}) {
+  if (oauth && anonymous) throw usage("Pick one of --oauth / --anonymous, not both.");
+  if (!anonymous) {
+    throw usage(
+      "This build of arkor signs in anonymously only: run `arkor login --anonymous` " +
+        "(with ARKOR_CLOUD_API_URL naming the backend). Without credentials arkor trains on the local backend.",
+    );
+  }
+  const sdk = require("../../../index.js");
+  const baseUrl = sdk.defaultArkorCloudApiUrl();
+  const result = await sdk.requestAnonymousToken(baseUrl, "cli");
+  const orgSlug = result.personalOrg && result.personalOrg.slug;
+  await sdk.writeCredentials({
+    mode: "anon",
+    token: result.token,
+    anonymousId: result.anonymousId,
+    arkorCloudApiUrl: baseUrl,
+    orgSlug,
+  });
+  process.stdout.write(`Anonymous id: ${result.anonymousId}\n`);
+  process.stdout.write(
+    `This id is how ${baseUrl} recognises this client across sessions. Keep \`${sdk.credentialsPath()}\` to stay signed in as the same anonymous identity.\n`,
+  );
+  process.stdout.write(`Signed in anonymously (personal org: ${orgSlug}).\n`);
+}
+
+const ANONYMOUS_LOGOUT_WARNING =
+  "Anonymous credentials cannot be restored after logout. Deleting them permanently loses access to this anonymous identity.";
+
+async function runLogout({ force = false } = {}) {
+  const sdk = require("../../../index.js");
+  const file = sdk.credentialsPath();
+  if (!existsSync(file)) {
+    process.stdout.write("No credentials on file.\n");
+    return;
+  }
+  const credentials = await sdk.readCredentials().catch(() => null);
+  const anonymous = Boolean(credentials && credentials.mode === "anon");
+  if (!force) {
+    if (!isInteractive()) {
+      process.stdout.write(`Aborted: pass --force to delete ${file} without a prompt.\n`);
+      return;
+    }
+    const { confirm } = await import("@inquirer/prompts");
+    const ok = await confirm({ message: `${anonymous ? `${ANONYMOUS_LOGOUT_WARNING} ` : ""}Delete ${file}?`, default: false });
+    if (!ok) {
+      process.stdout.write("Aborted.\n");
+      return;
+    }
+  } else if (anonymous) {
+    process.stderr.write(`${ANONYMOUS_LOGOUT_WARNING}\n`);
+  }
+  await rm(file, { force: true });
+  process.stdout.write(`Removed ${file}.\n`);
+}
+
+module.exports = { runWhoami, runLogin, runLogout };
