@@ -35,22 +35,46 @@ function describeLog(ctx, startedAtMs, nowMs) {
 
 /**
  * Installs the progress hook for the rest of the process. Writes to
- * `stream` (stderr by default, so a program's own stdout stays clean).
+ * `stream` (stderr by default, so a program's own stdout stays clean). On a
+ * terminal the progress is one line redrawn in place; whatever else the
+ * process prints to that terminal (the trainer's own console.log, say) is
+ * written above it, and the line is drawn again below.
  */
 function installProgress(stream = process.stderr, now = Date.now) {
   const live = Boolean(stream.isTTY);
+  const write = stream.write.bind(stream);
   let startedAt = now();
-  let drawn = false;
+  let drawn = null; // the text of the line on screen, if any
   const clear = () => {
-    if (drawn) {
-      stream.write("\r\x1b[2K");
-      drawn = false;
+    if (drawn !== null) {
+      write("\r\x1b[2K");
+      drawn = null;
     }
   };
   const line = (text) => {
     clear();
-    stream.write(`${text}\n`);
+    write(`${text}\n`);
   };
+  if (live) {
+    // Other output to the same terminal: clear the progress line first, and
+    // draw it again once that output ended its line.
+    const targets = new Set([stream, process.stdout, process.stderr].filter((s) => s && s.isTTY));
+    for (const target of targets) {
+      const original = target.write;
+      target.write = function writeAboveProgress(chunk, ...rest) {
+        if (drawn === null) return original.call(this, chunk, ...rest);
+        const text = drawn;
+        clear();
+        const ok = original.call(this, chunk, ...rest);
+        const s = typeof chunk === "string" ? chunk : Buffer.isBuffer(chunk) ? chunk.toString() : "";
+        if (s.endsWith("\n")) {
+          write(text);
+          drawn = text;
+        }
+        return ok;
+      };
+    }
+  }
   globalThis[PROGRESS_HOOK] = (cb, ctx) => {
     switch (cb) {
       case "onStarted":
@@ -60,10 +84,10 @@ function installProgress(stream = process.stderr, now = Date.now) {
       case "onLog": {
         const text = describeLog(ctx, startedAt, now());
         if (live) {
-          stream.write(`\r\x1b[2K${text}`);
-          drawn = true;
+          write(`\r\x1b[2K${text}`);
+          drawn = text;
         } else {
-          stream.write(`${text}\n`);
+          write(`${text}\n`);
         }
         break;
       }
