@@ -5,7 +5,7 @@ Writes, next to this script:
   triage.jsonl       320 training rows
   triage-eval.jsonl   16 held-out rows (no ticket appears in both files)
 
-Each row: {"messages":[system, user (ticket), assistant (triage JSON)]}.
+Each row: {"messages":[user (ticket), assistant (triage JSON)]}.
 The assistant content is compact JSON with keys in this fixed order:
   {"category":...,"priority":...,"team":...,"summary":...}
 
@@ -464,8 +464,10 @@ def make_ticket(r: random.Random, category: str) -> tuple[str, dict]:
 
 
 def row(ticket: str, triage: dict) -> dict:
+    # No system turn: the demo (the upstream mid-run-eval recipe) asks with a
+    # bare ticket as the only user message, so the model must learn that a
+    # bare ticket gets a triage answer.
     return {"messages": [
-        {"role": "system", "content": SYSTEM},
         {"role": "user", "content": ticket},
         {"role": "assistant",
          "content": json.dumps(triage, ensure_ascii=False, separators=(",", ":"))},
@@ -486,8 +488,10 @@ def main() -> None:
             if ticket in seen:
                 continue
             rw = row(ticket, triage)
-            # keep every row modest but not trivial: 250-600 chars of content
-            if not 250 <= sum(len(m["content"]) for m in rw["messages"]) <= 600:
+            # keep every row modest but not trivial: 250-600 chars of content,
+            # counted with the instruction the task implies (SYSTEM), so the
+            # selection of tickets is the one made when rows carried it
+            if not 250 <= len(SYSTEM) + sum(len(m["content"]) for m in rw["messages"]) <= 600:
                 continue
             seen.add(ticket)
             rows.append(rw)
@@ -500,15 +504,15 @@ def main() -> None:
     for rows in (train, evals):
         for rw in rows:
             msgs = rw["messages"]
-            assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
-            t = json.loads(msgs[2]["content"])
+            assert [m["role"] for m in msgs] == ["user", "assistant"]
+            t = json.loads(msgs[1]["content"])
             assert list(t) == ["category", "priority", "team", "summary"], t
             assert t["priority"] in PRIORITIES and t["team"] == TEAM[t["category"]]
             assert len(t["summary"].split()) <= 12, t["summary"]
-            total = sum(len(m["content"]) for m in msgs)
-            assert 250 <= total <= 600, (total, msgs[1]["content"])
-    train_users = {rw["messages"][1]["content"] for rw in train}
-    eval_users = {rw["messages"][1]["content"] for rw in evals}
+            total = len(SYSTEM) + sum(len(m["content"]) for m in msgs)
+            assert 250 <= total <= 600, (total, msgs[0]["content"])
+    train_users = {rw["messages"][0]["content"] for rw in train}
+    eval_users = {rw["messages"][0]["content"] for rw in evals}
     assert len(train_users) == len(train) == 320
     assert len(eval_users) == len(evals) == 16
     assert not train_users & eval_users
@@ -525,7 +529,7 @@ def main() -> None:
           f"max {max(lens)} (~{min(lens) // 4}-{max(lens) // 4} tokens)")
     for label, key in (("category", "category"), ("priority", "priority")):
         hist = collections.Counter(
-            json.loads(rw["messages"][2]["content"])[key] for rw in train)
+            json.loads(rw["messages"][1]["content"])[key] for rw in train)
         print(f"{label} histogram (train):")
         for k, v in sorted(hist.items(), key=lambda kv: (-kv[1], kv[0])):
             print(f"  {k:<13} {v:>4}  {'#' * (v // 2)}")
