@@ -2,7 +2,8 @@
 //! (alpha 16) on all seven projections, AdamW lr 2e-4, batch 4, 64 chat examples of
 //! about 110 tokens (about 55 answer tokens), loss on responses only.
 //!
-//! `cargo run --release -p arkor-engine --example train_bench -- model.gguf [steps] [--dump data.json]`
+//! `cargo run -p arkor-engine --example train_bench -- model.gguf [steps] [--dump data.json]`
+//! (the workspace's dev profile is optimised)
 //!
 //! Prints per-step times, the median s/step of the steps after the first (the first
 //! one pays page faults and lazy initialisation), padded and real tokens per second
@@ -127,6 +128,7 @@ fn main() -> arkor_engine::Result<()> {
     let mut t = Trainer::from_encoded(model.clone(), encoded, cfg)?;
     let mut secs = Vec::new();
     let mut padded = Vec::new();
+    let mut losses = Vec::new();
     for _ in 0..steps {
         let r = t.step()?;
         eprintln!(
@@ -138,6 +140,7 @@ fn main() -> arkor_engine::Result<()> {
             peak_rss_mib().unwrap_or(0.0)
         );
         secs.push(r.seconds);
+        losses.push(format!("{:.4}", r.loss));
         padded.push(r.tokens as f64);
     }
     let timed = if secs.len() > 1 { &secs[1..] } else { &secs[..] };
@@ -151,5 +154,6 @@ fn main() -> arkor_engine::Result<()> {
         pad / med,
         peak_rss_mib().unwrap_or(0.0)
     );
+    println!("losses: {}", losses.join(" "));
     Ok(())
 }
