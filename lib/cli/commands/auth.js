@@ -58,7 +58,7 @@ async function runLogin({ anonymous = false, oauth = false } = {}) {
   const sdk = require("../../../index.js");
   const baseUrl = sdk.defaultArkorCloudApiUrl();
   const result = await sdk.requestAnonymousToken(baseUrl, "cli");
-  const orgSlug = result.personalOrg && result.personalOrg.slug;
+  const orgSlug = result.orgSlug;
   await sdk.writeCredentials({
     mode: "anon",
     token: result.token,
