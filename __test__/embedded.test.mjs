@@ -23,8 +23,8 @@ const emit = (v) => process.stdout.write("@@" + JSON.stringify(v) + "\\n");
 test("a trainer with no backend configured trains the tiny model end to end in-process", async () => {
   const { cwd, dataUrl } = project();
   const { home, arkorHome, env } = isolated();
-  // maxSteps 8 and no saveSteps: the local backend checkpoints every quarter
-  // of the run, i.e. at steps 2, 4, 6, 8.
+  // maxSteps 8 and no saveSteps: the local backend checkpoints every tenth
+  // of the run, rounded up to a whole step, i.e. at every step.
   const h = runScript(
     cwd,
     "run.mjs",
@@ -104,7 +104,7 @@ process.stdout.write("@@END\\n");
   }
 
   const ckpts = out.filter((e) => e.cb === "onCheckpoint");
-  assert.deepEqual(ckpts.map((c) => c.step), [2, 4, 6, 8]);
+  assert.deepEqual(ckpts.map((c) => c.step), [1, 2, 3, 4, 5, 6, 7, 8]);
   const jobId = out[0].id;
   for (const c of ckpts) {
     const logIdx = out.findIndex((e) => e.cb === "onLog" && e.step === c.step);
@@ -144,7 +144,7 @@ process.stdout.write("@@END\\n");
   assert.ok(sqlite.length >= 1, `no SQLite database in ${arkorHome}: ${readdirSync(arkorHome)}`);
   const jobDir = join(arkorHome, "jobs", jobId);
   const ckptDirs = readdirSync(jobDir).filter((d) => d.startsWith("checkpoint-")).sort();
-  assert.deepEqual(ckptDirs, ["checkpoint-2", "checkpoint-4", "checkpoint-6", "checkpoint-8"]);
+  assert.deepEqual(ckptDirs, [1, 2, 3, 4, 5, 6, 7, 8].map((s) => `checkpoint-${s}`));
   for (const d of ckptDirs) {
     const st = statSync(join(jobDir, d, "adapter_model.safetensors"));
     assert.ok(st.size > 0);

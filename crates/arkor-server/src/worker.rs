@@ -213,15 +213,17 @@ struct Finished {
     artifacts: Vec<serde_json::Value>,
 }
 
-/// Four checkpoints over the run unless the user chose: enough to watch a
-/// run move (the mid-run eval recipe sets no `saveSteps`) without spending
-/// much time writing adapters.
+/// Ten checkpoints over the run unless the user chose. The mid-run eval
+/// recipe sets no `saveSteps` and samples at every checkpoint: the first
+/// sample should come early enough to still show the base model's habits,
+/// so the run's move toward the data is visible; a LoRA adapter is a few MB
+/// and takes well under a second to write.
 fn default_save_steps(t: &arkor_engine::TrainConfig, examples: usize) -> usize {
     let total = t.max_steps.unwrap_or_else(|| {
         let per_epoch = examples.div_ceil(t.batch_size * t.gradient_accumulation_steps).max(1);
         ((per_epoch as f64) * t.num_train_epochs).ceil() as usize
     });
-    total.div_ceil(4).max(1)
+    total.div_ceil(10).max(1)
 }
 
 struct JobObserver<'a> {
