@@ -2,7 +2,7 @@
 //! (alpha 16) on all seven projections, AdamW lr 2e-4, batch 4, 64 chat examples of
 //! about 110 tokens (about 55 answer tokens), loss on responses only.
 //!
-//! `cargo run -p arkor-engine --example train_bench -- model.gguf [steps] [--dump data.json]`
+//! `cargo run -p arkor-engine --example train_bench -- model.gguf [steps] [--dump data.json] [--bf16]`
 //! (the workspace's dev profile is optimised)
 //!
 //! Prints per-step times, the median s/step of the steps after the first (the first
@@ -82,12 +82,13 @@ fn median(v: &[f64]) -> f64 {
 
 fn main() -> arkor_engine::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let bf16 = args.iter().position(|a| a == "--bf16").map(|i| args.remove(i)).is_some();
     let dump = args.iter().position(|a| a == "--dump").map(|i| {
         let p = args.get(i + 1).cloned().expect("--dump needs a path");
         args.drain(i..i + 2);
         p
     });
-    let path = args.first().expect("usage: train_bench MODEL.gguf [STEPS] [--dump data.json]");
+    let path = args.first().expect("usage: train_bench MODEL.gguf [STEPS] [--dump data.json] [--bf16]");
     let steps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(6);
     let t_load = std::time::Instant::now();
     let model = Arc::new(Model::from_gguf("google/gemma-3-270m", path.as_ref(), &Device::Cpu)?);
@@ -123,8 +124,20 @@ fn main() -> arkor_engine::Result<()> {
         batch_size: 4,
         max_steps: Some(steps),
         train_on_responses_only: true,
+        bf16_matmul: bf16,
         ..TrainConfig::default()
     };
+    if bf16 {
+        let t0 = std::time::Instant::now();
+        match model.weights().bf16_packs()? {
+            Some(p) => eprintln!(
+                "bf16 copies of the frozen weights: {:.0} MiB in {:.1}s",
+                p.bytes() as f64 / (1 << 20) as f64,
+                t0.elapsed().as_secs_f64()
+            ),
+            None => eprintln!("no AVX512_BF16 on this CPU: --bf16 changes nothing"),
+        }
+    }
     let mut t = Trainer::from_encoded(model.clone(), encoded, cfg)?;
     let mut secs = Vec::new();
     let mut padded = Vec::new();

@@ -5,6 +5,7 @@
 //! (HF adds one at run time, GGUF stores it added) meet in one place.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
 
@@ -47,7 +48,8 @@ impl Block {
 }
 
 /// Frozen Gemma 3 weights. Cheap to clone (tensors are reference counted) and safe to
-/// share between threads: nothing here is ever written after loading.
+/// share between threads: nothing here is ever written after loading (the bf16 copies
+/// for training are made once, on first request, and shared by clones).
 #[derive(Clone, Debug)]
 pub struct Gemma3 {
     config: ModelConfig,
@@ -56,6 +58,34 @@ pub struct Gemma3 {
     layers: Vec<Block>,
     norm: Tensor,
     device: Device,
+    bf16: Arc<OnceLock<Option<Arc<Bf16Packs>>>>,
+}
+
+/// bf16 copies of every frozen projection and of the head, for training with
+/// `TrainConfig::bf16_matmul` (see [`crate::bf16`]).
+#[derive(Debug)]
+pub struct Bf16Packs {
+    /// Per layer, per [`Target`] in `Target::ALL` order.
+    layers: Vec<Vec<Arc<ops::Bf16Weight>>>,
+    head: ops::Bf16Weight,
+}
+
+impl Bf16Packs {
+    fn proj(&self, layer: usize, t: Target) -> &Arc<ops::Bf16Weight> {
+        let i = Target::ALL.iter().position(|x| *x == t).unwrap_or(0);
+        &self.layers[layer][i]
+    }
+
+    /// The head's packed copies.
+    pub fn head(&self) -> &ops::Bf16Weight {
+        &self.head
+    }
+
+    /// Bytes held by all the copies.
+    pub fn bytes(&self) -> usize {
+        let w = |p: &ops::Bf16Weight| p.fwd.bytes() + p.bwd.bytes();
+        self.layers.iter().flatten().map(|p| w(p)).sum::<usize>() + w(&self.head)
+    }
 }
 
 /// Per-layer key/value cache for incremental decoding of one sequence batch.
@@ -147,7 +177,7 @@ impl Gemma3 {
             });
         }
         let norm = norm(take("model.norm.weight", &[h])?)?;
-        Ok(Self { config, embed_tokens, layers, norm, device: device.clone() })
+        Ok(Self { config, embed_tokens, layers, norm, device: device.clone(), bf16: Default::default() })
     }
 
     /// A randomly initialised model, identical for identical `(config, seed)` on every
@@ -194,7 +224,7 @@ impl Gemma3 {
             });
         }
         let norm = mk(&[h], 0.1, 1.0)?;
-        Ok(Self { config, embed_tokens, layers, norm, device: device.clone() })
+        Ok(Self { config, embed_tokens, layers, norm, device: device.clone(), bf16: Default::default() })
     }
 
     /// The configuration.
@@ -239,6 +269,31 @@ impl Gemma3 {
         v
     }
 
+    /// bf16 copies of the frozen weights for training (made on the first call, about
+    /// 2 bytes x 2 per weight). None off CPU or without AVX512_BF16.
+    pub fn bf16_packs(&self) -> Result<Option<Arc<Bf16Packs>>> {
+        if let Some(p) = self.bf16.get() {
+            return Ok(p.clone());
+        }
+        let packs = if self.device.is_cpu() && crate::bf16::available() {
+            let mut layers = Vec::with_capacity(self.layers.len());
+            for b in &self.layers {
+                let mut v = Vec::with_capacity(7);
+                for t in Target::ALL {
+                    match ops::Bf16Weight::new(b.proj(t))? {
+                        Some(p) => v.push(Arc::new(p)),
+                        None => return Ok(None),
+                    }
+                }
+                layers.push(v);
+            }
+            ops::Bf16Weight::new(&self.embed_tokens)?.map(|head| Arc::new(Bf16Packs { layers, head }))
+        } else {
+            None
+        };
+        Ok(self.bf16.get_or_init(|| packs).clone())
+    }
+
     /// Final-normed hidden states `(b, t, hidden)` for token ids `(b, t)` placed at
     /// positions `offset..offset + t`. Sequences are right-padded: causal attention
     /// keeps real tokens from ever seeing the padding after them.
@@ -246,7 +301,19 @@ impl Gemma3 {
         &self,
         ids: &Tensor,
         lora: Option<&LoraAdapter>,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        self.forward_hidden_bf16(ids, lora, cache, None)
+    }
+
+    /// [`Self::forward_hidden`] with the frozen projections' products in bf16 when
+    /// `bf16` is given (training only: the backward's input gradients use them too).
+    pub fn forward_hidden_bf16(
+        &self,
+        ids: &Tensor,
+        lora: Option<&LoraAdapter>,
         mut cache: Option<&mut KvCache>,
+        bf16: Option<&Bf16Packs>,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, t) = ids.dims2().ctx(|| "input ids must be (batch, seq)".into())?;
@@ -270,14 +337,14 @@ impl Gemma3 {
             let kv = cache.as_mut().map(|c| &mut c.layers[l]);
             let residual = &x;
             let h = rms_norm(&x, &block.input_layernorm, c.rms_norm_eps)?;
-            let h = self.attention(l, block, &h, lora, rope, sliding, offset, kv)?;
+            let h = self.attention(l, block, &h, lora, rope, sliding, offset, kv, bf16)?;
             let h = rms_norm(&h, &block.post_attention_layernorm, c.rms_norm_eps)?;
             let x1 = (residual + h)?;
             let h = rms_norm(&x1, &block.pre_feedforward_layernorm, c.rms_norm_eps)?;
-            let gate = linear(&h, block, l, Target::Gate, lora)?;
-            let up = linear(&h, block, l, Target::Up, lora)?;
+            let gate = linear(&h, block, l, Target::Gate, lora, bf16)?;
+            let up = linear(&h, block, l, Target::Up, lora, bf16)?;
             let h = ops::gelu_mul(&gate, &up)?;
-            let h = linear(&h, block, l, Target::Down, lora)?;
+            let h = linear(&h, block, l, Target::Down, lora, bf16)?;
             let h = rms_norm(&h, &block.post_feedforward_layernorm, c.rms_norm_eps)?;
             x = (x1 + h)?;
         }
@@ -318,6 +385,7 @@ impl Gemma3 {
         sliding: bool,
         offset: usize,
         kv: Option<&mut Option<(Tensor, Tensor)>>,
+        bf16: Option<&Bf16Packs>,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, t, _) = x.dims3()?;
@@ -325,9 +393,9 @@ impl Gemma3 {
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
         };
-        let q = heads(linear(x, block, l, Target::Q, lora)?, nh)?;
-        let k = heads(linear(x, block, l, Target::K, lora)?, nkv)?;
-        let v = heads(linear(x, block, l, Target::V, lora)?, nkv)?;
+        let q = heads(linear(x, block, l, Target::Q, lora, bf16)?, nh)?;
+        let k = heads(linear(x, block, l, Target::K, lora, bf16)?, nkv)?;
+        let v = heads(linear(x, block, l, Target::V, lora, bf16)?, nkv)?;
         let q = ops::rope(&rms_norm(&q, &block.q_norm, c.rms_norm_eps)?, &rope.0, &rope.1)?;
         let k = ops::rope(&rms_norm(&k, &block.k_norm, c.rms_norm_eps)?, &rope.0, &rope.1)?;
         let (k, v) = match kv {
@@ -368,7 +436,7 @@ impl Gemma3 {
         };
         let o = p.reshape((b, nkv, g * t, tk))?.matmul(&v)?;
         let o = o.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
-        linear(&o, block, l, Target::O, lora)
+        linear(&o, block, l, Target::O, lora, bf16)
     }
 }
 
@@ -379,13 +447,15 @@ fn linear(
     layer: usize,
     target: Target,
     lora: Option<&LoraAdapter>,
+    bf16: Option<&Bf16Packs>,
 ) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let x2 = x.reshape(((), *dims.last().unwrap()))?;
     let w = block.proj(target);
+    let packed = bf16.map(|p| p.proj(layer, target));
     let y = match lora.and_then(|a| a.pair(layer, target)) {
-        Some((a, bm, scale)) => ops::lora_linear(&x2, w, a, bm, scale)?,
-        None => ops::frozen_linear(&x2, w)?,
+        Some((a, bm, scale)) => ops::lora_linear_bf16(&x2, w, a, bm, scale, packed)?,
+        None => ops::frozen_linear_bf16(&x2, w, packed)?,
     };
     let mut out = dims;
     *out.last_mut().unwrap() = w.dim(0)?;

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bf16;
 pub mod chat;
 pub mod config;
 pub mod data;

@@ -11,6 +11,9 @@ use candle_core::{
     Storage, Tensor, D,
 };
 use rayon::prelude::*;
+use std::sync::Arc;
+
+use crate::bf16::PackedBf16;
 
 fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
     let v = match s {
@@ -104,9 +107,32 @@ fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R
     }
 }
 
+/// bf16 copies of a frozen weight `W (out, in)` for [`crate::bf16`]'s GEMM: `fwd` packs
+/// `W` (for `x W^T`), `bwd` packs `W^T` (for `g W`).
+#[derive(Debug)]
+pub struct Bf16Weight {
+    /// `W` as `(out, in)`.
+    pub fwd: PackedBf16,
+    /// `W^T` as `(in, out)`.
+    pub bwd: PackedBf16,
+}
+
+impl Bf16Weight {
+    /// Packs a contiguous f32 CPU weight `(out, in)`; None without AVX512_BF16.
+    pub fn new(w: &Tensor) -> candle_core::Result<Option<Self>> {
+        let (out, inp) = w.dims2()?;
+        read_f32(w, |v| {
+            let fwd = PackedBf16::new(v, out, inp, inp, 1)?;
+            let bwd = PackedBf16::new(v, inp, out, 1, inp)?;
+            Some(Self { fwd, bwd })
+        })
+    }
+}
+
 /// `x (n, in) @ w (out, in)^T` with a frozen `w`: the backward computes only `dL/dx`.
 struct FrozenLinear {
     w: Tensor,
+    bf16: Option<Arc<Bf16Weight>>,
 }
 
 impl CustomOp1 for FrozenLinear {
@@ -119,7 +145,10 @@ impl CustomOp1 for FrozenLinear {
         let (n, inp) = l.shape().dims2()?;
         let out = self.w.dim(0)?;
         let mut y = vec![0f32; n * out];
-        read_f32(&self.w, |w| sgemm(n, out, inp, &mut y, (out, 1), false, x, (inp, 1), w, (1, inp), 1.0))?;
+        match &self.bf16 {
+            Some(p) => p.fwd.matmul_t(x, n, &mut y, false),
+            None => read_f32(&self.w, |w| sgemm(n, out, inp, &mut y, (out, 1), false, x, (inp, 1), w, (1, inp), 1.0))?,
+        }
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }
 
@@ -127,9 +156,12 @@ impl CustomOp1 for FrozenLinear {
         let (n, inp) = x.dims2()?;
         let out = self.w.dim(0)?;
         let mut dx = vec![0f32; n * inp];
-        read_f32(g, |g| {
-            read_f32(&self.w, |w| sgemm(n, inp, out, &mut dx, (inp, 1), false, g, (out, 1), w, (inp, 1), 1.0))
-        })??;
+        match &self.bf16 {
+            Some(p) => read_f32(g, |g| p.bwd.matmul_t(g, n, &mut dx, false))?,
+            None => read_f32(g, |g| {
+                read_f32(&self.w, |w| sgemm(n, inp, out, &mut dx, (inp, 1), false, g, (out, 1), w, (inp, 1), 1.0))
+            })??,
+        }
         Ok(Some(Tensor::from_vec(dx, (n, inp), x.device())?))
     }
 }
@@ -137,8 +169,14 @@ impl CustomOp1 for FrozenLinear {
 /// `x (n, in) @ w (out, in)^T`. When `x` is part of a graph and runs on CPU, the
 /// backward computes only `dL/dx`: the frozen weight never gets a gradient.
 pub fn frozen_linear(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    frozen_linear_bf16(x, w, None)
+}
+
+/// [`frozen_linear`], with the products through `w` in bf16 ([`crate::bf16`]) when
+/// `bf16` holds its packed copies and the op runs in a graph on CPU.
+pub fn frozen_linear_bf16(x: &Tensor, w: &Tensor, bf16: Option<&Arc<Bf16Weight>>) -> candle_core::Result<Tensor> {
     if x.track_op() && x.device().is_cpu() && x.dtype() == DType::F32 && w.is_contiguous() {
-        x.contiguous()?.apply_op1(FrozenLinear { w: w.clone() })
+        x.contiguous()?.apply_op1(FrozenLinear { w: w.clone(), bf16: bf16.cloned() })
     } else {
         x.matmul(&w.t()?)
     }
@@ -150,6 +188,7 @@ pub fn frozen_linear(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 struct LoraLinear {
     w: Tensor,
     scale: f32,
+    bf16: Option<Arc<Bf16Weight>>,
 }
 
 impl CustomOp3 for LoraLinear {
@@ -172,7 +211,10 @@ impl CustomOp3 for LoraLinear {
         let mut u = vec![0f32; n * r];
         sgemm(n, r, inp, &mut u, (r, 1), false, x, (inp, 1), a, (1, inp), 1.0);
         let mut y = vec![0f32; n * out];
-        read_f32(&self.w, |w| sgemm(n, out, inp, &mut y, (out, 1), false, x, (inp, 1), w, (1, inp), 1.0))?;
+        match &self.bf16 {
+            Some(p) => p.fwd.matmul_t(x, n, &mut y, false),
+            None => read_f32(&self.w, |w| sgemm(n, out, inp, &mut y, (out, 1), false, x, (inp, 1), w, (1, inp), 1.0))?,
+        }
         sgemm(n, out, r, &mut y, (out, 1), true, &u, (r, 1), b, (1, r), self.scale);
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }
@@ -205,7 +247,10 @@ impl CustomOp3 for LoraLinear {
                             sgemm(out, r, n, &mut db, (r, 1), false, g, (1, out), &u, (r, 1), s);
                             sgemm(r, inp, n, &mut da, (inp, 1), false, &gu, (1, r), x, (inp, 1), 1.0);
                             // dx = g W + gu A
-                            sgemm(n, inp, out, &mut dx, (inp, 1), false, g, (out, 1), w, (inp, 1), 1.0);
+                            match &self.bf16 {
+                                Some(p) => p.bwd.matmul_t(g, n, &mut dx, false),
+                                None => sgemm(n, inp, out, &mut dx, (inp, 1), false, g, (out, 1), w, (inp, 1), 1.0),
+                            }
                             sgemm(n, inp, r, &mut dx, (inp, 1), true, &gu, (r, 1), a, (inp, 1), 1.0);
                         })
                     })
@@ -224,13 +269,26 @@ impl CustomOp3 for LoraLinear {
 /// `x (n, in) @ w^T + scale * (x @ a^T) @ b^T`, one op with a hand-written backward on
 /// CPU in f32 (the frozen `w` gets no gradient); the plain composition elsewhere.
 pub fn lora_linear(x: &Tensor, w: &Tensor, a: &Tensor, b: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
+    lora_linear_bf16(x, w, a, b, scale, None)
+}
+
+/// [`lora_linear`], with the products through the frozen `w` (forward and `dx`) in bf16
+/// when `bf16` holds its packed copies; the LoRA factors and their gradients stay f32.
+pub fn lora_linear_bf16(
+    x: &Tensor,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f64,
+    bf16: Option<&Arc<Bf16Weight>>,
+) -> candle_core::Result<Tensor> {
     let fused = x.device().is_cpu()
         && [x, w, a, b].iter().all(|t| t.dtype() == DType::F32)
         && w.is_contiguous();
     if fused {
         let x = x.contiguous()?;
         let (a, b) = (a.contiguous()?, b.contiguous()?);
-        x.apply_op3(&a, &b, LoraLinear { w: w.clone(), scale: scale as f32 })
+        x.apply_op3(&a, &b, LoraLinear { w: w.clone(), scale: scale as f32, bf16: bf16.cloned() })
     } else {
         let y = frozen_linear(x, w)?;
         y + (x.matmul(&a.t()?)?.matmul(&b.t()?)? * scale)?
@@ -609,6 +667,19 @@ pub fn head_cross_entropy(
     denom: f64,
     softcap: Option<f64>,
 ) -> candle_core::Result<(Tensor, f64)> {
+    head_cross_entropy_bf16(hidden, head, targets, denom, softcap, None)
+}
+
+/// [`head_cross_entropy`] with the two head products (logits and `dL/dx`) in bf16 when
+/// `bf16` holds the head's packed copies; the softmax, loss and gradient stay f32.
+pub fn head_cross_entropy_bf16(
+    hidden: &Tensor,
+    head: &Tensor,
+    targets: &[u32],
+    denom: f64,
+    softcap: Option<f64>,
+    bf16: Option<&Bf16Weight>,
+) -> candle_core::Result<(Tensor, f64)> {
     let (n, h) = hidden.dims2()?;
     let vocab = head.dim(0)?;
     if n != targets.len() {
@@ -633,11 +704,17 @@ pub fn head_cross_entropy(
                     let z = &mut z[..rows * vocab];
                     let xs = &x[start * h..(start + rows) * h];
                     // logits = x W^T, then in place: dL/dlogits
-                    sgemm(rows, vocab, h, z, (vocab, 1), false, xs, (h, 1), w, (1, h), 1.0);
+                    match bf16 {
+                        Some(p) => p.fwd.matmul_t(xs, rows, z, false),
+                        None => sgemm(rows, vocab, h, z, (vocab, 1), false, xs, (h, 1), w, (1, h), 1.0),
+                    }
                     total += fused_rows(z, vocab, &targets[start..start + rows], inv_denom, softcap);
                     // dL/dx = dL/dlogits @ W
                     let gs = &mut grad[start * h..(start + rows) * h];
-                    sgemm(rows, h, vocab, gs, (h, 1), false, z, (vocab, 1), w, (h, 1), 1.0);
+                    match bf16 {
+                        Some(p) => p.bwd.matmul_t(z, rows, gs, false),
+                        None => sgemm(rows, h, vocab, gs, (h, 1), false, z, (vocab, 1), w, (h, 1), 1.0),
+                    }
                 }
                 total
             })

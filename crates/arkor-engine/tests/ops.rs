@@ -159,3 +159,49 @@ fn softmax_last_matches_composition() {
     assert_close("dx", g1.get(&x).unwrap(), g2.get(&x).unwrap());
     assert_eq!(ours.dtype(), DType::F32);
 }
+
+/// The bf16 variants against the f32 ops: bf16 keeps 8 bits of mantissa, so products
+/// agree to about 2^-8 relative; the LoRA gradients (`dA`, `dB`) stay f32 maths on the
+/// same inputs but see the bf16 `dx` paths only through `x`, so they match f32 closely.
+#[test]
+fn bf16_linear_ops_track_f32() {
+    if !arkor_engine::bf16::available() {
+        eprintln!("no AVX512_BF16 on this CPU: skipped");
+        return;
+    }
+    let close = |what: &str, ours: &Tensor, want: &Tensor, tol: f32| {
+        let d = (ours - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        let scale = want.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        let d = d.to_scalar::<f32>().unwrap();
+        assert!(d <= tol * scale.max(1e-3), "{what}: max |bf16 - f32| = {d} (scale {scale})");
+    };
+    let x = Var::from_tensor(&rand(&[37, 70], 21)).unwrap();
+    let w = rand(&[50, 70], 22);
+    let a = Var::from_tensor(&rand(&[4, 70], 23)).unwrap();
+    let b = Var::from_tensor(&rand(&[50, 4], 24)).unwrap();
+    let packed = std::sync::Arc::new(ops::Bf16Weight::new(&w).unwrap().unwrap());
+    let ours = ops::lora_linear_bf16(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5, Some(&packed)).unwrap();
+    let want = ops::lora_linear(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5).unwrap();
+    close("lora_linear_bf16 forward", &ours, &want, 2e-2);
+    let g1 = probe(&ours, 25).backward().unwrap();
+    let g2 = probe(&want, 25).backward().unwrap();
+    close("dx", g1.get(&x).unwrap(), g2.get(&x).unwrap(), 2e-2);
+    close("dA", g1.get(&a).unwrap(), g2.get(&a).unwrap(), TOL);
+    close("dB", g1.get(&b).unwrap(), g2.get(&b).unwrap(), TOL);
+    let ours = ops::frozen_linear_bf16(x.as_tensor(), &w, Some(&packed)).unwrap();
+    let want = ops::frozen_linear(x.as_tensor(), &w).unwrap();
+    close("frozen_linear_bf16 forward", &ours, &want, 2e-2);
+    let g1 = probe(&ours, 26).backward().unwrap();
+    let g2 = probe(&want, 26).backward().unwrap();
+    close("frozen dx", g1.get(&x).unwrap(), g2.get(&x).unwrap(), 2e-2);
+    // The head: loss and gradient.
+    let head = rand(&[300, 70], 27);
+    let hp = ops::Bf16Weight::new(&head).unwrap().unwrap();
+    let targets: Vec<u32> = (0..37).map(|i| (i * 7 % 300) as u32).collect();
+    let (l1, s1) = ops::head_cross_entropy_bf16(x.as_tensor(), &head, &targets, 37.0, None, Some(&hp)).unwrap();
+    let (l2, s2) = ops::head_cross_entropy(x.as_tensor(), &head, &targets, 37.0, None).unwrap();
+    assert!((s1 - s2).abs() <= 1e-2 * s2.abs(), "head loss: bf16 {s1} vs f32 {s2}");
+    let g1 = l1.backward().unwrap();
+    let g2 = l2.backward().unwrap();
+    close("head dx", g1.get(&x).unwrap(), g2.get(&x).unwrap(), 3e-2);
+}

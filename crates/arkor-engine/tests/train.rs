@@ -22,6 +22,30 @@ fn cfg() -> TrainConfig {
     }
 }
 
+/// Training with the frozen products in bf16 follows the f32 run closely and still
+/// learns the data (skipped on CPUs without AVX512_BF16, where the option is ignored).
+#[test]
+fn bf16_matmul_training_tracks_f32() {
+    if !arkor_engine::bf16::available() {
+        eprintln!("no AVX512_BF16 on this CPU: skipped");
+        return;
+    }
+    let model = tiny();
+    let run = |bf16_matmul: bool| -> Vec<f64> {
+        let mut t = Trainer::new(model.clone(), &dataset(), TrainConfig { bf16_matmul, ..cfg() }).unwrap();
+        let mut losses = Vec::new();
+        while !t.is_finished() {
+            losses.push(t.step().unwrap().loss);
+        }
+        losses
+    };
+    let (f32_losses, bf16_losses) = (run(false), run(true));
+    // Step 1 sees identical weights: only the bf16 rounding differs.
+    assert!((f32_losses[0] - bf16_losses[0]).abs() < 1e-2 * f32_losses[0], "{f32_losses:?} vs {bf16_losses:?}");
+    let (first, last) = (bf16_losses[0], *bf16_losses.last().unwrap());
+    assert!(last <= 0.2 * first, "bf16 run: loss {first} -> {last}");
+}
+
 #[test]
 fn memorises_small_chat_dataset() {
     let model = tiny();
