@@ -49,6 +49,23 @@ test("on a terminal, start draws one live progress line (step/max, loss, lr, tok
   assert.ok(!/^step \d+\/10 [^\r\n]*\r?\n/m.test(out), `no progress line is left behind as its own line:\n${JSON.stringify(out)}`);
   // User callbacks get the upstream onLog context, without the CLI's extra.
   assert.match(out, /LOGKEYS epoch,evalLoss,job,learningRate,loss,samplesPerSecond,step\r?\n/);
+
+  // Then a conversation with the result on the same kind of terminal: a
+  // prompt per turn, the answer streamed, /exit to leave.
+  const jobId = out.match(/Started job (job_[0-9a-f]+)/)[1];
+  const chat = underPty([process.execPath, BIN, "chat", jobId, "--max-tokens", "4"], { cwd: dir, env });
+  let rc;
+  try {
+    await chat.waitFor("stdout", new RegExp(`Chatting with job ${jobId} \\(final adapter\\)\\. /exit or Ctrl-D to quit\\.[\\s\\S]*you> `));
+    chat.child.stdin.write("hello\r");
+    // readline echoes the line (with cursor moves); the answer; the next prompt.
+    await chat.waitFor("stdout", /you> [\s\S]*hello\r*\n[\s\S]*you> /);
+    chat.child.stdin.write("/exit\r");
+    rc = await chat.done;
+  } finally {
+    chat.child.kill("SIGKILL");
+  }
+  assertExit(rc, 0, "chat on a terminal");
 });
 
 test("Ctrl-C during start cancels the job, says so and exits 130", async () => {
