@@ -230,3 +230,30 @@ test("models: list, rm an installed model, rm refuses unknown names", () => {
   const noName = arkor(["models", "rm"], { env });
   assertExit(noName, 1, "models rm without a name");
 });
+
+test("the CLI derives a directory's project slug exactly as the SDK core does", () => {
+  const { env } = cliEnv();
+  const names = ["proj", "My Project!", "--a__b--", "日本語", "emoji 🙂 dir", "x".repeat(60), "UPPER-case-9", "..."];
+  const r = spawnSync(
+    process.execPath,
+    [
+      "-e",
+      `const native = require(${JSON.stringify(join(REPO_ROOT, "native.cjs"))});
+       const { projectSlugFor } = require(${JSON.stringify(join(REPO_ROOT, "lib", "cli", "backend.js"))});
+       (async () => {
+         const out = [];
+         for (const n of ${JSON.stringify(names)}) {
+           const dir = "/tmp/base/" + n;
+           out.push([n, JSON.parse(await native.embeddedSession(dir)).projectSlug, projectSlugFor(dir)]);
+         }
+         process.stdout.write(JSON.stringify(out));
+         process.exit(0);
+       })();`,
+    ],
+    { env, encoding: "utf8", timeout: 60_000 },
+  );
+  assertExit(r, 0, "slug comparison");
+  const rows = JSON.parse(r.stdout);
+  for (const [name, rust, js] of rows) assert.equal(js, rust, `slug of ${JSON.stringify(name)}`);
+  assert.deepEqual(rows.slice(0, 2).map((x) => x[1]), ["proj", "my-project"]);
+});

@@ -5,7 +5,7 @@
 const { existsSync } = require("node:fs");
 const { rm } = require("node:fs/promises");
 
-const { connect, usage } = require("../backend.js");
+const { projectSlugFor, usage } = require("../backend.js");
 const { isInteractive } = require("../interactive.js");
 
 async function runWhoami({ cwd = process.cwd() } = {}) {
@@ -14,10 +14,9 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
   const credentials = await sdk.readCredentials();
   if (!credentials && !process.env.ARKOR_CLOUD_API_URL) {
     const home = process.env.ARKOR_HOME || require("node:path").join(require("node:os").homedir(), ".arkor", "local");
-    const backend = await connect({ cwd });
     process.stdout.write(
       `Not signed in: using the local backend (data in ${home}).\n` +
-        `Org: ${backend.scope.orgSlug}, project here: ${backend.scope.projectSlug}\n` +
+        `Org: local, project here: ${projectSlugFor(cwd)}\n` +
         "Run `arkor login --anonymous` with ARKOR_CLOUD_API_URL set to use a remote backend.\n",
     );
     return;

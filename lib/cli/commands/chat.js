@@ -23,7 +23,9 @@ function pickTarget(job, events, { step, final, base }) {
   if (step !== undefined) {
     const n = Number(step);
     if (!Number.isInteger(n) || n < 0) throw usage(`--step must be a whole number, got ${JSON.stringify(step)}`);
-    if (!checkpoints.includes(n)) {
+    // A backend that lists no events for a job cannot be checked here: it
+    // answers the chat request itself if the step does not exist.
+    if (Array.isArray(events) && !checkpoints.includes(n)) {
       throw usage(
         `job ${job.id} has no checkpoint at step ${n}; saved: ${checkpoints.length ? checkpoints.join(", ") : "none"}`,
       );
