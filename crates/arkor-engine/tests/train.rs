@@ -252,6 +252,8 @@ fn run_logs_saves_and_cancels() {
     assert!(!s.cancelled);
     assert_eq!(rec.logs.iter().map(|l| l.step).collect::<Vec<_>>(), vec![2, 4, 6]);
     assert!(rec.logs.iter().all(|l| l.loss.is_finite() && l.samples_per_second > 0.0 && l.learning_rate > 0.0));
+    // Every example is several tokens long.
+    assert!(rec.logs.iter().all(|l| l.tokens_per_second > l.samples_per_second), "{:?}", rec.logs);
     assert_eq!(rec.checkpoints.iter().map(|c| c.0).collect::<Vec<_>>(), vec![3, 6]);
     assert_eq!(rec.checkpoints[0].1, dir.path().join("checkpoint-3"));
     assert_eq!(s.final_adapter.as_deref(), Some(dir.path().join("final").as_path()));

@@ -87,9 +87,10 @@ async fn a_job_trains_streams_checkpoints_and_serves_them() {
     let ids: Vec<i64> = events.iter().filter_map(|e| e.0).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
     let first_log = events.iter().map(data_of).find(|d| d["type"] == "training.log").unwrap();
-    for k in ["step", "loss", "learningRate", "epoch", "samplesPerSecond"] {
+    for k in ["step", "loss", "learningRate", "epoch", "samplesPerSecond", "tokensPerSecond"] {
         assert!(first_log[k].is_number(), "{k} in {first_log}");
     }
+    assert!(first_log["tokensPerSecond"].as_f64() > first_log["samplesPerSecond"].as_f64(), "{first_log}");
     let done = events.iter().map(data_of).find(|d| d["type"] == "training.completed").unwrap();
     assert_eq!(done["artifacts"][0]["kind"], "final");
 
