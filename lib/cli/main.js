@@ -22,6 +22,45 @@ function buildProgram() {
     .version(version);
 
   program
+    .command("init")
+    .description("Scaffold a project: src/arkor/{index,trainer}.ts, a dataset, package.json, .gitignore")
+    .argument("[dir]", "project directory (default: the current one)")
+    .option("--template <template>", "starter template: triage | translate | redaction")
+    .option("-y, --yes", "accept defaults instead of prompting (also when CI is set or stdin is not a terminal)")
+    .action(async (dir, opts) => {
+      const { runInit } = require("./commands/init.js");
+      await runInit({ dir, template: opts.template, yes: Boolean(opts.yes) });
+    });
+
+  program
+    .command("login")
+    .description("Sign in to the backend ARKOR_CLOUD_API_URL names (anonymous identities only)")
+    .option("--anonymous", "issue an anonymous token and store it in ~/.arkor/credentials.json")
+    .option("--oauth", "sign in with OAuth in the browser (not available in this build)")
+    .action(async (opts) => {
+      const { runLogin } = require("./commands/auth.js");
+      await runLogin({ anonymous: Boolean(opts.anonymous), oauth: Boolean(opts.oauth) });
+    });
+
+  program
+    .command("logout")
+    .description("Delete ~/.arkor/credentials.json")
+    .option("-f, --force", "delete credentials without prompting")
+    .action(async (opts) => {
+      const { runLogout } = require("./commands/auth.js");
+      await runLogout({ force: Boolean(opts.force) });
+    });
+
+  program
+    .command("whoami")
+    .description("Print the current identity and backend")
+    .action(async () => {
+      const { runWhoami } = require("./commands/auth.js");
+      await runWhoami();
+      exitSoon();
+    });
+
+  program
     .command("build")
     .description("Bundle src/arkor/index.ts into .arkor/build/index.mjs")
     .argument("[entry]", "source entry to bundle (default: src/arkor/index.ts)")
@@ -42,29 +81,8 @@ function buildProgram() {
         // The run is over. Anything still holding the event loop open (an
         // in-process backend, a stray timer in user code) must not keep the
         // CLI alive: exit shortly unless the process ends on its own first.
-        setTimeout(() => process.exit(), 1000).unref();
+        exitSoon();
       }
-    });
-
-  program
-    .command("serve")
-    .description("Run the local backend (training and inference) as a server")
-    .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--port <port>", "port to listen on (0 picks a free one)", "8787")
-    .option("--home <dir>", "data directory (default: $ARKOR_HOME or ~/.arkor/local)")
-    .action(async (opts) => {
-      const { runServe } = require("./commands/serve.js");
-      await runServe(opts);
-    });
-
-  program
-    .command("models")
-    .description("List local models, install one (pull) or remove one (rm)")
-    .argument("[action]", "list | pull | rm", "list")
-    .argument("[name]", "model to pull or remove, e.g. google/gemma-3-270m")
-    .action(async (action, name) => {
-      const { runModels } = require("./commands/models.js");
-      await runModels({ action, name });
     });
 
   program
@@ -116,42 +134,24 @@ function buildProgram() {
     });
 
   program
-    .command("init")
-    .description("Scaffold a project: src/arkor/{index,trainer}.ts, a dataset, package.json, .gitignore")
-    .argument("[dir]", "project directory (default: the current one)")
-    .option("--template <template>", "starter template: triage | translate | redaction")
-    .option("-y, --yes", "accept defaults instead of prompting (also when CI is set or stdin is not a terminal)")
-    .action(async (dir, opts) => {
-      const { runInit } = require("./commands/init.js");
-      await runInit({ dir, template: opts.template, yes: Boolean(opts.yes) });
+    .command("models")
+    .description("List local models, install one (pull) or remove one (rm)")
+    .argument("[action]", "list | pull | rm", "list")
+    .argument("[name]", "model to pull or remove, e.g. google/gemma-3-270m")
+    .action(async (action, name) => {
+      const { runModels } = require("./commands/models.js");
+      await runModels({ action, name });
     });
 
   program
-    .command("login")
-    .description("Sign in to the backend ARKOR_CLOUD_API_URL names (anonymous identities only)")
-    .option("--anonymous", "issue an anonymous token and store it in ~/.arkor/credentials.json")
-    .option("--oauth", "sign in with OAuth in the browser (not available in this build)")
+    .command("serve")
+    .description("Run the local backend (training and inference) as a server")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "port to listen on (0 picks a free one)", "8787")
+    .option("--home <dir>", "data directory (default: $ARKOR_HOME or ~/.arkor/local)")
     .action(async (opts) => {
-      const { runLogin } = require("./commands/auth.js");
-      await runLogin({ anonymous: Boolean(opts.anonymous), oauth: Boolean(opts.oauth) });
-    });
-
-  program
-    .command("logout")
-    .description("Delete ~/.arkor/credentials.json")
-    .option("-f, --force", "delete credentials without prompting")
-    .action(async (opts) => {
-      const { runLogout } = require("./commands/auth.js");
-      await runLogout({ force: Boolean(opts.force) });
-    });
-
-  program
-    .command("whoami")
-    .description("Print the current identity and backend")
-    .action(async () => {
-      const { runWhoami } = require("./commands/auth.js");
-      await runWhoami();
-      exitSoon();
+      const { runServe } = require("./commands/serve.js");
+      await runServe(opts);
     });
 
   return program;
