@@ -187,6 +187,15 @@ test("a scaffolded project trains with `npx arkor start`; jobs, logs, chat and c
   assertExit(both, 1, "chat --final --base");
   assert.match(both.stderr, /pick one of --step, --final or --base/);
 
+  // The backend's refusal is shown as its message, without a stack.
+  const refused = arkor(["chat", jobId, "-p", "x", "--max-tokens", "0"], { cwd: dir, env });
+  assertExit(refused, 1, "chat refused by the backend");
+  assert.equal(refused.stderr, "arkor: `maxTokens` must be a whole number >= 1 (HTTP 400)\n");
+  // Piped into a reader that stops early: a quiet, successful end.
+  const piped = spawnSync("sh", ["-c", `"${process.execPath}" "${join(REPO_ROOT, "bin", "arkor.js")}" chat ${jobId} -p x --max-tokens 4000 | head -c 3 >/dev/null`], { cwd: dir, env, encoding: "utf8", timeout: 60_000 });
+  assertExit(piped, 0, "chat | head");
+  assert.equal(piped.stderr, "", "no EPIPE trace");
+
   // chat without --prompt reads one message a line until EOF.
   const convo = arkor(["chat", jobId, "--max-tokens", "3", "--temperature", "0"], { cwd: dir, env, input: "hello\n\nhow are you?\n" });
   assertExit(convo, 0, "chat conversation from stdin");
