@@ -142,6 +142,20 @@ test("init on a terminal asks for the template (and not under CI)", async () => 
   assert.ok(existsSync(join(parent, "asked", "data", "translate.jsonl")), r.stdout);
   assert.match(readFileSync(join(parent, "asked", "src", "arkor", "trainer.ts"), "utf8"), /data\/translate\.jsonl/);
 
+  // Ctrl-C at the question: cancelled, nothing written.
+  const c = underPty([process.execPath, BIN, "init", "dropped"], { cwd: parent, env });
+  let rc;
+  try {
+    await c.waitFor("stdout", /Starter template\?/);
+    c.child.stdin.write("\x03");
+    rc = await c.done;
+  } finally {
+    c.child.kill("SIGKILL");
+  }
+  assert.equal(rc.status, 1, rc.stdout);
+  assert.match(rc.stdout, /arkor: Cancelled\.\r?\n/);
+  assert.ok(!existsSync(join(parent, "dropped", "src")), "nothing scaffolded");
+
   // The same terminal with CI set: no question, the default template.
   const ci = cliEnv({ TERM: "xterm", CI: "true" });
   const q = underPty([process.execPath, BIN, "init", "quiet"], { cwd: parent, env: ci.env });
@@ -211,4 +225,29 @@ test("models pull on a terminal draws a download bar from the bytes pip writes",
   const pip2 = JSON.parse(readFileSync(log, "utf8"));
   assert.equal(pip2.PIP_QUIET, null);
   assert.equal(pip2.PIP_PROGRESS_BAR, null);
+});
+
+test("logout on a terminal asks first, warning that an anonymous identity cannot come back", async () => {
+  const { writeFileSync, mkdirSync } = await import("node:fs");
+  const { env, home } = cliEnv({ TERM: "xterm" });
+  const creds = join(home, ".arkor", "credentials.json");
+  const write = () => {
+    mkdirSync(join(home, ".arkor"), { recursive: true });
+    writeFileSync(creds, JSON.stringify({ mode: "anon", token: "t", anonymousId: "a", arkorCloudApiUrl: "http://127.0.0.1:9", orgSlug: "o" }), { mode: 0o600 });
+  };
+  for (const [answer, kept] of [["n", true], ["y", false]]) {
+    write();
+    const h = underPty([process.execPath, BIN, "logout"], { env });
+    let r;
+    try {
+      await h.waitFor("stdout", /cannot be restored[\s\S]*\(y\/N\)/);
+      h.child.stdin.write(`${answer}\r`);
+      r = await h.done;
+    } finally {
+      h.child.kill("SIGKILL");
+    }
+    assertExit(r, 0, `logout, answering ${answer}`);
+    assert.equal(existsSync(creds), kept, r.stdout);
+    assert.match(r.stdout, kept ? /Aborted\./ : /Removed .*credentials\.json\./);
+  }
 });

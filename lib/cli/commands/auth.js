@@ -6,7 +6,7 @@ const { existsSync } = require("node:fs");
 const { rm } = require("node:fs/promises");
 
 const { projectSlugFor, usage } = require("../backend.js");
-const { isInteractive } = require("../interactive.js");
+const { isInteractive, ask } = require("../interactive.js");
 
 async function runWhoami({ cwd = process.cwd() } = {}) {
   const sdk = require("../../../index.js");
@@ -89,8 +89,9 @@ async function runLogout({ force = false } = {}) {
       process.stdout.write(`Aborted: pass --force to delete ${file} without a prompt.\n`);
       return;
     }
-    const { confirm } = await import("@inquirer/prompts");
-    const ok = await confirm({ message: `${anonymous ? `${ANONYMOUS_LOGOUT_WARNING} ` : ""}Delete ${file}?`, default: false });
+    const ok = await ask(({ confirm }) =>
+      confirm({ message: `${anonymous ? `${ANONYMOUS_LOGOUT_WARNING} ` : ""}Delete ${file}?`, default: false }),
+    );
     if (!ok) {
       process.stdout.write("Aborted.\n");
       return;

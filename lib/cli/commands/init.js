@@ -8,7 +8,7 @@ const { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } = req
 const path = require("node:path");
 
 const { usage } = require("../backend.js");
-const { isInteractive } = require("../interactive.js");
+const { isInteractive, ask } = require("../interactive.js");
 const T = require("../templates/index.js");
 
 /** An npm package name from a directory name. */
@@ -29,12 +29,13 @@ async function chooseTemplate(template, yes) {
     return template;
   }
   if (yes || !isInteractive()) return "triage";
-  const { select } = await import("@inquirer/prompts");
-  return select({
-    message: "Starter template?",
-    default: "triage",
-    choices: Object.entries(T.TEMPLATES).map(([value, t]) => ({ value, name: t.label, description: t.hint })),
-  });
+  return ask(({ select }) =>
+    select({
+      message: "Starter template?",
+      default: "triage",
+      choices: Object.entries(T.TEMPLATES).map(([value, t]) => ({ value, name: t.label, description: t.hint })),
+    }),
+  );
 }
 
 async function runInit({ dir, template, yes = false, cwd = process.cwd() } = {}) {
