@@ -108,6 +108,14 @@ test("jobs, logs --follow and cancel from other processes reach a job another li
     const seen = Number((await follower.waitFor("stdout", / step (\d+)\/100000 /))[1]);
     await follower.waitFor("stdout", new RegExp(` step ${seen + 3}/100000 `), 30_000);
 
+    // Ctrl-C stops following, not the job.
+    const quitter = startArkor(["logs", jobId, "-f"], { cwd: dir, env });
+    await quitter.waitFor("stdout", / step \d+\/100000 /);
+    quitter.child.kill("SIGINT");
+    const q = await quitter.done;
+    assertExit(q, 0, "logs --follow after Ctrl-C");
+    assert.equal(q.stderr, `Stopped following job ${jobId} (the job goes on; \`arkor cancel ${jobId}\` stops it).\n`);
+
     const cancel = arkor(["cancel", jobId], { cwd: dir, env });
     assertExit(cancel, 0, "cancel from another process");
     assert.equal(cancel.stdout, `Cancelled job ${jobId}.\n`);
