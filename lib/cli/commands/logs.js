@@ -11,6 +11,21 @@ const { sseFrames } = require("../sse.js");
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
 async function runLogs({ jobId, follow = false, cwd = process.cwd() } = {}) {
+  // With --follow, Ctrl-C from the very start means "stop following".
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  if (follow) process.on("SIGINT", onSigint);
+  try {
+    await show(jobId, follow, cwd, controller.signal);
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+  if (controller.signal.aborted) {
+    process.stderr.write(`Stopped following job ${jobId} (the job goes on; \`arkor cancel ${jobId}\` stops it).\n`);
+  }
+}
+
+async function show(jobId, follow, cwd, signal) {
   const backend = await connect({ cwd });
   const { job, events } = await getJob(backend, jobId);
   const print = (ev) => {
@@ -25,42 +40,34 @@ async function runLogs({ jobId, follow = false, cwd = process.cwd() } = {}) {
   }
   if (!follow || TERMINAL.has(job.status)) return;
 
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once("SIGINT", onSigint);
-  try {
-    // The stream ends after the job's terminal event (`event: end`); a
-    // dropped connection is resumed from the last event seen.
-    for (;;) {
-      let ended = false;
-      try {
-        const res = await backend.client.openEventStream(jobId, backend.scope, { lastEventId: lastId, signal: controller.signal });
-        for await (const frame of sseFrames(res)) {
-          if (frame.event === "end") {
-            ended = true;
-            break;
-          }
-          if (frame.event !== "message") continue;
-          if (frame.id !== undefined) lastId = frame.id;
-          let ev;
-          try {
-            ev = JSON.parse(frame.data);
-          } catch {
-            continue;
-          }
-          print(ev);
+  // The stream ends after the job's terminal event (`event: end`); a
+  // dropped connection is resumed from the last event seen.
+  while (!signal.aborted) {
+    let ended = false;
+    try {
+      const res = await backend.client.openEventStream(jobId, backend.scope, { lastEventId: lastId, signal });
+      for await (const frame of sseFrames(res)) {
+        if (frame.event === "end") {
+          ended = true;
+          break;
         }
-      } catch (err) {
-        if (controller.signal.aborted) break;
-        throw err;
+        if (frame.event !== "message") continue;
+        if (frame.id !== undefined) lastId = frame.id;
+        let ev;
+        try {
+          ev = JSON.parse(frame.data);
+        } catch {
+          continue;
+        }
+        print(ev);
       }
-      if (ended || controller.signal.aborted) break;
-      await new Promise((r) => setTimeout(r, 1000));
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
     }
-  } finally {
-    process.off("SIGINT", onSigint);
+    if (ended) return;
+    await new Promise((r) => setTimeout(r, 1000));
   }
-  if (controller.signal.aborted) process.stderr.write(`Stopped following job ${jobId} (the job goes on; \`arkor cancel ${jobId}\` stops it).\n`);
 }
 
 module.exports = { runLogs };
