@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { mkdirSync, writeFileSync, symlinkSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { makeTempDir, REPO_ROOT, sleep } from "./mock-cloud.mjs";
+import { children, makeTempDir, REPO_ROOT, sleep } from "./mock-cloud.mjs";
 
 export { REPO_ROOT, sleep, makeTempDir };
 
@@ -67,17 +67,6 @@ export function linkArkor(dir) {
   mkdirSync(join(dir, "node_modules"), { recursive: true });
   symlinkSync(REPO_ROOT, join(dir, "node_modules", "arkor"), "dir");
 }
-
-const children = new Set();
-process.on("exit", () => {
-  for (const c of children) {
-    try {
-      c.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
 
 /**
  * Spawns `node ...args`. Returns a handle:

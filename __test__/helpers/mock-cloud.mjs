@@ -561,7 +561,12 @@ export async function settle(p, ms = 10_000, what) {
   }
 }
 
-const children = new Set();
+/**
+ * Every child process the tests start, SIGKILLed when the test process
+ * exits so that a failing test never leaves one behind. Add on spawn,
+ * delete on exit.
+ */
+export const children = new Set();
 process.on("exit", () => {
   for (const c of children) {
     try {
