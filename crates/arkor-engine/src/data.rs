@@ -102,11 +102,19 @@ fn client() -> Result<reqwest::blocking::Client> {
         .map_err(|e| Error::Http { url: String::new(), message: e.to_string() })
 }
 
+/// The local path of a `file://` URL (`file:///abs` and `file://localhost/abs`,
+/// percent-decoded); None for any other scheme.
+pub fn file_url_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("file://")?;
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    Some(percent_decode(rest).into())
+}
+
 /// Reads a `file://` URL or downloads an `http(s)://` one.
 pub fn fetch_url(url: &str, token: Option<&str>) -> Result<Vec<u8>> {
-    if let Some(path) = url.strip_prefix("file://") {
-        let path = percent_decode(path);
-        return std::fs::read(&path).map_err(io_err(path));
+    if let Some(path) = file_url_path(url) {
+        let shown = path.display().to_string();
+        return std::fs::read(&path).map_err(io_err(shown));
     }
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(Error::Dataset {

@@ -1,7 +1,7 @@
 //! Job configs: checked field by field when a job is created (so a bad one
 //! never reaches the queue), then turned into the engine's `TrainConfig`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arkor_engine::{LoraConfig, LrScheduler, TrainConfig};
 use serde_json::Value;
@@ -103,32 +103,8 @@ fn boolean(cfg: &Value, field: &str) -> Result<Option<bool>, ApiError> {
     }
 }
 
-/// Reads a `file://` URL as a local path.
-pub fn file_url_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("file://")?;
-    // `file:///abs` → `/abs`; `file://localhost/abs` → `/abs`.
-    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-    let decoded = percent_decode(rest);
-    Some(PathBuf::from(decoded))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+/// Reads a `file://` URL as a local path (the engine's reading of it).
+pub use arkor_engine::data::file_url_path;
 
 fn dataset(cfg: &Value) -> Result<DatasetSpec, ApiError> {
     let src = match cfg.get("datasetSource") {
@@ -254,6 +230,7 @@ pub fn plan(cfg: &Value) -> Result<JobPlan, ApiError> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::path::PathBuf;
 
     fn base() -> Value {
         json!({"model": "arkor/tiny-gemma3", "datasetSource": {"type": "huggingface", "name": "a/b"}})
@@ -297,6 +274,7 @@ mod tests {
     #[test]
     fn file_urls() {
         assert_eq!(file_url_path("file:///tmp/a%20b.jsonl"), Some(PathBuf::from("/tmp/a b.jsonl")));
+        assert_eq!(file_url_path("file://localhost/tmp/x.csv"), Some(PathBuf::from("/tmp/x.csv")));
         assert_eq!(file_url_path("https://x"), None);
     }
 }
