@@ -297,15 +297,75 @@ pub fn lora_linear_bf16(
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 
+/// `exp(x)` for f32 without a libm call, so loops over it vectorise: 2^n * p(r) with
+/// `x = n ln2 + r`, |r| <= ln2/2, p a degree-6 Taylor polynomial (relative error < 1e-7
+/// before the final rounding). Inputs are clamped to [-87, 88] (no inf, no denormals).
+#[inline(always)]
+fn exp_approx(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer with plain adds.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    f32::from_bits(((n as i32 + 127) << 23) as u32) * p
+}
+
 #[inline(always)]
 fn gelu_parts(x: f32) -> (f32, f32) {
-    // tanh-approximated GELU (candle's `gelu`, HF's gelu_pytorch_tanh) and its derivative.
+    // tanh-approximated GELU (candle's `gelu`, HF's gelu_pytorch_tanh) and its derivative,
+    // with tanh(u) = 1 - 2 / (exp(2u) + 1) so the loop vectorises.
     let x2 = x * x;
     let inner = SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x2);
-    let th = inner.tanh();
+    let th = 1.0 - 2.0 / (exp_approx(2.0 * inner) + 1.0);
     let gelu = 0.5 * x * (1.0 + th);
     let d = 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x2);
     (gelu, d)
+}
+
+#[inline(always)]
+fn gelu_mul_fwd_chunk(o: &mut [f32], g: &[f32], u: &[f32]) {
+    for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+        *o = gelu_parts(g).0 * u;
+    }
+}
+
+#[inline(always)]
+fn gelu_mul_bwd_chunk(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], d: &[f32]) {
+    let n = dg.len().min(du.len()).min(g.len()).min(u.len()).min(d.len());
+    for i in 0..n {
+        let (gelu, dgelu) = gelu_parts(g[i]);
+        dg[i] = d[i] * u[i] * dgelu;
+        du[i] = d[i] * gelu;
+    }
+}
+
+/// The same loops compiled for AVX2+FMA (8 lanes), picked at run time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gelu_mul_fwd_chunk_avx2(o: &mut [f32], g: &[f32], u: &[f32]) {
+    gelu_mul_fwd_chunk(o, g, u)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gelu_mul_bwd_chunk_avx2(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], d: &[f32]) {
+    gelu_mul_bwd_chunk(dg, du, g, u, d)
+}
+
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 const ELEMWISE_CHUNK: usize = 8192;
@@ -330,12 +390,17 @@ impl CustomOp2 for GeluMul {
             candle_core::bail!("gelu_mul: shapes {:?} and {:?}", l1.shape(), l2.shape());
         }
         let mut out = vec![0f32; g.len()];
+        let simd = has_avx2_fma();
         out.par_chunks_mut(ELEMWISE_CHUNK)
             .zip(g.par_chunks(ELEMWISE_CHUNK).zip(u.par_chunks(ELEMWISE_CHUNK)))
             .for_each(|(o, (g, u))| {
-                for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                    *o = gelu_parts(g).0 * u;
+                #[cfg(target_arch = "x86_64")]
+                if simd {
+                    // SAFETY: the CPU has AVX2 and FMA (checked above).
+                    return unsafe { gelu_mul_fwd_chunk_avx2(o, g, u) };
                 }
+                let _ = simd;
+                gelu_mul_fwd_chunk(o, g, u)
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -348,6 +413,7 @@ impl CustomOp2 for GeluMul {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let n = gate.elem_count();
+        let simd = has_avx2_fma();
         let mut dg = vec![0f32; n];
         let mut du = vec![0f32; n];
         read_f32(gate, |g| {
@@ -358,11 +424,13 @@ impl CustomOp2 for GeluMul {
                         .zip(g.par_chunks(ELEMWISE_CHUNK).zip(u.par_chunks(ELEMWISE_CHUNK)))
                         .zip(d.par_chunks(ELEMWISE_CHUNK))
                         .for_each(|(((dg, du), (g, u)), d)| {
-                            for i in 0..dg.len() {
-                                let (gelu, dgelu) = gelu_parts(g[i]);
-                                dg[i] = d[i] * u[i] * dgelu;
-                                du[i] = d[i] * gelu;
+                            #[cfg(target_arch = "x86_64")]
+                            if simd {
+                                // SAFETY: the CPU has AVX2 and FMA (checked above).
+                                return unsafe { gelu_mul_bwd_chunk_avx2(dg, du, g, u, d) };
                             }
+                            let _ = simd;
+                            gelu_mul_bwd_chunk(dg, du, g, u, d)
                         })
                 })
             })

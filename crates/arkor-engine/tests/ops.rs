@@ -64,6 +64,22 @@ fn frozen_linear_gives_only_the_input_gradient() {
     assert!(g1.get(&w).is_none(), "the frozen weight must not get a gradient");
 }
 
+/// GELU over a wide range (its tanh is computed through a polynomial exp).
+#[test]
+fn gelu_mul_is_accurate_over_a_wide_range() {
+    let n = 4001;
+    let g: Vec<f32> = (0..n).map(|i| -40.0 + 80.0 * i as f32 / (n - 1) as f32).collect();
+    let g = Var::from_tensor(&Tensor::from_vec(g, n, &Device::Cpu).unwrap()).unwrap();
+    let u = Var::from_tensor(&rand(&[n], 31)).unwrap();
+    let ours = ops::gelu_mul(g.as_tensor(), u.as_tensor()).unwrap();
+    let want = (g.gelu().unwrap() * u.as_tensor()).unwrap();
+    let d = (&ours - &want).unwrap().abs().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(d <= 1e-5 * 40.0, "gelu_mul over [-40, 40]: max diff {d}");
+    let g1 = probe(&ours, 32).backward().unwrap();
+    let g2 = probe(&want, 32).backward().unwrap();
+    assert_close("d gate (wide)", g1.get(&g).unwrap(), g2.get(&g).unwrap());
+}
+
 #[test]
 fn gelu_mul_matches_composition() {
     let g = Var::from_tensor(&rand(&[6, 10], 9).affine(3.0, 0.0).unwrap()).unwrap();
