@@ -42,10 +42,11 @@ test("the template datasets are what make-datasets.mjs generates", async () => {
     const text = rows.map((messages) => JSON.stringify({ messages })).join("\n") + "\n";
     assert.equal(readFileSync(join(TEMPLATES_DIR, `${name}.jsonl`), "utf8"), text, `${name}.jsonl is stale: rerun make-datasets.mjs`);
     for (const messages of rows) {
-      assert.deepEqual(messages.map((m) => m.role), ["system", "user", "assistant"]);
+      // no system turn: `arkor chat --prompt` sends the bare text
+      assert.deepEqual(messages.map((m) => m.role), ["user", "assistant"]);
       for (const m of messages) assert.ok(typeof m.content === "string" && m.content.length > 0);
     }
-    assert.equal(new Set(rows.map((r) => r[1].content)).size, rows.length, `${name}: prompts are unique`);
+    assert.equal(new Set(rows.map((r) => r[0].content)).size, rows.length, `${name}: prompts are unique`);
   }
 });
 

@@ -10,6 +10,11 @@
 // The rows are synthetic, composed from the small tables below with a seeded
 // PRNG: running it again rewrites the files byte for byte.
 //
+// Rows carry no system turn: `arkor chat --prompt TEXT` (what a scaffolded
+// trainer suggests) sends the bare text, so the data teaches that bare text
+// gets the task done. A model trained with
+// the instruction as a system turn only does the task when it is present.
+//
 //   node lib/cli/templates/make-datasets.mjs
 
 import { writeFileSync } from "node:fs";
@@ -33,7 +38,6 @@ function rng(seed) {
 const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
 
 // ---------------------------------------------------------------- triage
-export const TRIAGE_SYSTEM = 'Triage the support ticket. Answer with JSON only: {"category", "priority"}.';
 const TICKETS = [
   ["login", "high", "I can't log in since this morning, the password reset email never arrives."],
   ["login", "medium", "The two-factor code from the app is always rejected as expired."],
@@ -66,7 +70,6 @@ function triage() {
     if (seen.has(ticket)) continue;
     seen.add(ticket);
     rows.push([
-      { role: "system", content: TRIAGE_SYSTEM },
       { role: "user", content: ticket },
       { role: "assistant", content: JSON.stringify({ category, priority }) },
     ]);
@@ -75,7 +78,6 @@ function triage() {
 }
 
 // ------------------------------------------------------------- translate
-export const TRANSLATE_SYSTEM = "Translate the user's English sentence into French. Answer with the translation only.";
 // [english noun, french noun with article after "où est"/"je cherche"]
 const PLACES = [
   ["the station", "la gare"],
@@ -114,15 +116,12 @@ function translate() {
     [rows[i], rows[j]] = [rows[j], rows[i]];
   }
   return rows.slice(0, ROWS).map(([en, fr]) => [
-    { role: "system", content: TRANSLATE_SYSTEM },
     { role: "user", content: en },
     { role: "assistant", content: fr },
   ]);
 }
 
 // ------------------------------------------------------------- redaction
-export const REDACTION_SYSTEM =
-  "Rewrite the text with personal data replaced: names by [NAME], email addresses by [EMAIL], phone numbers by [PHONE]. Change nothing else.";
 const FIRST = ["Alice", "Bruno", "Chen", "Dara", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas"];
 const LAST = ["Martin", "Okafor", "Silva", "Novak", "Tanaka", "Berg", "Rossi", "Kim"];
 const REDACTION_FORMS = [
@@ -150,7 +149,6 @@ function redaction() {
     if (seen.has(text)) continue;
     seen.add(text);
     rows.push([
-      { role: "system", content: REDACTION_SYSTEM },
       { role: "user", content: text },
       { role: "assistant", content: fill("[NAME]", "[EMAIL]", "[PHONE]") },
     ]);
