@@ -56,6 +56,20 @@ async function withCheckpoint(ctx, mock, body, step = 10) {
 
 const fail = (r) => String(r.error?.stack ?? r.error);
 
+/**
+ * `err` is an AbortError or the signal's own reason, and the mock server saw
+ * the client drop its one inference request.
+ */
+async function assertAbortedRequest(err, controller, mock) {
+  assert.ok(
+    err.name === "AbortError" || err === controller.signal.reason,
+    `expected an AbortError, got ${err?.name}: ${err?.message}`,
+  );
+  const [req] = mock.find("POST", "/v1/inference/chat");
+  await within(req.closedPromise, 3000, "server-side close");
+  assert.equal(req.clientAborted, true);
+}
+
 test("infer() POSTs /v1/inference/chat with the scope and the full body; resolves a Response", async (t) => {
   const { mock, ctx } = await setupCloud(t);
   const tools = [{ type: "function", function: { name: "get_weather", description: "w", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
@@ -236,13 +250,7 @@ test("args.signal aborts a streaming body mid-way; the server sees the connectio
   });
   assert.ok(r.ok, fail(r));
   assert.ok(readErr, "reading after abort must reject");
-  assert.ok(
-    readErr.name === "AbortError" || readErr === controller.signal.reason,
-    `expected an AbortError, got ${readErr?.name}: ${readErr?.message}`,
-  );
-  const [req] = mock.find("POST", "/v1/inference/chat");
-  await within(req.closedPromise, 3000, "server-side close");
-  assert.equal(req.clientAborted, true);
+  await assertAbortedRequest(readErr, controller, mock);
 });
 
 test("args.signal aborts a request whose response has not arrived yet", async (t) => {
@@ -266,13 +274,7 @@ test("args.signal aborts a request whose response has not arrived yet", async (t
   });
   assert.ok(r.ok, fail(r));
   assert.ok(err, "infer() must reject when aborted");
-  assert.ok(
-    err.name === "AbortError" || err === controller.signal.reason,
-    `expected an AbortError, got ${err?.name}: ${err?.message}`,
-  );
-  const [req] = mock.find("POST", "/v1/inference/chat");
-  await within(req.closedPromise, 3000, "server-side close");
-  assert.equal(req.clientAborted, true);
+  await assertAbortedRequest(err, controller, mock);
 });
 
 test("an already-aborted signal rejects infer() without a usable response", async (t) => {
