@@ -27,6 +27,7 @@ pub mod model;
 pub mod ops;
 pub mod registry;
 pub mod rng;
+mod simd;
 mod tiny;
 pub mod tokenizer;
 pub mod train;

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::bf16::PackedBf16;
+use crate::simd;
 
 fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
     let v = match s {
@@ -295,79 +296,6 @@ pub fn lora_linear_bf16(
     }
 }
 
-const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-
-/// `exp(x)` for f32 without a libm call, so loops over it vectorise: 2^n * p(r) with
-/// `x = n ln2 + r`, |r| <= ln2/2, p a degree-6 Taylor polynomial (relative error < 1e-7
-/// before the final rounding). Inputs are clamped to [-87, 88] (no inf, no denormals).
-#[inline(always)]
-fn exp_approx(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer with plain adds.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    f32::from_bits(((n as i32 + 127) << 23) as u32) * p
-}
-
-#[inline(always)]
-fn gelu_parts(x: f32) -> (f32, f32) {
-    // tanh-approximated GELU (candle's `gelu`, HF's gelu_pytorch_tanh) and its derivative,
-    // with tanh(u) = 1 - 2 / (exp(2u) + 1) so the loop vectorises.
-    let x2 = x * x;
-    let inner = SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x2);
-    let th = 1.0 - 2.0 / (exp_approx(2.0 * inner) + 1.0);
-    let gelu = 0.5 * x * (1.0 + th);
-    let d = 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x2);
-    (gelu, d)
-}
-
-#[inline(always)]
-fn gelu_mul_fwd_chunk(o: &mut [f32], g: &[f32], u: &[f32]) {
-    for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-        *o = gelu_parts(g).0 * u;
-    }
-}
-
-#[inline(always)]
-fn gelu_mul_bwd_chunk(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], d: &[f32]) {
-    let n = dg.len().min(du.len()).min(g.len()).min(u.len()).min(d.len());
-    for i in 0..n {
-        let (gelu, dgelu) = gelu_parts(g[i]);
-        dg[i] = d[i] * u[i] * dgelu;
-        du[i] = d[i] * gelu;
-    }
-}
-
-/// The same loops compiled for AVX2+FMA (8 lanes), picked at run time.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_mul_fwd_chunk_avx2(o: &mut [f32], g: &[f32], u: &[f32]) {
-    gelu_mul_fwd_chunk(o, g, u)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_mul_bwd_chunk_avx2(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], d: &[f32]) {
-    gelu_mul_bwd_chunk(dg, du, g, u, d)
-}
-
-fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 const ELEMWISE_CHUNK: usize = 8192;
 
 /// `gelu_tanh(gate) * up`, one pass forward and one pass backward (both gradients).
@@ -390,18 +318,9 @@ impl CustomOp2 for GeluMul {
             candle_core::bail!("gelu_mul: shapes {:?} and {:?}", l1.shape(), l2.shape());
         }
         let mut out = vec![0f32; g.len()];
-        let simd = has_avx2_fma();
         out.par_chunks_mut(ELEMWISE_CHUNK)
             .zip(g.par_chunks(ELEMWISE_CHUNK).zip(u.par_chunks(ELEMWISE_CHUNK)))
-            .for_each(|(o, (g, u))| {
-                #[cfg(target_arch = "x86_64")]
-                if simd {
-                    // SAFETY: the CPU has AVX2 and FMA (checked above).
-                    return unsafe { gelu_mul_fwd_chunk_avx2(o, g, u) };
-                }
-                let _ = simd;
-                gelu_mul_fwd_chunk(o, g, u)
-            });
+            .for_each(|(o, (g, u))| simd::gelu_mul_fwd(o, g, u));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -413,7 +332,6 @@ impl CustomOp2 for GeluMul {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let n = gate.elem_count();
-        let simd = has_avx2_fma();
         let mut dg = vec![0f32; n];
         let mut du = vec![0f32; n];
         read_f32(gate, |g| {
@@ -423,15 +341,7 @@ impl CustomOp2 for GeluMul {
                         .zip(du.par_chunks_mut(ELEMWISE_CHUNK))
                         .zip(g.par_chunks(ELEMWISE_CHUNK).zip(u.par_chunks(ELEMWISE_CHUNK)))
                         .zip(d.par_chunks(ELEMWISE_CHUNK))
-                        .for_each(|(((dg, du), (g, u)), d)| {
-                            #[cfg(target_arch = "x86_64")]
-                            if simd {
-                                // SAFETY: the CPU has AVX2 and FMA (checked above).
-                                return unsafe { gelu_mul_bwd_chunk_avx2(dg, du, g, u, d) };
-                            }
-                            let _ = simd;
-                            gelu_mul_bwd_chunk(dg, du, g, u, d)
-                        })
+                        .for_each(|(((dg, du), (g, u)), d)| simd::gelu_mul_bwd(dg, du, g, u, d))
                 })
             })
         })???;
@@ -610,14 +520,9 @@ impl CustomOp1 for MaskedSoftmax {
             let qi = offset + row % t;
             let hi = (qi + 1).min(tk);
             let lo = window.map_or(0, |w| (qi + 1).saturating_sub(w)).min(hi);
-            let m = x[lo..hi].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-            let mut sum = 0f32;
-            for (o, &v) in o[lo..hi].iter_mut().zip(&x[lo..hi]) {
-                *o = (v * scale - m).exp();
-                sum += *o;
-            }
-            let inv = 1.0 / sum;
-            o[lo..hi].iter_mut().for_each(|o| *o *= inv);
+            let m = simd::max_scaled(&x[lo..hi], scale);
+            let sum = simd::exp_affine_sum(&mut o[lo..hi], &x[lo..hi], scale, -m);
+            simd::scale(&mut o[lo..hi], 1.0 / sum);
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -630,7 +535,7 @@ impl CustomOp1 for MaskedSoftmax {
             read_f32(g, |g| {
                 dx.par_chunks_mut(tk).zip(y.par_chunks(tk).zip(g.par_chunks(tk))).for_each(
                     |(dx, (y, g))| {
-                        let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
+                        let dot = simd::dot(y, g);
                         for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(g) {
                             *dx = scale * y * (g - dot);
                         }
@@ -668,14 +573,9 @@ impl CustomOp1 for SoftmaxLast {
         let n = l.shape().dims().last().copied().unwrap_or(1).max(1);
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(n).zip(x.par_chunks(n)).for_each(|(o, x)| {
-            let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (o, &v) in o.iter_mut().zip(x) {
-                *o = (v - m).exp();
-                sum += *o;
-            }
-            let inv = 1.0 / sum;
-            o.iter_mut().for_each(|o| *o *= inv);
+            let m = simd::max_scaled(x, 1.0);
+            let sum = simd::exp_affine_sum(o, x, 1.0, -m);
+            simd::scale(o, 1.0 / sum);
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -827,7 +727,7 @@ fn fused_rows(z: &mut [f32], vocab: usize, targets: &[u32], inv_denom: f32, soft
                 }
             }
             let t = t as usize;
-            let m = g.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let m = simd::max_scaled(g, 1.0);
             let zt = g[t];
             // The capped logit's derivative needs the capped value, kept per element in
             // `g` until it is overwritten below.
@@ -844,12 +744,8 @@ fn fused_rows(z: &mut [f32], vocab: usize, targets: &[u32], inv_denom: f32, soft
                 let tht = zt / c;
                 g[t] -= inv_denom * (1.0 - tht * tht);
             } else {
-                for v in g.iter_mut() {
-                    *v = (*v - m).exp();
-                    sum += *v;
-                }
-                let scale = inv_denom / sum;
-                g.iter_mut().for_each(|v| *v *= scale);
+                sum = simd::exp_affine_sum_in_place(g, 1.0, -m);
+                simd::scale(g, inv_denom / sum);
                 g[t] -= inv_denom;
             }
             (sum.ln() as f64) - ((zt - m) as f64)
