@@ -23,6 +23,7 @@ pub mod gemma3;
 pub mod generate;
 pub mod gguf;
 pub mod lora;
+mod lowrank;
 pub mod model;
 pub mod ops;
 pub mod registry;

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::bf16::PackedBf16;
+use crate::lowrank;
 use crate::simd;
 
 fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -184,8 +185,8 @@ pub fn frozen_linear_bf16(x: &Tensor, w: &Tensor, bf16: Option<&Arc<Bf16Weight>>
 }
 
 /// `y = x W^T + s (x A^T) B^T` for a frozen `W (out, in)` and trainable `A (r, in)`,
-/// `B (out, r)`, as one op: the backward makes `dx`, `dA` and `dB` with five small
-/// GEMMs and never a gradient for `W`.
+/// `B (out, r)`, as one op: the backward makes `dx`, `dA` and `dB` with thin products
+/// ([`crate::lowrank`]) and never a gradient for `W`.
 struct LoraLinear {
     w: Tensor,
     scale: f32,
@@ -209,14 +210,15 @@ impl CustomOp3 for LoraLinear {
         let (x, a, b) = (contiguous_f32(sx, lx)?, contiguous_f32(sa, la)?, contiguous_f32(sb, lb)?);
         let (n, inp) = lx.shape().dims2()?;
         let (r, out) = (la.shape().dims2()?.0, lb.shape().dims2()?.0);
+        // u = x A^T; y = s u B^T, then the dense product accumulates onto y.
         let mut u = vec![0f32; n * r];
-        sgemm(n, r, inp, &mut u, (r, 1), false, x, (inp, 1), a, (1, inp), 1.0);
+        lowrank::project(x, n, inp, &lowrank::transpose(a, r, inp), r, 1.0, &mut u);
         let mut y = vec![0f32; n * out];
+        lowrank::expand(&u, n, r, &lowrank::transpose(b, out, r), out, self.scale, &mut y);
         match &self.bf16 {
-            Some(p) => p.fwd.matmul_t(x, n, &mut y, false),
-            None => read_f32(&self.w, |w| sgemm(n, out, inp, &mut y, (out, 1), false, x, (inp, 1), w, (1, inp), 1.0))?,
+            Some(p) => p.fwd.matmul_t(x, n, &mut y, true),
+            None => read_f32(&self.w, |w| sgemm(n, out, inp, &mut y, (out, 1), true, x, (inp, 1), w, (1, inp), 1.0))?,
         }
-        sgemm(n, out, r, &mut y, (out, 1), true, &u, (r, 1), b, (1, r), self.scale);
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }
 
@@ -233,7 +235,7 @@ impl CustomOp3 for LoraLinear {
         let s = self.scale;
         let mut u = vec![0f32; n * r];
         let mut gu = vec![0f32; n * r];
-        let mut da = vec![0f32; r * inp];
+        let mut da_t = vec![0f32; inp * r];
         let mut db = vec![0f32; out * r];
         let mut dx = vec![0f32; n * inp];
         read_f32(x, |x| {
@@ -242,22 +244,23 @@ impl CustomOp3 for LoraLinear {
                     read_f32(g, |g| {
                         read_f32(&self.w, |w| {
                             // u = x A^T, gu = s g B
-                            sgemm(n, r, inp, &mut u, (r, 1), false, x, (inp, 1), a, (1, inp), 1.0);
-                            sgemm(n, r, out, &mut gu, (r, 1), false, g, (out, 1), b, (r, 1), s);
-                            // dB = s g^T u, dA = gu^T x
-                            sgemm(out, r, n, &mut db, (r, 1), false, g, (1, out), &u, (r, 1), s);
-                            sgemm(r, inp, n, &mut da, (inp, 1), false, &gu, (1, r), x, (inp, 1), 1.0);
-                            // dx = g W + gu A
+                            lowrank::project(x, n, inp, &lowrank::transpose(a, r, inp), r, 1.0, &mut u);
+                            lowrank::project(g, n, out, b, r, s, &mut gu);
+                            // dB = s g^T u, dA^T = x^T gu
+                            lowrank::gram(g, n, out, &u, r, s, &mut db);
+                            lowrank::gram(x, n, inp, &gu, r, 1.0, &mut da_t);
+                            // dx = gu A + g W
+                            lowrank::expand(&gu, n, r, a, inp, 1.0, &mut dx);
                             match &self.bf16 {
-                                Some(p) => p.bwd.matmul_t(g, n, &mut dx, false),
-                                None => sgemm(n, inp, out, &mut dx, (inp, 1), false, g, (out, 1), w, (inp, 1), 1.0),
+                                Some(p) => p.bwd.matmul_t(g, n, &mut dx, true),
+                                None => sgemm(n, inp, out, &mut dx, (inp, 1), true, g, (out, 1), w, (inp, 1), 1.0),
                             }
-                            sgemm(n, inp, r, &mut dx, (inp, 1), true, &gu, (r, 1), a, (inp, 1), 1.0);
                         })
                     })
                 })
             })
         })?????;
+        let da = lowrank::transpose(&da_t, inp, r);
         let dev = x.device();
         Ok((
             Some(Tensor::from_vec(dx, (n, inp), dev)?),
