@@ -132,23 +132,32 @@ impl PackedBf16 {
         // Few column tiles (a 640-wide output): split rows too so both threads work.
         let row_split = if tiles >= 4 * rayon::current_num_threads() { m } else { (m / 4).max(MR).next_multiple_of(MR) };
         let row_blocks = m.div_ceil(row_split);
-        for kb in (0..k_pairs).step_by(KC_PAIRS) {
-            let kc = KC_PAIRS.min(k_pairs - kb);
-            (0..tiles * row_blocks).into_par_iter().for_each(|job| {
-                let (t, rb) = (job / row_blocks, job % row_blocks);
-                let c0 = t * tile_cols;
-                let cols = tile_cols.min(n - c0);
-                let (r_lo, r_hi) = (rb * row_split, ((rb + 1) * row_split).min(m));
-                let out = out_ptr;
-                let mut r = r_lo;
-                while r < r_hi {
-                    let rows = MR.min(r_hi - r);
-                    // SAFETY: jobs write disjoint (row range, column tile) blocks of `out`.
-                    unsafe { tile(self, xp, k_pairs, kb, kc, r, rows, c0, cols, out.0, n) };
-                    r += rows;
+        // Each job owns a contiguous run of (column tile, row block) items and walks the
+        // whole reduction itself, k block by k block: no barrier between k blocks (the
+        // head's input gradient has 256 of them), and a job's x block stays in its core's
+        // cache across its tiles.
+        let items = tiles * row_blocks;
+        let jobs = items.min(4 * rayon::current_num_threads());
+        (0..jobs).into_par_iter().for_each(|job| {
+            let out = out_ptr;
+            let (first, last) = (job * items / jobs, (job + 1) * items / jobs);
+            for kb in (0..k_pairs).step_by(KC_PAIRS) {
+                let kc = KC_PAIRS.min(k_pairs - kb);
+                for item in first..last {
+                    let (t, rb) = (item / row_blocks, item % row_blocks);
+                    let c0 = t * tile_cols;
+                    let cols = tile_cols.min(n - c0);
+                    let (r_lo, r_hi) = (rb * row_split, ((rb + 1) * row_split).min(m));
+                    let mut r = r_lo;
+                    while r < r_hi {
+                        let rows = MR.min(r_hi - r);
+                        // SAFETY: jobs write disjoint (row range, column tile) blocks of `out`.
+                        unsafe { tile(self, xp, k_pairs, kb, kc, r, rows, c0, cols, out.0, n) };
+                        r += rows;
+                    }
                 }
-            });
-        }
+            }
+        });
     }
 }
 
