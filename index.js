@@ -1,10 +1,10 @@
 'use strict';
 
 // The arkor SDK. HTTP, event streams, reconnects, credentials and project
-// state run in Rust (native.cjs loads the platform binary); the modules in
+// state run in Rust (lib/native.js loads the platform binary); the modules in
 // lib/ give them the JavaScript shapes the upstream SDK has.
 
-const native = require('./native.cjs');
+const native = require('./lib/native');
 const { CloudApiError } = require('./lib/errors');
 const { createTrainerWith } = require('./lib/trainer');
 const { cloudApiClientWith } = require('./lib/client');

@@ -34,7 +34,7 @@ function projectSlugFor(dir) {
  */
 async function connect({ cwd = process.cwd() } = {}) {
   const sdk = require("../../index.js");
-  const native = require("../../native.cjs");
+  const native = require("../native");
   const envUrl = process.env.ARKOR_CLOUD_API_URL;
   const stored = envUrl ? null : await sdk.readCredentials();
   if (!envUrl && !stored) {

@@ -32,6 +32,12 @@ pub fn bench_prompts() -> Vec<(&'static str, String)> {
 }
 
 fn main() -> arkor_engine::Result<()> {
+    // What the Node addon does (lib/native.js): candle's element-wise ops on the calling
+    // thread, so its spinning worker does not take a core from the kernels' threads.
+    // Set here, before any thread exists; a value given on the command line wins.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut take_opt = |flag: &str| -> Option<String> {
         let i = args.iter().position(|a| a == flag)?;

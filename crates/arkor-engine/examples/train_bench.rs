@@ -81,6 +81,12 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn main() -> arkor_engine::Result<()> {
+    // What the Node addon does (lib/native.js): candle's element-wise ops on the calling
+    // thread, so its spinning worker does not take a core from the kernels' threads.
+    // Set here, before any thread exists; a value given on the command line wins.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let bf16 = args.iter().position(|a| a == "--bf16").map(|i| args.remove(i)).is_some();
     let dump = args.iter().position(|a| a == "--dump").map(|i| {

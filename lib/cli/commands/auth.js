@@ -10,7 +10,7 @@ const { isInteractive, ask } = require("../interactive.js");
 
 async function runWhoami({ cwd = process.cwd() } = {}) {
   const sdk = require("../../../index.js");
-  const native = require("../../../native.cjs");
+  const native = require("../../native");
   const credentials = await sdk.readCredentials();
   if (!credentials && !process.env.ARKOR_CLOUD_API_URL) {
     const home = process.env.ARKOR_HOME || require("node:path").join(require("node:os").homedir(), ".arkor", "local");

@@ -14,7 +14,7 @@ const arkorHome = () => process.env.ARKOR_HOME || nodePath.join(os.homedir(), ".
 
 /** `arkor models [list]`, `arkor models pull NAME` and `arkor models rm NAME`. */
 async function runModels({ action = "list", name } = {}) {
-  const native = require("../../../native.cjs");
+  const native = require("../../native");
   if (action === "list") {
     for (const [model, path] of native.localModels(null)) {
       const where = path ?? (model === "arkor/tiny-gemma3" ? "built in" : "not installed");

@@ -5,7 +5,7 @@
  * at it with ARKOR_CLOUD_API_URL; it speaks the same API as the hosted one.
  */
 async function runServe({ host = "127.0.0.1", port = "8787", home } = {}) {
-  const native = require("../../../native.cjs");
+  const native = require("../../native");
   const p = Number(port);
   if (!Number.isInteger(p) || p < 0 || p > 65535) {
     const err = new Error(`--port must be a whole number from 0 to 65535, got ${JSON.stringify(port)}`);
