@@ -2,7 +2,9 @@
 //! and a long chat prompt, on the base model and with a LoRA adapter attached (r=16 on
 //! all seven projections, unmerged, as the server serves checkpoints).
 //!
-//! `cargo run -p arkor-engine --example generate_bench -- model.gguf [--max-tokens N] [--dump gen.json]`
+//! `cargo run -p arkor-engine --example generate_bench -- model.gguf [--bf16] [--max-tokens N] [--dump gen.json]`
+//!
+//! `--bf16` runs the frozen weights' products in bf16 (`SamplingParams::bf16_matmul`).
 //!
 //! Per run: prompt length, prefill time (the prompt's forward pass plus the first
 //! token) as prompt tokens/s, and decode tokens/s over the tokens after the first.
@@ -39,6 +41,7 @@ fn main() -> arkor_engine::Result<()> {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let bf16 = args.iter().position(|a| a == "--bf16").map(|i| args.remove(i)).is_some();
     let mut take_opt = |flag: &str| -> Option<String> {
         let i = args.iter().position(|a| a == flag)?;
         let v = args.get(i + 1).cloned().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -47,7 +50,7 @@ fn main() -> arkor_engine::Result<()> {
     };
     let dump = take_opt("--dump");
     let max_tokens: usize = take_opt("--max-tokens").map_or(128, |s| s.parse().expect("--max-tokens N"));
-    let path = args.first().expect("usage: generate_bench MODEL.gguf [--max-tokens N] [--dump gen.json]");
+    let path = args.first().expect("usage: generate_bench MODEL.gguf [--bf16] [--max-tokens N] [--dump gen.json]");
     let t_load = Instant::now();
     let model = Arc::new(Model::from_gguf("google/gemma-3-270m", path.as_ref(), &Device::Cpu)?);
     eprintln!("model loaded in {:.1}s; {} rayon threads", t_load.elapsed().as_secs_f64(), rayon::current_num_threads());
@@ -56,7 +59,15 @@ fn main() -> arkor_engine::Result<()> {
     let lora = LoraConfig { r: 16, alpha: 16.0, targets: Target::ALL.to_vec() };
     let (adapter, _vars) = LoraAdapter::init_trainable(model.config(), lora, "google/gemma-3-270m", 7, &Device::Cpu)?;
     let adapter = Arc::new(adapter.snapshot()?);
-    let params = SamplingParams { max_tokens, temperature: 0.0, stop_at_end_of_turn: false, ..Default::default() };
+    let params =
+        SamplingParams { max_tokens, temperature: 0.0, stop_at_end_of_turn: false, bf16_matmul: bf16, ..Default::default() };
+    if bf16 {
+        let t0 = Instant::now();
+        match model.weights().bf16_packs()? {
+            Some(p) => eprintln!("bf16 copies: {:.0} MiB in {:.1}s", p.bytes() as f64 / (1 << 20) as f64, t0.elapsed().as_secs_f64()),
+            None => eprintln!("no AVX512_BF16 on this CPU: --bf16 changes nothing"),
+        }
+    }
     let mut rows = Vec::new();
     let mut summary = Vec::new();
     for (variant, lora) in [("base", None), ("lora", Some(adapter.clone()))] {

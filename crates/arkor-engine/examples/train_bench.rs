@@ -135,7 +135,7 @@ fn main() -> arkor_engine::Result<()> {
     };
     if bf16 {
         let t0 = std::time::Instant::now();
-        match model.weights().bf16_packs()? {
+        match model.weights().bf16_packs()?.inspect(|p| p.prepare_backward()) {
             Some(p) => eprintln!(
                 "bf16 copies of the frozen weights: {:.0} MiB in {:.1}s",
                 p.bytes() as f64 / (1 << 20) as f64,

@@ -62,12 +62,14 @@ pub struct Gemma3 {
 }
 
 /// bf16 copies of every frozen projection and of the head, for training with
-/// `TrainConfig::bf16_matmul` (see [`crate::bf16`]).
+/// `TrainConfig::bf16_matmul` and generation with `SamplingParams::bf16_matmul` (see
+/// [`crate::bf16`]). Generation needs only the forward layout; training also packs the
+/// transposes ([`Self::prepare_backward`]).
 #[derive(Debug)]
 pub struct Bf16Packs {
     /// Per layer, per [`Target`] in `Target::ALL` order.
     layers: Vec<Vec<Arc<ops::Bf16Weight>>>,
-    head: ops::Bf16Weight,
+    head: Arc<ops::Bf16Weight>,
 }
 
 impl Bf16Packs {
@@ -77,14 +79,24 @@ impl Bf16Packs {
     }
 
     /// The head's packed copies.
-    pub fn head(&self) -> &ops::Bf16Weight {
+    pub fn head(&self) -> &Arc<ops::Bf16Weight> {
         &self.head
     }
 
-    /// Bytes held by all the copies.
+    /// Bytes held by the copies made so far.
     pub fn bytes(&self) -> usize {
-        let w = |p: &ops::Bf16Weight| p.fwd.bytes() + p.bwd.bytes();
-        self.layers.iter().flatten().map(|p| w(p)).sum::<usize>() + w(&self.head)
+        self.layers.iter().flatten().map(|p| p.bytes()).sum::<usize>() + self.head.bytes()
+    }
+
+    /// Packs every transposed copy now (training's first step would otherwise pay for
+    /// them one by one).
+    pub fn prepare_backward(&self) {
+        use rayon::prelude::*;
+        let all: Vec<&ops::Bf16Weight> =
+            self.layers.iter().flatten().map(|p| p.as_ref()).chain(std::iter::once(self.head.as_ref())).collect();
+        all.par_iter().for_each(|p| {
+            p.bwd();
+        });
     }
 }
 
@@ -269,8 +281,9 @@ impl Gemma3 {
         v
     }
 
-    /// bf16 copies of the frozen weights for training (made on the first call, about
-    /// 2 bytes x 2 per weight). None off CPU or without AVX512_BF16.
+    /// bf16 copies of the frozen weights (the forward layout made on the first call, 2
+    /// bytes per weight; training adds the transposes). None off CPU or without
+    /// AVX512_BF16.
     pub fn bf16_packs(&self) -> Result<Option<Arc<Bf16Packs>>> {
         if let Some(p) = self.bf16.get() {
             return Ok(p.clone());
@@ -287,7 +300,7 @@ impl Gemma3 {
                 }
                 layers.push(v);
             }
-            ops::Bf16Weight::new(&self.embed_tokens)?.map(|head| Arc::new(Bf16Packs { layers, head }))
+            ops::Bf16Weight::new(&self.embed_tokens)?.map(|head| Arc::new(Bf16Packs { layers, head: Arc::new(head) }))
         } else {
             None
         };
@@ -307,7 +320,7 @@ impl Gemma3 {
     }
 
     /// [`Self::forward_hidden`] with the frozen projections' products in bf16 when
-    /// `bf16` is given (training only: the backward's input gradients use them too).
+    /// `bf16` is given (in training, the backward's input gradients use them too).
     pub fn forward_hidden_bf16(
         &self,
         ids: &Tensor,
@@ -356,9 +369,17 @@ impl Gemma3 {
 
     /// Logits `(.., vocab)` from final-normed hidden states (soft-capped when configured).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.logits_bf16(hidden, None)
+    }
+
+    /// [`Self::logits`] with the head's product in bf16 when `bf16` is given.
+    pub fn logits_bf16(&self, hidden: &Tensor, bf16: Option<&Bf16Packs>) -> Result<Tensor> {
         let dims = hidden.dims().to_vec();
         let h = hidden.reshape(((), self.config.hidden_size))?;
-        let z = h.matmul(&self.embed_tokens.t()?)?;
+        let z = match bf16 {
+            Some(p) => ops::frozen_linear_bf16(&h.detach(), &self.embed_tokens, Some(&p.head))?,
+            None => h.matmul(&self.embed_tokens.t()?)?,
+        };
         let z = match self.config.final_logit_softcapping {
             Some(cap) => ((z / cap)?.tanh()? * cap)?,
             None => z,

@@ -26,11 +26,15 @@ pub struct SamplingParams {
     pub seed: u64,
     /// Stop at `<end_of_turn>` as well as `<eos>` (the chat default).
     pub stop_at_end_of_turn: bool,
+    /// Run the products through the frozen weights (projections and head) in bf16 on
+    /// CPUs with AVX512_BF16 ([`crate::bf16`]): decoding reads half the bytes per token.
+    /// Activations, LoRA factors, attention and sampling stay f32. Ignored elsewhere.
+    pub bf16_matmul: bool,
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, stop_at_end_of_turn: true }
+        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, stop_at_end_of_turn: true, bf16_matmul: false }
     }
 }
 
@@ -161,9 +165,11 @@ impl Generator {
         }
         let w = self.model.weights();
         let input = Tensor::from_slice(&self.pending_input, (1, self.pending_input.len()), w.device())?;
-        let hidden = w.forward_hidden(&input, self.adapter.as_deref(), Some(&mut self.cache))?;
+        let packs = if self.params.bf16_matmul { w.bf16_packs()? } else { None };
+        let packs = packs.as_deref();
+        let hidden = w.forward_hidden_bf16(&input, self.adapter.as_deref(), Some(&mut self.cache), packs)?;
         let last = hidden.narrow(1, self.pending_input.len() - 1, 1)?;
-        let logits = w.logits(&last)?.flatten_all()?;
+        let logits = w.logits_bf16(&last, packs)?.flatten_all()?;
         let logits = if logits.device().is_cpu() { logits } else { logits.to_device(&candle_core::Device::Cpu)? };
         let id = with_f32(&logits, |z| sample(z, &self.params, &mut self.rng))?;
         if self.stops.contains(&id) {

@@ -11,7 +11,7 @@ use candle_core::{
     Storage, Tensor, D,
 };
 use rayon::prelude::*;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::bf16::PackedBf16;
 use crate::lowrank;
@@ -110,24 +110,40 @@ fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R
 }
 
 /// bf16 copies of a frozen weight `W (out, in)` for [`crate::bf16`]'s GEMM: `fwd` packs
-/// `W` (for `x W^T`), `bwd` packs `W^T` (for `g W`).
+/// `W` (for `x W^T`, inference and training), [`Self::bwd`] packs `W^T` (for `g W`,
+/// training's input gradients) on first use, so inference never pays for it.
 #[derive(Debug)]
 pub struct Bf16Weight {
     /// `W` as `(out, in)`.
     pub fwd: PackedBf16,
-    /// `W^T` as `(in, out)`.
-    pub bwd: PackedBf16,
+    bwd: OnceLock<PackedBf16>,
+    w: Tensor,
 }
 
 impl Bf16Weight {
     /// Packs a contiguous f32 CPU weight `(out, in)`; None without AVX512_BF16.
     pub fn new(w: &Tensor) -> candle_core::Result<Option<Self>> {
         let (out, inp) = w.dims2()?;
-        read_f32(w, |v| {
-            let fwd = PackedBf16::new(v, out, inp, inp, 1)?;
-            let bwd = PackedBf16::new(v, inp, out, 1, inp)?;
-            Some(Self { fwd, bwd })
+        let w = w.contiguous()?;
+        let fwd = read_f32(&w, |v| PackedBf16::new(v, out, inp, inp, 1))?;
+        Ok(fwd.map(|fwd| Self { fwd, bwd: OnceLock::new(), w }))
+    }
+
+    /// `W^T` as `(in, out)`, packed on the first call.
+    pub fn bwd(&self) -> &PackedBf16 {
+        self.bwd.get_or_init(|| {
+            let (out, inp) = (self.fwd.n(), self.fwd.k());
+            // `w` is the contiguous f32 CPU tensor `fwd` was packed from, and `fwd`
+            // exists only on CPUs with AVX512_BF16: neither step can fail here.
+            read_f32(&self.w, |v| PackedBf16::new(v, inp, out, 1, inp))
+                .expect("a packed weight is a contiguous f32 CPU tensor")
+                .expect("fwd was packed, so the CPU has AVX512_BF16")
         })
+    }
+
+    /// Bytes held by the copies made so far.
+    pub fn bytes(&self) -> usize {
+        self.fwd.bytes() + self.bwd.get().map_or(0, PackedBf16::bytes)
     }
 }
 
@@ -159,7 +175,7 @@ impl CustomOp1 for FrozenLinear {
         let out = self.w.dim(0)?;
         let mut dx = vec![0f32; n * inp];
         match &self.bf16 {
-            Some(p) => read_f32(g, |g| p.bwd.matmul_t(g, n, &mut dx, false))?,
+            Some(p) => read_f32(g, |g| p.bwd().matmul_t(g, n, &mut dx, false))?,
             None => read_f32(g, |g| {
                 read_f32(&self.w, |w| sgemm(n, inp, out, &mut dx, (inp, 1), false, g, (out, 1), w, (inp, 1), 1.0))
             })??,
@@ -175,9 +191,9 @@ pub fn frozen_linear(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// [`frozen_linear`], with the products through `w` in bf16 ([`crate::bf16`]) when
-/// `bf16` holds its packed copies and the op runs in a graph on CPU.
+/// `bf16` holds its packed copies (on CPU, in a graph or not).
 pub fn frozen_linear_bf16(x: &Tensor, w: &Tensor, bf16: Option<&Arc<Bf16Weight>>) -> candle_core::Result<Tensor> {
-    if x.track_op() && x.device().is_cpu() && x.dtype() == DType::F32 && w.is_contiguous() {
+    if (x.track_op() || bf16.is_some()) && x.device().is_cpu() && x.dtype() == DType::F32 && w.is_contiguous() {
         x.contiguous()?.apply_op1(FrozenLinear { w: w.clone(), bf16: bf16.cloned() })
     } else {
         x.matmul(&w.t()?)
@@ -252,7 +268,7 @@ impl CustomOp3 for LoraLinear {
                             // dx = gu A + g W
                             lowrank::expand(&gu, n, r, a, inp, 1.0, &mut dx);
                             match &self.bf16 {
-                                Some(p) => p.bwd.matmul_t(g, n, &mut dx, true),
+                                Some(p) => p.bwd().matmul_t(g, n, &mut dx, true),
                                 None => sgemm(n, inp, out, &mut dx, (inp, 1), true, g, (out, 1), w, (inp, 1), 1.0),
                             }
                         })
@@ -683,7 +699,7 @@ pub fn head_cross_entropy_bf16(
                     // dL/dx = dL/dlogits @ W
                     let gs = &mut grad[start * h..(start + rows) * h];
                     match bf16 {
-                        Some(p) => p.bwd.matmul_t(z, rows, gs, false),
+                        Some(p) => p.bwd().matmul_t(z, rows, gs, false),
                         None => sgemm(rows, h, vocab, gs, (h, 1), false, z, (vocab, 1), w, (h, 1), 1.0),
                     }
                 }

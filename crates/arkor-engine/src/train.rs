@@ -323,6 +323,12 @@ impl Trainer {
         let mut rng = SplitMix64::new(cfg.seed);
         let mut order: Vec<usize> = (0..data.len()).collect();
         rng.shuffle(&mut order);
+        if cfg.bf16_matmul {
+            // Both layouts now, so the first step is not the slow one.
+            if let Some(p) = model.weights().bf16_packs()? {
+                p.prepare_backward();
+            }
+        }
         Ok(Self {
             model,
             cfg,
@@ -423,7 +429,7 @@ impl Trainer {
             &targets,
             denom,
             w.config().final_logit_softcapping,
-            packs.as_deref().map(|p| p.head()),
+            packs.as_deref().map(|p| p.head().as_ref()),
         )
         .ctx(|| "loss".into())?;
         Ok((loss, sum, batch.len() * t))

@@ -54,7 +54,8 @@ fn greedy_is_deterministic_and_max_tokens_is_honoured() {
 fn sampling_depends_on_seed_temperature_and_top_p() {
     let model = tiny();
     let p = prompt(&model, "Tell me a joke");
-    let base = SamplingParams { max_tokens: 16, temperature: 1.5, top_p: 1.0, seed: 1, stop_at_end_of_turn: false };
+    let base =
+        SamplingParams { max_tokens: 16, temperature: 1.5, top_p: 1.0, seed: 1, stop_at_end_of_turn: false, ..Default::default() };
     let a = generate(&model, None, &p, &base).unwrap();
     let a2 = generate(&model, None, &p, &base).unwrap();
     assert_eq!(a, a2, "same seed, same text");
@@ -96,6 +97,41 @@ fn streams_tokens_as_they_are_produced_and_stops_at_end_of_turn() {
     let mut n = 0;
     let out = g.run(|_| { n += 1; n < 2 }).unwrap();
     assert_eq!(out.ids.len(), 2);
+}
+
+/// Generation with the frozen products in bf16 gives logits within bf16 rounding of the
+/// f32 ones and the same greedy answers, base and adapter (skipped on CPUs without
+/// AVX512_BF16, where the option is ignored).
+#[test]
+fn bf16_generation_tracks_f32() {
+    if !arkor_engine::bf16::available() {
+        eprintln!("no AVX512_BF16 on this CPU: skipped");
+        return;
+    }
+    let model = tiny();
+    let t = trained(&model, 60);
+    let adapter = Arc::new(t.adapter().snapshot().unwrap());
+    let w = model.weights();
+    let packs = w.bf16_packs().unwrap().expect("packs on an AVX512_BF16 CPU");
+    let p = prompt(&model, "What is the capital of France?");
+    let ids = candle_core::Tensor::new(p.as_slice(), model.device()).unwrap().unsqueeze(0).unwrap();
+    for a in [None, Some(t.adapter())] {
+        let z32 = w.logits(&w.forward_hidden(&ids, a, None).unwrap()).unwrap();
+        let z16 = w.logits_bf16(&w.forward_hidden_bf16(&ids, a, None, Some(&packs)).unwrap(), Some(&packs)).unwrap();
+        let scale = z32.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (&z32 - &z16).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d > 0.0, "bf16 products should round somewhere");
+        assert!(d <= 0.03 * scale, "max |f32 - bf16| logit {d} against max |logit| {scale}");
+    }
+    let f32_params = SamplingParams { max_tokens: 20, ..Default::default() };
+    let bf16_params = SamplingParams { bf16_matmul: true, ..f32_params.clone() };
+    let trained_answer = generate(&model, Some(&adapter), &p, &bf16_params).unwrap();
+    assert_eq!(trained_answer.text, "Paris.");
+    assert_eq!(trained_answer, generate(&model, Some(&adapter), &p, &f32_params).unwrap());
+    // Generation packed only the forward layout; training's transposes double it.
+    let inference_bytes = packs.bytes();
+    packs.prepare_backward();
+    assert!(packs.bytes() >= 19 * inference_bytes / 10, "{inference_bytes} -> {}", packs.bytes());
 }
 
 #[test]

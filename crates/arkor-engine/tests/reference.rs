@@ -11,9 +11,9 @@
 //! L2 norm of the whole 262144-wide vector within 1e-4 relative.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use arkor_engine::{registry, Device, Model, GEMMA3_270M};
+use arkor_engine::{generate, registry, ChatMessage, Device, Model, SamplingParams, GEMMA3_270M};
 use candle_core::Tensor;
 use serde::Deserialize;
 
@@ -38,12 +38,14 @@ fn require_model() -> PathBuf {
     p
 }
 
-fn model() -> &'static Model {
-    static M: OnceLock<Model> = OnceLock::new();
+fn model() -> &'static Arc<Model> {
+    static M: OnceLock<Arc<Model>> = OnceLock::new();
     M.get_or_init(|| {
         let p = require_model();
-        Model::from_gguf(GEMMA3_270M, &p, &Device::Cpu)
-            .unwrap_or_else(|e| panic!("loading {}: {e}", p.display()))
+        Arc::new(
+            Model::from_gguf(GEMMA3_270M, &p, &Device::Cpu)
+                .unwrap_or_else(|e| panic!("loading {}: {e}", p.display())),
+        )
     })
 }
 
@@ -156,6 +158,37 @@ fn logits_match_transformers() {
     }
     eprintln!("max |ours - transformers| over compared logits: {} at {}", worst.0, worst.1);
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The bf16 products (`SamplingParams::bf16_matmul`, what the local backend serves with)
+/// stay within bf16 rounding of the f32 logits and give the f32 greedy continuation of a
+/// chat prompt token for token (skipped on CPUs without AVX512_BF16, where the option is
+/// ignored). Where the model hesitates between near-equal tokens the two may part ways,
+/// as any change of precision would: the prompt is one the model answers fluently.
+#[test]
+fn bf16_greedy_generation_matches_f32() {
+    if !arkor_engine::bf16::available() {
+        eprintln!("no AVX512_BF16 on this CPU: skipped");
+        return;
+    }
+    let m = model();
+    let msgs = [ChatMessage::new("user", "Write a long story about a lighthouse keeper who finds a message in a bottle.")];
+    let prompt = arkor_engine::chat::encode_chat_prompt(m.tokenizer(), &msgs).unwrap();
+    let w = m.weights();
+    let packs = w.bf16_packs().unwrap().expect("packs on an AVX512_BF16 CPU");
+    let ids = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let z32 = w.logits(&w.forward_hidden(&ids, None, None).unwrap()).unwrap();
+    let z16 = w.logits_bf16(&w.forward_hidden_bf16(&ids, None, None, Some(&packs)).unwrap(), Some(&packs)).unwrap();
+    let d = (&z32 - &z16).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let scale = z32.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    eprintln!("max |f32 - bf16| logit over the prompt: {d} (max |logit| {scale})");
+    assert!(d <= 0.05 * scale, "max |f32 - bf16| logit {d} against max |logit| {scale}");
+    let f32_params = SamplingParams { max_tokens: 24, stop_at_end_of_turn: false, ..Default::default() };
+    let bf16_params = SamplingParams { bf16_matmul: true, ..f32_params.clone() };
+    let a = generate(m, None, &prompt, &f32_params).unwrap();
+    let b = generate(m, None, &prompt, &bf16_params).unwrap();
+    assert_eq!(a.ids.len(), 24, "{:?}", a.text);
+    assert_eq!(a.ids, b.ids, "f32 {:?} vs bf16 {:?}", a.text, b.text);
 }
 
 fn truncate(s: &str) -> String {

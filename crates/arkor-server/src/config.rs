@@ -50,6 +50,14 @@ pub enum DatasetSpec {
     },
 }
 
+/// Whether training and generation run the frozen base weights' products in bf16 (on
+/// CPUs with AVX512_BF16; the engine ignores it elsewhere): about 3x faster training
+/// steps and 4x faster decoding on gemma-3-270m, with LoRA weights, optimiser, loss,
+/// attention and sampling in f32. `ARKOR_BF16=0` keeps everything f32.
+pub fn bf16_enabled() -> bool {
+    std::env::var("ARKOR_BF16").map_or(true, |v| v != "0")
+}
+
 fn bad(field: &str, msg: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("`config.{field}` {msg}"))
 }
@@ -162,10 +170,7 @@ pub fn plan(cfg: &Value) -> Result<JobPlan, ApiError> {
     }
     let dataset = dataset(cfg)?;
     let mut t = TrainConfig::default();
-    // The frozen base weights go through bf16 GEMMs where the CPU has AVX512_BF16
-    // (about 2.8x faster steps on gemma-3-270m; LoRA weights, optimiser and loss stay
-    // f32; the engine ignores it elsewhere). `ARKOR_TRAIN_BF16=0` keeps everything f32.
-    t.bf16_matmul = std::env::var("ARKOR_TRAIN_BF16").map_or(true, |v| v != "0");
+    t.bf16_matmul = bf16_enabled();
     let mut lora = LoraConfig::default();
     if let Some(r) = count(cfg, "loraR", 1)? {
         lora.r = r;

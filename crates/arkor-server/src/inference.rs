@@ -69,7 +69,11 @@ fn parse(state: &AppState, org: &Org, body: &Value) -> ApiResult<Request> {
             Some(_) => Err(bad(format!("`{k}` must be a number"))),
         }
     };
-    let mut params = SamplingParams { max_tokens: DEFAULT_MAX_TOKENS, ..SamplingParams::default() };
+    let mut params = SamplingParams {
+        max_tokens: DEFAULT_MAX_TOKENS,
+        bf16_matmul: crate::config::bf16_enabled(),
+        ..SamplingParams::default()
+    };
     if let Some(t) = num("temperature")? {
         if t < 0.0 {
             return Err(bad("`temperature` must be >= 0"));
