@@ -475,7 +475,10 @@ fn linear(
     let w = block.proj(target);
     let packed = bf16.map(|p| p.proj(layer, target));
     let y = match lora.and_then(|a| a.pair(layer, target)) {
-        Some((a, bm, scale)) => ops::lora_linear_bf16(&x2, w, a, bm, scale, packed)?,
+        Some((a, bm, scale)) => {
+            let transposed = lora.and_then(|l| l.pair_transposed(layer, target));
+            ops::lora_linear_bf16(&x2, w, a, bm, scale, packed, transposed)?
+        }
         None => ops::frozen_linear_bf16(&x2, w, packed)?,
     };
     let mut out = dims;

@@ -96,6 +96,16 @@ mod x86 {
         len.div_ceil(jobs).next_multiple_of(align).max(align)
     }
 
+    /// Runs `f(0..jobs)` on rayon, or inline when the whole product is too small to pay
+    /// for waking another thread (decoding one token: a few microseconds of work).
+    fn for_each_job(jobs: usize, flops: usize, f: impl Fn(usize) + Sync + Send) {
+        if flops < 1 << 20 {
+            (0..jobs).for_each(f);
+        } else {
+            (0..jobs).into_par_iter().for_each(f);
+        }
+    }
+
     /// Rows `i0..i0+R` of `u`, lanes `g0..g0+16` of r.
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -129,7 +139,7 @@ mod x86 {
         const R: usize = 8;
         let rows = chunk(n, R);
         let out = Out(u.as_mut_ptr());
-        (0..n.div_ceil(rows)).into_par_iter().for_each(|job| {
+        for_each_job(n.div_ceil(rows), 2 * n * k * r, |job| {
             let out = out;
             let (lo, hi) = (job * rows, ((job + 1) * rows).min(n));
             for g0 in (0..r).step_by(L) {
@@ -183,7 +193,7 @@ mod x86 {
         const C: usize = 16;
         let cols = chunk(k, C);
         let out = Out(d.as_mut_ptr());
-        (0..k.div_ceil(cols)).into_par_iter().for_each(|job| {
+        for_each_job(k.div_ceil(cols), 2 * n * k * r, |job| {
             let out = out;
             let (lo, hi) = (job * cols, ((job + 1) * cols).min(k));
             for g0 in (0..r).step_by(L) {
@@ -241,7 +251,7 @@ mod x86 {
         const R: usize = 4;
         let rows = chunk(n, R);
         let out = Out(y.as_mut_ptr());
-        (0..n.div_ceil(rows)).into_par_iter().for_each(|job| {
+        for_each_job(n.div_ceil(rows), 2 * n * r * c, |job| {
             let out = out;
             let (lo, hi) = (job * rows, ((job + 1) * rows).min(n));
             let mut i = lo;

@@ -207,6 +207,8 @@ struct LoraLinear {
     w: Tensor,
     scale: f32,
     bf16: Option<Arc<Bf16Weight>>,
+    /// `(A^T, B^T)` when the caller holds them (adapters that no longer train).
+    transposed: Option<(Tensor, Tensor)>,
 }
 
 impl CustomOp3 for LoraLinear {
@@ -227,10 +229,16 @@ impl CustomOp3 for LoraLinear {
         let (n, inp) = lx.shape().dims2()?;
         let (r, out) = (la.shape().dims2()?.0, lb.shape().dims2()?.0);
         // u = x A^T; y = s u B^T, then the dense product accumulates onto y.
-        let mut u = vec![0f32; n * r];
-        lowrank::project(x, n, inp, &lowrank::transpose(a, r, inp), r, 1.0, &mut u);
         let mut y = vec![0f32; n * out];
-        lowrank::expand(&u, n, r, &lowrank::transpose(b, out, r), out, self.scale, &mut y);
+        let mut lora = |at: &[f32], bt: &[f32]| {
+            let mut u = vec![0f32; n * r];
+            lowrank::project(x, n, inp, at, r, 1.0, &mut u);
+            lowrank::expand(&u, n, r, bt, out, self.scale, &mut y);
+        };
+        match &self.transposed {
+            Some((at, bt)) => read_f32(at, |at| read_f32(bt, |bt| lora(at, bt)))??,
+            None => lora(&lowrank::transpose(a, r, inp), &lowrank::transpose(b, out, r)),
+        }
         match &self.bf16 {
             Some(p) => p.fwd.matmul_t(x, n, &mut y, true),
             None => read_f32(&self.w, |w| sgemm(n, out, inp, &mut y, (out, 1), true, x, (inp, 1), w, (1, inp), 1.0))?,
@@ -289,11 +297,13 @@ impl CustomOp3 for LoraLinear {
 /// `x (n, in) @ w^T + scale * (x @ a^T) @ b^T`, one op with a hand-written backward on
 /// CPU in f32 (the frozen `w` gets no gradient); the plain composition elsewhere.
 pub fn lora_linear(x: &Tensor, w: &Tensor, a: &Tensor, b: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
-    lora_linear_bf16(x, w, a, b, scale, None)
+    lora_linear_bf16(x, w, a, b, scale, None, None)
 }
 
 /// [`lora_linear`], with the products through the frozen `w` (forward and `dx`) in bf16
 /// when `bf16` holds its packed copies; the LoRA factors and their gradients stay f32.
+/// `transposed` may hold `(A^T, B^T)` for an adapter that no longer trains (see
+/// [`crate::LoraAdapter::pair_transposed`]), saving a transpose per call.
 pub fn lora_linear_bf16(
     x: &Tensor,
     w: &Tensor,
@@ -301,6 +311,7 @@ pub fn lora_linear_bf16(
     b: &Tensor,
     scale: f64,
     bf16: Option<&Arc<Bf16Weight>>,
+    transposed: Option<(&Tensor, &Tensor)>,
 ) -> candle_core::Result<Tensor> {
     let fused = x.device().is_cpu()
         && [x, w, a, b].iter().all(|t| t.dtype() == DType::F32)
@@ -308,7 +319,8 @@ pub fn lora_linear_bf16(
     if fused {
         let x = x.contiguous()?;
         let (a, b) = (a.contiguous()?, b.contiguous()?);
-        x.apply_op3(&a, &b, LoraLinear { w: w.clone(), scale: scale as f32, bf16: bf16.cloned() })
+        let transposed = transposed.map(|(at, bt)| (at.clone(), bt.clone()));
+        x.apply_op3(&a, &b, LoraLinear { w: w.clone(), scale: scale as f32, bf16: bf16.cloned(), transposed })
     } else {
         let y = frozen_linear(x, w)?;
         y + (x.matmul(&a.t()?)?.matmul(&b.t()?)? * scale)?

@@ -44,6 +44,11 @@ fn lora_linear_matches_composition() {
         + (x.matmul(&a.t().unwrap()).unwrap().matmul(&b.t().unwrap()).unwrap() * 0.5).unwrap())
     .unwrap();
     assert_close("lora_linear forward", &ours, &want);
+    // An adapter that no longer trains hands over (A^T, B^T): same product.
+    let (at, bt) = (a.t().unwrap().contiguous().unwrap(), b.t().unwrap().contiguous().unwrap());
+    let (xd, ad, bd) = (x.as_tensor().detach(), a.as_tensor().detach(), b.as_tensor().detach());
+    let with_t = ops::lora_linear_bf16(&xd, &w, &ad, &bd, 0.5, None, Some((&at, &bt))).unwrap();
+    assert_close("lora_linear forward with (A^T, B^T)", &with_t, &want);
     let g1 = probe(&ours, 5).backward().unwrap();
     let g2 = probe(&want, 5).backward().unwrap();
     for (name, v) in [("dx", &x), ("dA", &a), ("dB", &b)] {
@@ -196,7 +201,7 @@ fn bf16_linear_ops_track_f32() {
     let a = Var::from_tensor(&rand(&[4, 70], 23)).unwrap();
     let b = Var::from_tensor(&rand(&[50, 4], 24)).unwrap();
     let packed = std::sync::Arc::new(ops::Bf16Weight::new(&w).unwrap().unwrap());
-    let ours = ops::lora_linear_bf16(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5, Some(&packed)).unwrap();
+    let ours = ops::lora_linear_bf16(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5, Some(&packed), None).unwrap();
     let want = ops::lora_linear(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5).unwrap();
     close("lora_linear_bf16 forward", &ours, &want, 2e-2);
     let g1 = probe(&ours, 25).backward().unwrap();
