@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 
 use crate::ops::sgemm;
+use crate::simd::avx512;
 
 /// `u (n, r) = s * x (n, k) · m (k, r)`, all row-major.
 pub(crate) fn project(x: &[f32], n: usize, k: usize, m: &[f32], r: usize, s: f32, u: &mut [f32]) {
@@ -57,37 +58,16 @@ pub(crate) fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;
+    use crate::simd::x86::{tail_mask as mask, L};
     use std::arch::x86_64::*;
-
-    const L: usize = 16;
 
     #[derive(Clone, Copy)]
     struct Out(*mut f32);
     unsafe impl Send for Out {}
     unsafe impl Sync for Out {}
-
-    #[inline]
-    fn mask(left: usize) -> __mmask16 {
-        if left >= L {
-            0xFFFF
-        } else {
-            (1u16 << left) - 1
-        }
-    }
 
     /// Work items for two threads without tiny jobs: `len` split into chunks that are
     /// multiples of `align`, about `4 * threads` of them.
@@ -104,6 +84,33 @@ mod x86 {
         } else {
             (0..jobs).into_par_iter().for_each(f);
         }
+    }
+
+    /// Covers `0..len` (rows of the output) in jobs; in each job, for every 16-lane group
+    /// `g0` of r, `block(g0, i)` on runs of `B` rows starting at `i` and `one(g0, i)` on
+    /// the rows left over.
+    fn blocked<const B: usize>(
+        len: usize,
+        r: usize,
+        flops: usize,
+        block: impl Fn(usize, usize) + Sync + Send,
+        one: impl Fn(usize, usize) + Sync + Send,
+    ) {
+        let rows = chunk(len, B);
+        for_each_job(len.div_ceil(rows), flops, |job| {
+            let (lo, hi) = (job * rows, ((job + 1) * rows).min(len));
+            for g0 in (0..r).step_by(L) {
+                let mut i = lo;
+                while i + B <= hi {
+                    block(g0, i);
+                    i += B;
+                }
+                while i < hi {
+                    one(g0, i);
+                    i += 1;
+                }
+            }
+        });
     }
 
     /// Rows `i0..i0+R` of `u`, lanes `g0..g0+16` of r.
@@ -137,26 +144,15 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn project(x: &[f32], n: usize, k: usize, m: &[f32], r: usize, s: f32, u: &mut [f32]) {
         const R: usize = 8;
-        let rows = chunk(n, R);
         let out = Out(u.as_mut_ptr());
-        for_each_job(n.div_ceil(rows), 2 * n * k * r, |job| {
-            let out = out;
-            let (lo, hi) = (job * rows, ((job + 1) * rows).min(n));
-            for g0 in (0..r).step_by(L) {
-                let mut i = lo;
-                // SAFETY: each job writes its own rows of `u`.
-                unsafe {
-                    while i + R <= hi {
-                        project_micro::<R>(x.as_ptr(), k, m.as_ptr(), r, g0, s, out.0, i);
-                        i += R;
-                    }
-                    while i < hi {
-                        project_micro::<1>(x.as_ptr(), k, m.as_ptr(), r, g0, s, out.0, i);
-                        i += 1;
-                    }
-                }
-            }
-        });
+        // SAFETY (both kernels): each call writes its own rows of `u`.
+        blocked::<R>(
+            n,
+            r,
+            2 * n * k * r,
+            |g0, i| unsafe { project_micro::<R>(x.as_ptr(), k, m.as_ptr(), r, g0, s, { out }.0, i) },
+            |g0, i| unsafe { project_micro::<1>(x.as_ptr(), k, m.as_ptr(), r, g0, s, { out }.0, i) },
+        );
     }
 
     /// Rows `k0..k0+C` of `d`, lanes `g0..g0+16` of r.
@@ -191,26 +187,15 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn gram(x: &[f32], n: usize, k: usize, u: &[f32], r: usize, s: f32, d: &mut [f32]) {
         const C: usize = 16;
-        let cols = chunk(k, C);
         let out = Out(d.as_mut_ptr());
-        for_each_job(k.div_ceil(cols), 2 * n * k * r, |job| {
-            let out = out;
-            let (lo, hi) = (job * cols, ((job + 1) * cols).min(k));
-            for g0 in (0..r).step_by(L) {
-                let mut c = lo;
-                // SAFETY: each job writes its own rows of `d`.
-                unsafe {
-                    while c + C <= hi {
-                        gram_micro::<C>(x.as_ptr(), n, k, u.as_ptr(), r, g0, s, out.0, c);
-                        c += C;
-                    }
-                    while c < hi {
-                        gram_micro::<1>(x.as_ptr(), n, k, u.as_ptr(), r, g0, s, out.0, c);
-                        c += 1;
-                    }
-                }
-            }
-        });
+        // SAFETY (both kernels): each call writes its own rows of `d`.
+        blocked::<C>(
+            k,
+            r,
+            2 * n * k * r,
+            |g0, c| unsafe { gram_micro::<C>(x.as_ptr(), n, k, u.as_ptr(), r, g0, s, { out }.0, c) },
+            |g0, c| unsafe { gram_micro::<1>(x.as_ptr(), n, k, u.as_ptr(), r, g0, s, { out }.0, c) },
+        );
     }
 
     /// Rows `i0..i0+R` of `y`, columns `c0..c0+32`.

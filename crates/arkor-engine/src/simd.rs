@@ -14,7 +14,7 @@ const EXP_LO: f32 = -87.0;
 const EXP_HI: f32 = 88.0;
 
 /// Whether the AVX-512 paths run on this CPU.
-fn avx512() -> bool {
+pub(crate) fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -140,14 +140,16 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::*;
     use std::arch::x86_64::*;
 
-    const L: usize = 16;
+    /// f32 lanes in a zmm register.
+    pub(crate) const L: usize = 16;
 
+    /// The first `min(left, 16)` lanes.
     #[inline]
-    fn tail_mask(left: usize) -> __mmask16 {
+    pub(crate) fn tail_mask(left: usize) -> __mmask16 {
         if left >= L {
             0xFFFF
         } else {

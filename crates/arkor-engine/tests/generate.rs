@@ -104,8 +104,7 @@ fn streams_tokens_as_they_are_produced_and_stops_at_end_of_turn() {
 /// AVX512_BF16, where the option is ignored).
 #[test]
 fn bf16_generation_tracks_f32() {
-    if !arkor_engine::bf16::available() {
-        eprintln!("no AVX512_BF16 on this CPU: skipped");
+    if !common::bf16_or_skip() {
         return;
     }
     let model = tiny();

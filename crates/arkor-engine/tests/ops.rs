@@ -1,5 +1,6 @@
 //! The fused CPU training ops against the same maths composed from plain candle ops:
 //! forward values and every gradient, on random inputs.
+mod common;
 
 use arkor_engine::ops;
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -186,8 +187,7 @@ fn softmax_last_matches_composition() {
 /// same inputs but see the bf16 `dx` paths only through `x`, so they match f32 closely.
 #[test]
 fn bf16_linear_ops_track_f32() {
-    if !arkor_engine::bf16::available() {
-        eprintln!("no AVX512_BF16 on this CPU: skipped");
+    if !common::bf16_or_skip() {
         return;
     }
     let close = |what: &str, ours: &Tensor, want: &Tensor, tol: f32| {

@@ -9,6 +9,7 @@
 //! on every compared logit (top-50 ids and 16 fixed ids at several positions per prompt),
 //! the same argmax wherever the reference's top-2 gap exceeds twice that, and the sum and
 //! L2 norm of the whole 262144-wide vector within 1e-4 relative.
+mod common;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -167,8 +168,7 @@ fn logits_match_transformers() {
 /// as any change of precision would: the prompt is one the model answers fluently.
 #[test]
 fn bf16_greedy_generation_matches_f32() {
-    if !arkor_engine::bf16::available() {
-        eprintln!("no AVX512_BF16 on this CPU: skipped");
+    if !common::bf16_or_skip() {
         return;
     }
     let m = model();

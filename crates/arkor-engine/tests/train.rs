@@ -26,8 +26,7 @@ fn cfg() -> TrainConfig {
 /// learns the data (skipped on CPUs without AVX512_BF16, where the option is ignored).
 #[test]
 fn bf16_matmul_training_tracks_f32() {
-    if !arkor_engine::bf16::available() {
-        eprintln!("no AVX512_BF16 on this CPU: skipped");
+    if !common::bf16_or_skip() {
         return;
     }
     let model = tiny();

@@ -24,3 +24,13 @@ pub fn dataset() -> Vec<Example> {
         chat("Who are you?", "I am a tiny model."),
     ]
 }
+
+/// Whether this CPU runs the bf16 kernels; says so on stderr when it does not, where the
+/// test that asked returns early (the engine ignores its bf16 options on such CPUs).
+pub fn bf16_or_skip() -> bool {
+    let ok = arkor_engine::bf16::available();
+    if !ok {
+        eprintln!("no AVX512_BF16 on this CPU: skipped");
+    }
+    ok
+}
