@@ -169,3 +169,21 @@ fn registry_names_paths_and_assembly() {
     assemble_parts(&[a, b], good, &dest).unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), b"hello world");
 }
+
+#[test]
+fn device_choice_names_the_cuda_feature_when_it_is_missing() {
+    use arkor_engine::registry::parse_device;
+    assert!(parse_device(Some("cpu")).unwrap().is_cpu());
+    assert!(parse_device(Some(" CPU ")).unwrap().is_cpu());
+    if !cfg!(feature = "cuda") {
+        assert!(parse_device(None).unwrap().is_cpu());
+        for spec in ["cuda", "cuda:1"] {
+            let e = parse_device(Some(spec)).unwrap_err().to_string();
+            assert!(e.contains(&format!("ARKOR_DEVICE={spec}")) && e.contains("`cuda` feature"), "{e}");
+        }
+    }
+    for spec in ["gpu", "cuda:x", "cuda:"] {
+        let e = parse_device(Some(spec)).unwrap_err().to_string();
+        assert!(e.contains("expected cpu, cuda or cuda:N"), "{spec}: {e}");
+    }
+}

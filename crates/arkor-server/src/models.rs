@@ -30,7 +30,9 @@ impl ModelCache {
         if name == arkor_engine::GEMMA3_270M && !arkor_engine::registry::installed_model_path(&self.home, name).exists() {
             return Err(format!("model {name} is not installed in {}; install it with `npx arkor models pull {name}`", self.home.display()));
         }
-        let model = arkor_engine::registry::load_model(name, &self.home, &arkor_engine::Device::Cpu)
+        // The CPU unless ARKOR_DEVICE (or a CUDA build) says otherwise.
+        let device = arkor_engine::registry::device_from_env().map_err(|e| format!("loading model {name}: {e}"))?;
+        let model = arkor_engine::registry::load_model(name, &self.home, &device)
             .map_err(|e| format!("loading model {name}: {e}"))?;
         let model = Arc::new(model);
         self.models.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), model.clone());
