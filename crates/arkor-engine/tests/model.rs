@@ -182,6 +182,13 @@ fn device_choice_names_the_cuda_feature_when_it_is_missing() {
             assert!(e.contains(&format!("ARKOR_DEVICE={spec}")) && e.contains("`cuda` feature"), "{e}");
         }
     }
+    if cfg!(feature = "cuda") {
+        // A GPU that answers, or an error that names the device asked for.
+        match parse_device(Some("cuda:0")) {
+            Ok(d) => assert!(d.is_cuda()),
+            Err(e) => assert!(e.to_string().contains("ARKOR_DEVICE=cuda:0: no usable CUDA GPU 0"), "{e}"),
+        }
+    }
     for spec in ["gpu", "cuda:x", "cuda:"] {
         let e = parse_device(Some(spec)).unwrap_err().to_string();
         assert!(e.contains("expected cpu, cuda or cuda:N"), "{spec}: {e}");
