@@ -83,17 +83,15 @@ function diagNative(addon, diag) {
     }
     wait(dispatch, mask, handle) {
       return this.t.wait(
-        (json) => {
+        (batch) => {
           const t0 = performance.now();
           diag.batches++;
-          diag.bytes += json.length;
-          diag.maxBatchBytes = Math.max(diag.maxBatchBytes, json.length);
-          const parsed = JSON.parse(json); // timed separately, result discarded
-          const t1 = performance.now();
-          diag.parseMs += t1 - t0;
-          diag.maxBatch = Math.max(diag.maxBatch, parsed.length);
+          diag.bytes += batch.metrics.byteLength + batch.texts.reduce((n, t) => n + t.length, 0);
+          diag.maxBatchBytes = Math.max(diag.maxBatchBytes, batch.metrics.byteLength);
+          const t1 = t0;
+          diag.maxBatch = Math.max(diag.maxBatch, batch.kinds.length);
           if (diag.lastReturn) diag.idleMs += t0 - diag.lastReturn;
-          const r = dispatch(json);
+          const r = dispatch(batch);
           const done = () => {
             diag.lastReturn = performance.now();
             diag.dispatchMs += diag.lastReturn - t1;

@@ -29,10 +29,21 @@ function fromNative(err) {
   } catch {
     return err;
   }
-  if (info.kind === 'api') return new CloudApiError(info.status, info.message);
-  const out = info.kind === 'input' ? new TypeError(info.message) : new Error(info.message);
+  return build(info);
+}
+
+// One error from its native description. A transport failure nested as a
+// cause takes the shape fetch gives it upstream: TypeError('fetch failed')
+// over the error that says what happened.
+function build(info, nested = false) {
+  let out;
+  if (info.kind === 'api') out = new CloudApiError(info.status, info.message);
+  else if (info.kind === 'transport' && nested) out = new TypeError('fetch failed', { cause: new Error(info.message) });
+  else if (info.kind === 'input') out = new TypeError(info.message);
+  else out = new Error(info.message);
   if (info.code) out.code = info.code;
   if (info.kind === 'aborted') out.name = 'AbortError';
+  if (info.cause) out.cause = build(info.cause, true);
   return out;
 }
 

@@ -7,57 +7,108 @@ const { streamingRequest } = require('./response');
 // for trainers created by user code it runs. Internal: not part of the API.
 const PROGRESS_HOOK = Symbol.for('arkor.progress');
 
-// Bit values of the callbacks, as the native side numbers them.
-const CALLBACK_BITS = { onStarted: 1, onLog: 2, onCheckpoint: 4, onCompleted: 8, onFailed: 16 };
-
-function callbackMask(callbacks) {
+// The bit set of registered callbacks, with the native side's bit values.
+function callbackMask(native, callbacks) {
   let mask = 0;
-  for (const [name, bit] of Object.entries(CALLBACK_BITS)) {
+  for (const [name, bit] of Object.entries(native.eventBatchLayout().callbacks)) {
     if (typeof callbacks[name] === 'function') mask |= bit;
   }
   return mask;
 }
 
-function contextJson(context) {
-  const { baseUrl, credentials, cwd, reconnectDelayMs, maxReconnectDelayMs, maxReconnectAttempts } = context;
-  return JSON.stringify({ baseUrl, credentials, cwd, reconnectDelayMs, maxReconnectDelayMs, maxReconnectAttempts });
+// createTrainer's internal context as the native side types it: upstream's
+// fields plus streamIdleTimeoutMs. Anything else on the object is ignored.
+function nativeContext(context) {
+  const { baseUrl, credentials, cwd, reconnectDelayMs, maxReconnectDelayMs, maxReconnectAttempts, streamIdleTimeoutMs } = context;
+  return { baseUrl, credentials, cwd, reconnectDelayMs, maxReconnectDelayMs, maxReconnectAttempts, streamIdleTimeoutMs };
 }
 
+const nullable = (x) => (x === x ? x : null); // NaN stands for null
+
 /**
- * Builds the function the native side calls with each batch of events. It
- * runs the callbacks in order, awaiting any promise before the next one, and
- * answers `true`, or `false` after recording the first thrown value.
+ * Builds the function the native side calls with each batch of events
+ * (`{ kinds, metrics, texts }`, laid out by `arkor_client::events::Batch`).
+ * It runs the callbacks in order, awaiting any promise before the next one,
+ * and answers `true`, or `false` after recording the first thrown value.
+ * Every context shares the job object until an event replaces it, as
+ * upstream's contexts do.
  */
-function makeDispatcher(callbacks, makeInfer, failure, hook) {
-  return (batchJson) => {
-    const batch = JSON.parse(batchJson);
-    const fail = (err) => {
-      failure.thrown = true;
-      failure.error = err;
-      return false;
-    };
+function makeDispatcher(native, callbacks, makeInfer, failure, hook) {
+  const { JOB, STARTED, LOG, LOG_TEXT, CHECKPOINT, COMPLETED, FAILED } = native.eventBatchLayout().kinds;
+  let job = null;
+  const fail = (err) => {
+    failure.thrown = true;
+    failure.error = err;
+    return false;
+  };
+  const isThenable = (ret) => ret !== null && (typeof ret === 'object' || typeof ret === 'function') && typeof ret.then === 'function';
+  // Runs one callback; `extra` is what only the progress hook sees.
+  const run = (cb, ctx, extra) => {
+    if (hook) {
+      try {
+        hook(cb, extra === undefined ? ctx : { ...ctx, ...extra });
+      } catch {
+        // A broken progress display must never fail the run.
+      }
+    }
+    return typeof callbacks[cb] === 'function' ? callbacks[cb](ctx) : undefined;
+  };
+  return ({ kinds, metrics, texts }) => {
+    let m = 0;
+    let t = 0;
     const runFrom = (start) => {
-      for (let i = start; i < batch.length; i++) {
-        const { cb, ctx } = batch[i];
-        if (cb === 'onCheckpoint') ctx.infer = makeInfer(ctx.adapter);
-        if (hook) {
-          try {
-            hook(cb, ctx);
-          } catch {
-            // A broken progress display must never fail the run.
-          }
-          if (typeof callbacks[cb] !== 'function') continue;
-        }
-        // Local-backend extra for the progress display only: user callbacks
-        // get the upstream context, field for field.
-        if (cb === 'onLog') delete ctx.tokensPerSecond;
+      for (let i = start; i < kinds.length; i++) {
         let ret;
         try {
-          ret = callbacks[cb](ctx);
+          switch (kinds[i]) {
+            case JOB:
+              job = JSON.parse(texts[t++]);
+              continue;
+            case LOG: {
+              const ctx = {
+                step: nullable(metrics[m]),
+                loss: nullable(metrics[m + 1]),
+                evalLoss: nullable(metrics[m + 2]),
+                learningRate: nullable(metrics[m + 3]),
+                epoch: nullable(metrics[m + 4]),
+                samplesPerSecond: nullable(metrics[m + 5]),
+                job,
+              };
+              const tps = metrics[m + 6];
+              m += 7;
+              ret = hook ? run('onLog', ctx, tps === tps ? { tokensPerSecond: tps } : undefined) : callbacks.onLog(ctx);
+              break;
+            }
+            case LOG_TEXT: {
+              const ctx = JSON.parse(texts[t++]);
+              ctx.job = job;
+              ret = run('onLog', ctx);
+              break;
+            }
+            case STARTED:
+              ret = run('onStarted', { job });
+              break;
+            case CHECKPOINT: {
+              const ctx = JSON.parse(texts[t++]);
+              const { step, adapter, artifacts } = ctx;
+              const full = { step, adapter, job, infer: makeInfer(adapter) };
+              if (artifacts !== undefined) full.artifacts = artifacts;
+              ret = run('onCheckpoint', full);
+              break;
+            }
+            case COMPLETED:
+              ret = run('onCompleted', { job, artifacts: JSON.parse(texts[t++]).artifacts });
+              break;
+            case FAILED:
+              ret = run('onFailed', { job, error: JSON.parse(texts[t++]).error });
+              break;
+            default:
+              continue;
+          }
         } catch (err) {
           return fail(err);
         }
-        if (ret !== null && (typeof ret === 'object' || typeof ret === 'function') && typeof ret.then === 'function') {
+        if (isThenable(ret)) {
           return Promise.resolve(ret).then(() => runFrom(i + 1), fail);
         }
       }
@@ -73,7 +124,7 @@ function createTrainerWith(native) {
     const { callbacks, abortSignal, ...rest } = input;
     let nativeTrainer;
     try {
-      nativeTrainer = new native.NativeTrainer(JSON.stringify(rest), contextJson(context || {}));
+      nativeTrainer = new native.NativeTrainer(JSON.stringify(rest), nativeContext(context || {}));
     } catch (err) {
       throw fromNative(err);
     }
@@ -100,10 +151,9 @@ function createTrainerWith(native) {
         const cbs = input.callbacks || {};
         const failure = { thrown: false, error: undefined };
         const hook = typeof globalThis[PROGRESS_HOOK] === 'function' ? globalThis[PROGRESS_HOOK] : null;
-        const mask = hook ? 31 : callbackMask(cbs);
+        const mask = hook ? 31 : callbackMask(native, cbs);
         try {
-          const json = await nativeTrainer.wait(makeDispatcher(cbs, makeInfer, failure, hook), mask, handle);
-          return JSON.parse(json);
+          return await nativeTrainer.wait(makeDispatcher(native, cbs, makeInfer, failure, hook), mask, handle);
         } catch (err) {
           if (failure.thrown) throw failure.error;
           if (signal && signal.aborted) throw signal.reason;

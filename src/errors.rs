@@ -12,21 +12,44 @@ const TAG: &str = "\u{1}arkor-error:";
 
 /// Converts an SDK error into a napi error with a tagged JSON reason.
 pub fn to_napi(err: Error) -> napi::Error {
-    let kind = match &err {
+    napi::Error::from_reason(format!("{TAG}{}", payload(&err)))
+}
+
+/// The JSON that `lib/errors.js` rebuilds an error from; `cause` nests.
+fn payload(err: &Error) -> serde_json::Value {
+    let kind = match err {
         Error::Api { .. } => "api",
         Error::Io { .. } => "io",
+        Error::Http { .. } => "transport",
         Error::Aborted => "aborted",
         Error::CallbackFailed => "callback",
         Error::InvalidInput(_) => "input",
         _ => "other",
     };
-    let payload = json!({
+    let cause = match err {
+        Error::StreamGaveUp { last, .. } => payload(last),
+        _ => serde_json::Value::Null,
+    };
+    let mut message = err.to_string();
+    if let Error::Http { source, .. } = err {
+        // reqwest's own text stops at "error sending request"; what went
+        // wrong (refused, reset, DNS) is further down its chain.
+        let mut next = std::error::Error::source(source);
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            next = e.source();
+        }
+    }
+    json!({
         "kind": kind,
         "status": err.status(),
         "code": err.io_code(),
-        "message": err.to_string(),
-    });
-    napi::Error::from_reason(format!("{TAG}{payload}"))
+        "message": message,
+        "cause": cause,
+    })
 }
 
 /// `?`-friendly form of [`to_napi`].

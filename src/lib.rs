@@ -15,6 +15,7 @@ mod abort;
 mod client;
 mod embedded;
 mod errors;
+mod follow;
 mod response;
 mod serve;
 mod trainer;

@@ -5,36 +5,58 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arkor_client::events::{CallbackSet, Dispatch};
+use arkor_client::events::{Batch, CallbackSet};
+use arkor_client::stream::StreamPolicy;
 use arkor_client::{Credentials, Dispatcher, Error, Trainer, TrainerContext};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::abort::AbortHandle;
 use crate::errors::{bad_arg, IntoNapi};
 use crate::response::NativeResponse;
 
-/// The JS dispatcher: takes a JSON array of `{cb, ctx}` and answers whether
-/// every callback succeeded, synchronously or through a promise.
-type DispatchFn = ThreadsafeFunction<String, Either<bool, Promise<bool>>, String, Status, false>;
-
-/// The upstream internal context, as JSON from JS.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ContextInput {
-    base_url: Option<String>,
-    credentials: Option<Credentials>,
-    cwd: Option<String>,
-    reconnect_delay_ms: Option<f64>,
-    max_reconnect_delay_ms: Option<f64>,
-    max_reconnect_attempts: Option<f64>,
+/// One batch of callbacks for JS, in the layout of
+/// [`arkor_client::events::Batch`]: `kinds` codes, the numbers of each
+/// `training.log` context in `metrics`, JSON text for the rest.
+#[napi(object)]
+pub struct EventBatch {
+    /// One item code per entry (`lib/trainer.js` names them).
+    pub kinds: Uint8Array,
+    /// Seven numbers per log entry; NaN stands for null.
+    pub metrics: Float64Array,
+    /// JSON text per entry that has one (job updates and rare events).
+    pub texts: Vec<String>,
 }
 
-fn millis(v: Option<f64>, default: u64) -> Duration {
-    v.filter(|x| x.is_finite() && *x >= 0.0).map(|x| Duration::from_secs_f64(x / 1000.0)).unwrap_or(Duration::from_millis(default))
+/// The JS dispatcher: runs a batch and answers whether every callback
+/// succeeded, synchronously or through a promise.
+type DispatchFn = ThreadsafeFunction<EventBatch, Either<bool, Promise<bool>>, EventBatch, Status, false>;
+
+/// The upstream internal context (`createTrainer`'s second argument), plus
+/// `streamIdleTimeoutMs`.
+#[napi(object)]
+#[derive(Default)]
+pub struct TrainerContextInput {
+    /// Backend URL; overrides every other source.
+    pub base_url: Option<String>,
+    /// Credentials as upstream shapes them (`mode: "anon" | "oauth"`).
+    pub credentials: Option<Value>,
+    /// Project directory.
+    pub cwd: Option<String>,
+    /// Base reconnect delay (1000).
+    pub reconnect_delay_ms: Option<f64>,
+    /// Backoff cap (60000).
+    pub max_reconnect_delay_ms: Option<f64>,
+    /// Consecutive failures tolerated (unlimited).
+    pub max_reconnect_attempts: Option<f64>,
+    /// Silence after which the event stream is dropped and resumed (45000).
+    pub stream_idle_timeout_ms: Option<f64>,
+}
+
+fn millis(v: Option<f64>, default: Duration) -> Duration {
+    v.filter(|x| x.is_finite() && *x >= 0.0).map(|x| Duration::from_secs_f64(x / 1000.0)).unwrap_or(default)
 }
 
 /// One `createTrainer` instance.
@@ -45,20 +67,29 @@ pub struct NativeTrainer {
 
 #[napi]
 impl NativeTrainer {
-    /// `input`: the `TrainerInput` as JSON (callbacks and signal removed);
-    /// `context`: the internal context as JSON. Throws on a bad model.
+    /// `input`: the `TrainerInput` as JSON (callbacks and signal removed:
+    /// JSON.stringify's rules for `undefined` are upstream's request body
+    /// rules); `context`: the internal context. Throws on a bad model.
     #[napi(constructor)]
-    pub fn new(input: String, context: String) -> Result<Self> {
+    pub fn new(input: String, context: Option<TrainerContextInput>) -> Result<Self> {
         let input: Value = serde_json::from_str(&input).map_err(|e| bad_arg("createTrainer input", e))?;
-        let c: ContextInput = serde_json::from_str(&context).map_err(|e| bad_arg("createTrainer context", e))?;
+        let c = context.unwrap_or_default();
+        let credentials: Option<Credentials> = match c.credentials {
+            Some(v) => Some(serde_json::from_value(v).map_err(|e| bad_arg("createTrainer context.credentials", e))?),
+            None => None,
+        };
         let defaults = TrainerContext::default();
+        let policy = StreamPolicy::default();
         let ctx = TrainerContext {
             base_url: c.base_url.map(|u| u.trim_end_matches('/').to_owned()),
-            credentials: c.credentials,
+            credentials,
             cwd: c.cwd.map(Into::into).unwrap_or(defaults.cwd),
-            reconnect_delay: millis(c.reconnect_delay_ms, 1000),
-            max_reconnect_delay: millis(c.max_reconnect_delay_ms, 60_000),
-            max_reconnect_attempts: c.max_reconnect_attempts.filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as u32),
+            stream: StreamPolicy {
+                reconnect_delay: millis(c.reconnect_delay_ms, policy.reconnect_delay),
+                max_reconnect_delay: millis(c.max_reconnect_delay_ms, policy.max_reconnect_delay),
+                max_reconnect_attempts: c.max_reconnect_attempts.filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as u32),
+                idle_timeout: millis(c.stream_idle_timeout_ms, policy.idle_timeout),
+            },
             embedded: Some(Arc::new(crate::embedded::EmbeddedServer)),
         };
         Ok(Self { inner: Arc::new(Trainer::new(&input, ctx).napi()?) })
@@ -86,9 +117,9 @@ impl NativeTrainer {
 
     /// Follows the job to its end, calling `dispatch` with batches of
     /// callback invocations. `callbacks` is the bit set of registered
-    /// callbacks. Resolves the `TrainingResult` as JSON.
-    #[napi(ts_args_type = "dispatch: (batch: string) => boolean | Promise<boolean>, callbacks: number, abort: AbortHandle", ts_return_type = "Promise<string>")]
-    pub fn wait<'env>(&self, env: &'env Env, dispatch: DispatchFn, callbacks: u32, abort: &AbortHandle) -> Result<PromiseRaw<'env, String>> {
+    /// callbacks. Resolves the `TrainingResult`.
+    #[napi(ts_args_type = "dispatch: (batch: EventBatch) => boolean | Promise<boolean>, callbacks: number, abort: AbortHandle", ts_return_type = "Promise<{ job: any; artifacts: any[] }>")]
+    pub fn wait<'env>(&self, env: &'env Env, dispatch: DispatchFn, callbacks: u32, abort: &AbortHandle) -> Result<PromiseRaw<'env, Value>> {
         let t = self.inner.clone();
         let token = abort.token.clone();
         env.spawn_future(async move {
@@ -97,7 +128,7 @@ impl NativeTrainer {
             // Dropping `d` releases the threadsafe function, so nothing of
             // this wait keeps Node's event loop alive once it settles.
             drop(d);
-            Ok(serde_json::to_string(&result).expect("result serialises"))
+            Ok(serde_json::json!({ "job": result.job, "artifacts": result.artifacts }))
         })
     }
 
@@ -124,10 +155,10 @@ struct JsDispatcher {
 }
 
 impl Dispatcher for JsDispatcher {
-    fn dispatch(&mut self, batch: Vec<Dispatch>) -> Pin<Box<dyn Future<Output = arkor_client::Result<()>> + Send + '_>> {
+    fn dispatch(&mut self, batch: Batch) -> Pin<Box<dyn Future<Output = arkor_client::Result<()>> + Send + '_>> {
         Box::pin(async move {
-            let json = serde_json::to_string(&batch).expect("batch serialises");
-            let ok = match self.dispatch.call_async(json).await {
+            let batch = EventBatch { kinds: Uint8Array::new(batch.kinds), metrics: Float64Array::new(batch.metrics), texts: batch.texts };
+            let ok = match self.dispatch.call_async(batch).await {
                 Ok(Either::A(ok)) => ok,
                 Ok(Either::B(promise)) => promise.await.unwrap_or(false),
                 Err(_) => false,
@@ -138,5 +169,38 @@ impl Dispatcher for JsDispatcher {
                 Err(Error::CallbackFailed)
             }
         })
+    }
+}
+
+/// The layout of [`EventBatch`] and the callback bits, so `lib/trainer.js`
+/// reads them from here instead of restating them.
+#[napi(object)]
+pub struct EventBatchLayout {
+    /// Item codes by name (`JOB`, `LOG`, ...).
+    pub kinds: std::collections::HashMap<String, u32>,
+    /// Bit of each callback in `wait()`'s `callbacks` mask.
+    pub callbacks: std::collections::HashMap<String, u32>,
+    /// The numbers of a log entry, in order.
+    pub log_fields: Vec<String>,
+}
+
+/// See [`EventBatchLayout`].
+#[napi]
+pub fn event_batch_layout() -> EventBatchLayout {
+    use arkor_client::events::{item, Callback, LOG_FIELDS};
+    let kinds = [
+        ("JOB", item::JOB),
+        ("STARTED", item::STARTED),
+        ("LOG", item::LOG),
+        ("LOG_TEXT", item::LOG_TEXT),
+        ("CHECKPOINT", item::CHECKPOINT),
+        ("COMPLETED", item::COMPLETED),
+        ("FAILED", item::FAILED),
+    ];
+    let callbacks = [Callback::Started, Callback::Log, Callback::Checkpoint, Callback::Completed, Callback::Failed];
+    EventBatchLayout {
+        kinds: kinds.iter().map(|(k, v)| ((*k).to_owned(), u32::from(*v))).collect(),
+        callbacks: callbacks.iter().map(|c| (c.js_name().to_owned(), *c as u32)).collect(),
+        log_fields: LOG_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
     }
 }

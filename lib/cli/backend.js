@@ -28,7 +28,7 @@ function projectSlugFor(dir) {
 }
 
 /**
- * Resolves `{ local, baseUrl, client, scope, hasProject }`: a
+ * Resolves `{ local, baseUrl, credentials, client, scope, hasProject }`: a
  * `CloudApiClient` and the `{ orgSlug, projectSlug }` of `cwd`'s project.
  * `hasProject` is false when a remote backend has no project state here yet.
  */
@@ -51,6 +51,7 @@ async function connect({ cwd = process.cwd() } = {}) {
     return {
       local: true,
       baseUrl: s.baseUrl,
+      credentials,
       client: new sdk.CloudApiClient({ baseUrl: s.baseUrl, credentials }),
       scope: { orgSlug: s.orgSlug, projectSlug: s.projectSlug },
       hasProject: true,
@@ -61,10 +62,10 @@ async function connect({ cwd = process.cwd() } = {}) {
   const client = new sdk.CloudApiClient({ baseUrl, credentials });
   const state = await sdk.readState(cwd);
   if (state) {
-    return { local: false, baseUrl, client, scope: { orgSlug: state.orgSlug, projectSlug: state.projectSlug }, hasProject: true };
+    return { local: false, baseUrl, credentials, client, scope: { orgSlug: state.orgSlug, projectSlug: state.projectSlug }, hasProject: true };
   }
   const orgSlug = credentials.mode === "anon" ? credentials.orgSlug : undefined;
-  return { local: false, baseUrl, client, scope: { orgSlug, projectSlug: projectSlugFor(cwd) }, hasProject: false };
+  return { local: false, baseUrl, credentials, client, scope: { orgSlug, projectSlug: projectSlugFor(cwd) }, hasProject: false };
 }
 
 /** Whether `err` is a backend's 404. */

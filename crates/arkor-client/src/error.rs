@@ -47,13 +47,30 @@ pub enum Error {
     /// `.arkor/state.json` cannot be used with these credentials.
     #[error("{0}")]
     ProjectState(String),
-    /// The job's event stream kept failing past `maxReconnectAttempts`.
-    #[error("Trainer event stream failed {attempts} consecutive times; giving up. Last error: {last}")]
+    /// The job's event stream kept failing past `maxReconnectAttempts`
+    /// (upstream's message; the last failure is its `cause` in JS).
+    #[error("Trainer SSE stream failed {attempts} consecutive times; giving up.")]
     StreamGaveUp {
         /// How many consecutive failures were seen.
         attempts: u32,
         /// The last failure.
+        #[source]
         last: Box<Error>,
+    },
+    /// An event stream answered 200 and ended without a parseable frame
+    /// (upstream's message for a stream that made no progress).
+    #[error("SSE stream closed without emitting any frame")]
+    NoFrames {
+        /// The stream.
+        what: String,
+    },
+    /// An event stream stayed open but sent no bytes, not even a ping.
+    #[error("no data on the {what} for {}s (not even a keepalive ping); reconnecting", idle.as_secs_f64())]
+    StreamIdle {
+        /// The stream.
+        what: String,
+        /// How long it was silent.
+        idle: std::time::Duration,
     },
     /// The caller's abort signal fired.
     #[error("the operation was aborted")]

@@ -1,5 +1,14 @@
-//! What each job event means for the job and for the user's callbacks.
+//! What each job event means for the job and for the user's callbacks, and
+//! the compact batch that carries the callbacks across into JS.
+//!
+//! `training.log` is by far the most frequent event, so its context travels
+//! as numbers ([`Batch::metrics`]) that JS turns into objects without a
+//! `JSON.parse`; the rarer events travel as JSON text. The job object is
+//! sent only when an event changes it (`training.started`, `.completed`,
+//! `.failed`), and JS shares it between contexts, as upstream does.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// The five trainer callbacks.
@@ -46,116 +55,245 @@ impl CallbackSet {
     }
 }
 
-/// One callback invocation: which callback and its context object (for
-/// `onCheckpoint`, without `infer`, which the JS layer attaches).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Dispatch {
-    /// Callback name (`onLog`, ...).
-    #[serde(rename = "cb")]
-    pub callback: &'static str,
-    /// The context argument.
-    #[serde(rename = "ctx")]
-    pub context: Value,
+/// Item codes of [`Batch::kinds`].
+pub mod item {
+    /// The job changed: the next text is the job object. Contexts after it
+    /// share that object.
+    pub const JOB: u8 = 0;
+    /// `onStarted({ job })`: no payload.
+    pub const STARTED: u8 = 1;
+    /// `onLog`: the next [`super::LOG_FIELDS`] numbers of `metrics`.
+    pub const LOG: u8 = 2;
+    /// `onLog` whose `step` is not a number: the next text is the context.
+    pub const LOG_TEXT: u8 = 3;
+    /// `onCheckpoint`: the next text is `{ step, adapter, artifacts? }`.
+    pub const CHECKPOINT: u8 = 4;
+    /// `onCompleted`: the next text is `{ artifacts }`.
+    pub const COMPLETED: u8 = 5;
+    /// `onFailed`: the next text is `{ error }`.
+    pub const FAILED: u8 = 6;
 }
 
-/// What an event did.
-#[derive(Debug, Default, PartialEq)]
-pub struct Applied {
-    /// The callback to run, if registered.
-    pub dispatch: Option<Dispatch>,
-    /// `Some(artifacts)` when the event ended the job.
-    pub terminal: Option<Vec<Value>>,
+/// The numbers of one [`item::LOG`], in order; `NaN` stands for `null`
+/// (JSON has no NaN, so the two cannot be confused). `tokensPerSecond` is
+/// the local backend's extra for the CLI's progress line, not an upstream
+/// field: JS hands it to the progress hook only.
+pub const LOG_FIELDS: [&str; 7] = ["step", "loss", "evalLoss", "learningRate", "epoch", "samplesPerSecond", "tokensPerSecond"];
+
+/// One trip into JS: the callbacks to run, in order, each finished before
+/// the next.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Batch {
+    /// One [`item`] code per entry.
+    pub kinds: Vec<u8>,
+    /// [`LOG_FIELDS`] numbers per [`item::LOG`].
+    pub metrics: Vec<f64>,
+    /// One JSON text per entry that has one.
+    pub texts: Vec<String>,
 }
 
-fn metric(ev: &Value, key: &str) -> Value {
-    match ev.get(key) {
-        Some(v) if v.is_number() => v.clone(),
-        _ => Value::Null,
+impl Batch {
+    /// Entries in the batch (job updates included).
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    fn push_text(&mut self, kind: u8, text: String) {
+        self.kinds.push(kind);
+        self.texts.push(text);
     }
 }
 
-fn with_fields(job: &Value, fields: &[(&str, Option<&Value>)]) -> Value {
-    let mut m = job.as_object().cloned().unwrap_or_default();
-    for (k, v) in fields {
-        match v {
-            Some(v) => m.insert((*k).to_owned(), (*v).clone()),
-            None => m.remove(*k),
+/// A frame's data, read without building a tree: only the fields the
+/// trainer uses, each kept as raw JSON.
+#[derive(Deserialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    step: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    loss: Option<&'a RawValue>,
+    #[serde(rename = "evalLoss", borrow, default)]
+    eval_loss: Option<&'a RawValue>,
+    #[serde(rename = "learningRate", borrow, default)]
+    learning_rate: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    epoch: Option<&'a RawValue>,
+    #[serde(rename = "samplesPerSecond", borrow, default)]
+    samples_per_second: Option<&'a RawValue>,
+    #[serde(rename = "tokensPerSecond", borrow, default)]
+    tokens_per_second: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    artifacts: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// What one frame's data was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// Not JSON: skipped, and not progress.
+    Malformed,
+    /// JSON (a known event, an unknown one, or not even an object, which is
+    /// skipped): the stream is alive.
+    Event,
+    /// The job ended; the wait resolves with these artifacts.
+    Terminal(Vec<Value>),
+}
+
+/// A JSON number as f64; anything else (null, absent, a string) is NaN,
+/// which JS reads back as `null`.
+fn number(raw: Option<&RawValue>) -> f64 {
+    // A JSON number is valid f64 syntax; strings, objects and null are not.
+    raw.and_then(|r| {
+        r.get().parse::<f64>().ok()
+    })
+    .unwrap_or(f64::NAN)
+}
+
+fn value(raw: Option<&RawValue>) -> Option<Value> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+/// Follows one job's events: keeps the job as last seen and turns events
+/// into [`Batch`] entries for the registered callbacks.
+#[derive(Debug)]
+pub struct Applier {
+    job: Map<String, Value>,
+    callbacks: CallbackSet,
+    /// The job has not been sent to JS yet.
+    job_unsent: bool,
+}
+
+impl Applier {
+    /// Starts from `job` as `POST /v1/jobs` returned it.
+    pub fn new(job: Value, callbacks: CallbackSet) -> Self {
+        let job = match job {
+            Value::Object(m) => m,
+            _ => Map::new(),
         };
+        Self { job, callbacks, job_unsent: true }
     }
-    Value::Object(m)
+
+    /// The job as last seen.
+    pub fn job(&self) -> Value {
+        Value::Object(self.job.clone())
+    }
+
+    fn set(&mut self, fields: &[(&str, Option<Value>)]) {
+        for (k, v) in fields {
+            match v {
+                Some(v) => self.job.insert((*k).to_owned(), v.clone()),
+                None => self.job.remove(*k),
+            };
+        }
+        self.job_unsent = true;
+    }
+
+    fn sync_job(&mut self, out: &mut Batch) {
+        if self.job_unsent {
+            out.push_text(item::JOB, serde_json::to_string(&self.job).expect("a JSON map serialises"));
+            self.job_unsent = false;
+        }
+    }
+
+    /// Applies one frame's data, appending to `out` what JS must run.
+    pub fn apply(&mut self, data: &str, out: &mut Batch) -> Parsed {
+        let ev: WireEvent<'_> = match serde_json::from_str(data) {
+            Ok(ev) => ev,
+            // Valid JSON that is not an event object (`null`, `42`, a
+            // non-string `type`): alive, but nothing to do.
+            Err(_) if serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok() => return Parsed::Event,
+            Err(_) => return Parsed::Malformed,
+        };
+        let ts = value(ev.timestamp);
+        let (callback, terminal) = match ev.kind.as_deref().unwrap_or("") {
+            "training.started" => {
+                self.set(&[("status", Some(json!("running"))), ("startedAt", ts)]);
+                (Callback::Started, None)
+            }
+            "training.log" => (Callback::Log, None),
+            "checkpoint.saved" => (Callback::Checkpoint, None),
+            "training.completed" => {
+                self.set(&[("status", Some(json!("completed"))), ("completedAt", ts)]);
+                let artifacts = match value(ev.artifacts) {
+                    Some(Value::Array(a)) => a,
+                    _ => Vec::new(),
+                };
+                (Callback::Completed, Some(artifacts))
+            }
+            "training.failed" => {
+                self.set(&[("status", Some(json!("failed"))), ("error", value(ev.error)), ("completedAt", ts)]);
+                (Callback::Failed, Some(Vec::new()))
+            }
+            // Not an upstream event: the local backend's word that a cancel
+            // took effect. No callback exists for it; it only ends the wait
+            // with the job's true status.
+            "training.cancelled" => {
+                self.set(&[("status", Some(json!("cancelled"))), ("completedAt", ts)]);
+                return Parsed::Terminal(Vec::new());
+            }
+            _ => return Parsed::Event,
+        };
+        if self.callbacks.has(callback) {
+            self.sync_job(out);
+            self.push(callback, &ev, terminal.as_deref(), out);
+        }
+        match terminal {
+            Some(artifacts) => Parsed::Terminal(artifacts),
+            None => Parsed::Event,
+        }
+    }
+
+    fn push(&self, callback: Callback, ev: &WireEvent<'_>, artifacts: Option<&[Value]>, out: &mut Batch) {
+        match callback {
+            Callback::Started => out.kinds.push(item::STARTED),
+            Callback::Log => {
+                let step = number(ev.step);
+                let step_is_null = ev.step.is_none_or(|r| r.get() == "null");
+                if step.is_nan() && !step_is_null {
+                    // A step that is not a number goes through unchanged.
+                    let mut ctx = Map::new();
+                    ctx.insert("step".into(), value(ev.step).unwrap_or(Value::Null));
+                    for (k, raw) in LOG_FIELDS[1..6].iter().zip(log_metrics(ev)) {
+                        let n = number(raw);
+                        ctx.insert((*k).into(), if n.is_nan() { Value::Null } else { json!(n) });
+                    }
+                    out.push_text(item::LOG_TEXT, Value::Object(ctx).to_string());
+                    return;
+                }
+                out.kinds.push(item::LOG);
+                out.metrics.push(step);
+                out.metrics.extend(log_metrics(ev).into_iter().map(number));
+                out.metrics.push(number(ev.tokens_per_second));
+            }
+            Callback::Checkpoint => {
+                let step = value(ev.step).unwrap_or(Value::Null);
+                let job_id = self.job.get("id").cloned().unwrap_or(Value::Null);
+                let mut ctx = Map::new();
+                ctx.insert("step".into(), step.clone());
+                ctx.insert("adapter".into(), json!({ "kind": "checkpoint", "jobId": job_id, "step": step }));
+                if let Some(a) = value(ev.artifacts) {
+                    ctx.insert("artifacts".into(), a);
+                }
+                out.push_text(item::CHECKPOINT, Value::Object(ctx).to_string());
+            }
+            Callback::Completed => out.push_text(item::COMPLETED, json!({ "artifacts": artifacts.unwrap_or_default() }).to_string()),
+            Callback::Failed => out.push_text(item::FAILED, json!({ "error": value(ev.error).unwrap_or(Value::Null) }).to_string()),
+        }
+    }
 }
 
-/// Applies one parsed event (`data` of a frame) to `job` and returns what to
-/// dispatch. Unknown event types change nothing.
-pub fn apply_event(job: &mut Value, ev: &Value, callbacks: CallbackSet) -> Applied {
-    let kind = ev.get("type").and_then(Value::as_str).unwrap_or("");
-    let ts = ev.get("timestamp");
-    let mut out = Applied::default();
-    let callback = match kind {
-        "training.started" => {
-            *job = with_fields(job, &[("status", Some(&json!("running"))), ("startedAt", ts)]);
-            Callback::Started
-        }
-        "training.log" => Callback::Log,
-        "checkpoint.saved" => Callback::Checkpoint,
-        "training.completed" => {
-            *job = with_fields(job, &[("status", Some(&json!("completed"))), ("completedAt", ts)]);
-            let artifacts = ev.get("artifacts").and_then(Value::as_array).cloned().unwrap_or_default();
-            out.terminal = Some(artifacts);
-            Callback::Completed
-        }
-        "training.failed" => {
-            *job = with_fields(job, &[("status", Some(&json!("failed"))), ("error", ev.get("error")), ("completedAt", ts)]);
-            out.terminal = Some(Vec::new());
-            Callback::Failed
-        }
-        // Not an upstream event: the local backend's word that a cancel
-        // took effect. No callback exists for it; it only ends the wait
-        // with the job's true status.
-        "training.cancelled" => {
-            *job = with_fields(job, &[("status", Some(&json!("cancelled"))), ("completedAt", ts)]);
-            out.terminal = Some(Vec::new());
-            return out;
-        }
-        _ => return out,
-    };
-    if !callbacks.has(callback) {
-        return out;
-    }
-    let mut ctx = Map::new();
-    match callback {
-        Callback::Log => {
-            ctx.insert("step".into(), ev.get("step").cloned().unwrap_or(Value::Null));
-            for k in ["loss", "evalLoss", "learningRate", "epoch", "samplesPerSecond"] {
-                ctx.insert(k.into(), metric(ev, k));
-            }
-            // The local backend also reports trained tokens per second. Not
-            // an upstream field: the JS layer hands it to the CLI's progress
-            // display and removes it before user callbacks see the context.
-            if let Some(v) = ev.get("tokensPerSecond").filter(|v| v.is_number()) {
-                ctx.insert("tokensPerSecond".into(), v.clone());
-            }
-        }
-        Callback::Checkpoint => {
-            let step = ev.get("step").cloned().unwrap_or(Value::Null);
-            let job_id = job.get("id").cloned().unwrap_or(Value::Null);
-            ctx.insert("step".into(), step.clone());
-            ctx.insert("adapter".into(), json!({ "kind": "checkpoint", "jobId": job_id, "step": step }));
-            if let Some(a) = ev.get("artifacts") {
-                ctx.insert("artifacts".into(), a.clone());
-            }
-        }
-        Callback::Completed => {
-            ctx.insert("artifacts".into(), Value::Array(out.terminal.clone().unwrap_or_default()));
-        }
-        Callback::Failed => {
-            ctx.insert("error".into(), ev.get("error").cloned().unwrap_or(Value::Null));
-        }
-        Callback::Started => {}
-    }
-    ctx.insert("job".into(), job.clone());
-    out.dispatch = Some(Dispatch { callback: callback.js_name(), context: Value::Object(ctx) });
-    out
+fn log_metrics<'a>(ev: &WireEvent<'a>) -> [Option<&'a RawValue>; 5] {
+    [ev.loss, ev.eval_loss, ev.learning_rate, ev.epoch, ev.samples_per_second]
 }
 
 #[cfg(test)]
@@ -166,65 +304,113 @@ mod tests {
         json!({"id": "j1", "status": "queued", "name": "n"})
     }
 
-    #[test]
-    fn started_sets_running_and_timestamp() {
-        let mut j = job();
-        let a = apply_event(&mut j, &json!({"type": "training.started", "timestamp": "T"}), CallbackSet::ALL);
-        assert_eq!(j["status"], "running");
-        assert_eq!(j["startedAt"], "T");
-        let d = a.dispatch.unwrap();
-        assert_eq!(d.callback, "onStarted");
-        assert_eq!(d.context, json!({"job": j}));
-        assert!(a.terminal.is_none());
+    fn apply(a: &mut Applier, ev: Value) -> (Parsed, Batch) {
+        let mut b = Batch::default();
+        let p = a.apply(&ev.to_string(), &mut b);
+        (p, b)
+    }
+
+    fn texts(b: &Batch) -> Vec<Value> {
+        b.texts.iter().map(|t| serde_json::from_str(t).unwrap()).collect()
     }
 
     #[test]
-    fn log_metrics_default_to_null() {
-        let mut j = job();
-        let a = apply_event(&mut j, &json!({"type": "training.log", "step": 3, "loss": 1.5}), CallbackSet::ALL);
-        let c = a.dispatch.unwrap().context;
-        assert_eq!(c["step"], 3);
-        assert_eq!(c["loss"], 1.5);
-        assert_eq!(c["evalLoss"], Value::Null);
-        assert_eq!(c["samplesPerSecond"], Value::Null);
+    fn the_job_is_sent_once_then_only_when_it_changes() {
+        let mut a = Applier::new(job(), CallbackSet::ALL);
+        let (_, b) = apply(&mut a, json!({"type": "training.log", "step": 1}));
+        assert_eq!(b.kinds, vec![item::JOB, item::LOG]);
+        assert_eq!(texts(&b), vec![job()]);
+        let (_, b) = apply(&mut a, json!({"type": "training.log", "step": 2}));
+        assert_eq!(b.kinds, vec![item::LOG]);
+        let (_, b) = apply(&mut a, json!({"type": "training.started", "timestamp": "T"}));
+        assert_eq!(b.kinds, vec![item::JOB, item::STARTED]);
+        assert_eq!(texts(&b)[0], json!({"id": "j1", "status": "running", "name": "n", "startedAt": "T"}));
+    }
+
+    #[test]
+    fn log_metrics_are_numbers_and_nan_for_null() {
+        let mut a = Applier::new(job(), CallbackSet::ALL);
+        let (p, b) = apply(&mut a, json!({"type": "training.log", "step": 3, "loss": 1.5, "evalLoss": null, "epoch": "x", "tokensPerSecond": 7}));
+        assert_eq!(p, Parsed::Event);
+        assert_eq!(b.metrics.len(), LOG_FIELDS.len());
+        assert_eq!(b.metrics[0], 3.0);
+        assert_eq!(b.metrics[1], 1.5);
+        assert!(b.metrics[2].is_nan() && b.metrics[3].is_nan() && b.metrics[4].is_nan() && b.metrics[5].is_nan());
+        assert_eq!(b.metrics[6], 7.0);
+        let (_, b) = apply(&mut a, json!({"type": "training.log", "loss": -2e-3}));
+        assert!(b.metrics[0].is_nan());
+        assert_eq!(b.metrics[1], -2e-3);
+    }
+
+    #[test]
+    fn a_step_that_is_not_a_number_goes_through_as_text() {
+        let mut a = Applier::new(job(), CallbackSet::ALL);
+        let (_, b) = apply(&mut a, json!({"type": "training.log", "step": "7", "loss": 1}));
+        assert_eq!(b.kinds, vec![item::JOB, item::LOG_TEXT]);
+        assert_eq!(
+            texts(&b)[1],
+            json!({"step": "7", "loss": 1.0, "evalLoss": null, "learningRate": null, "epoch": null, "samplesPerSecond": null})
+        );
     }
 
     #[test]
     fn checkpoint_has_adapter() {
-        let mut j = job();
-        let a = apply_event(&mut j, &json!({"type": "checkpoint.saved", "step": 10}), CallbackSet::ALL);
-        let c = a.dispatch.unwrap().context;
-        assert_eq!(c["adapter"], json!({"kind": "checkpoint", "jobId": "j1", "step": 10}));
-        assert!(c.get("artifacts").is_none());
+        let mut a = Applier::new(job(), CallbackSet::ALL);
+        let (_, b) = apply(&mut a, json!({"type": "checkpoint.saved", "step": 10}));
+        assert_eq!(b.kinds, vec![item::JOB, item::CHECKPOINT]);
+        assert_eq!(texts(&b)[1], json!({"step": 10, "adapter": {"kind": "checkpoint", "jobId": "j1", "step": 10}}));
+        let (_, b) = apply(&mut a, json!({"type": "checkpoint.saved", "step": 20, "artifacts": [{"a": 1}]}));
+        assert_eq!(texts(&b)[0]["artifacts"], json!([{"a": 1}]));
     }
 
     #[test]
     fn terminal_events() {
-        let mut j = job();
-        let a = apply_event(&mut j, &json!({"type": "training.completed", "timestamp": "E", "artifacts": [1]}), CallbackSet::ALL);
-        assert_eq!(a.terminal, Some(vec![json!(1)]));
-        assert_eq!(j["status"], "completed");
-        let mut j = job();
-        let a = apply_event(&mut j, &json!({"type": "training.failed", "error": "oom"}), CallbackSet(0));
-        assert_eq!(a.terminal, Some(vec![]));
-        assert!(a.dispatch.is_none());
-        assert_eq!(j["error"], "oom");
-        assert_eq!(j["status"], "failed");
+        let mut a = Applier::new(job(), CallbackSet::ALL);
+        let (p, b) = apply(&mut a, json!({"type": "training.completed", "timestamp": "E", "artifacts": [1]}));
+        assert_eq!(p, Parsed::Terminal(vec![json!(1)]));
+        assert_eq!(b.kinds, vec![item::JOB, item::COMPLETED]);
+        assert_eq!(texts(&b)[1], json!({"artifacts": [1]}));
+        assert_eq!(a.job()["status"], "completed");
+        assert_eq!(a.job()["completedAt"], "E");
+
+        let mut a = Applier::new(job(), CallbackSet(0));
+        let (p, b) = apply(&mut a, json!({"type": "training.failed", "error": "oom"}));
+        assert_eq!(p, Parsed::Terminal(vec![]));
+        assert!(b.is_empty());
+        assert_eq!(a.job()["error"], "oom");
+        assert_eq!(a.job()["status"], "failed");
     }
 
     #[test]
     fn cancelled_ends_without_callback() {
-        let mut j = job();
-        let a = apply_event(&mut j, &json!({"type": "training.cancelled", "timestamp": "C"}), CallbackSet::ALL);
-        assert_eq!(a.terminal, Some(vec![]));
-        assert!(a.dispatch.is_none());
-        assert_eq!(j["status"], "cancelled");
+        let mut a = Applier::new(job(), CallbackSet::ALL);
+        let (p, b) = apply(&mut a, json!({"type": "training.cancelled", "timestamp": "C"}));
+        assert_eq!(p, Parsed::Terminal(vec![]));
+        assert!(b.is_empty());
+        assert_eq!(a.job()["status"], "cancelled");
     }
 
     #[test]
-    fn unknown_types_are_ignored() {
-        let mut j = job();
-        assert_eq!(apply_event(&mut j, &json!({"type": "x.y"}), CallbackSet::ALL), Applied::default());
-        assert_eq!(j, job());
+    fn unknown_non_object_and_malformed_data() {
+        let mut a = Applier::new(job(), CallbackSet::ALL);
+        for data in ["{\"type\":\"x.y\"}", "null", "42", "[1]", "{\"type\":5}", "\"s\""] {
+            let mut b = Batch::default();
+            assert_eq!(a.apply(data, &mut b), Parsed::Event, "{data}");
+            assert!(b.is_empty());
+        }
+        for data in ["", "{", "not json", "{\"type\":\"training.log\""] {
+            assert_eq!(a.apply(data, &mut Batch::default()), Parsed::Malformed, "{data}");
+        }
+        assert_eq!(a.job(), job());
+    }
+
+    #[test]
+    fn unregistered_callbacks_cost_nothing_but_still_move_the_job() {
+        let mut a = Applier::new(job(), CallbackSet(Callback::Log as u32));
+        let (_, b) = apply(&mut a, json!({"type": "training.started", "timestamp": "T"}));
+        assert!(b.is_empty());
+        let (_, b) = apply(&mut a, json!({"type": "training.log", "step": 1}));
+        assert_eq!(b.kinds, vec![item::JOB, item::LOG]);
+        assert_eq!(texts(&b)[0]["status"], "running");
     }
 }

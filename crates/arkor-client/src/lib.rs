@@ -31,6 +31,7 @@ pub mod job;
 pub mod models;
 pub mod sse;
 pub mod state;
+pub mod stream;
 pub mod trainer;
 
 pub use credentials::Credentials;

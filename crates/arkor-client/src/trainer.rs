@@ -4,19 +4,17 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::credentials::{default_cloud_api_url, ensure_credentials, Credentials};
 use crate::error::{Error, Result};
-use crate::events::{apply_event, CallbackSet, Dispatch};
+use crate::events::{Applier, Batch, CallbackSet};
 use crate::http::{CloudApiClient, ResponseStream, Scope};
 use crate::job::{build_infer_body, build_job_config};
-use crate::sse::{SseFrame, SseParser};
+use crate::stream::{Backend, EventStream, Read, StreamPolicy};
 use crate::state::ensure_project_state;
 
 /// A backend the SDK can start inside its own process when the user has not
@@ -39,12 +37,8 @@ pub struct TrainerContext {
     pub credentials: Option<Credentials>,
     /// Project directory holding `.arkor/state.json`.
     pub cwd: PathBuf,
-    /// Delay before reconnecting a stream that closed cleanly; base of the backoff.
-    pub reconnect_delay: Duration,
-    /// Cap of the backoff.
-    pub max_reconnect_delay: Duration,
-    /// Consecutive failures tolerated; `None` is unlimited.
-    pub max_reconnect_attempts: Option<u32>,
+    /// Reconnect, backoff and idle rules of the event stream.
+    pub stream: StreamPolicy,
     /// Used when nothing names a backend: no `baseUrl`, no credentials given
     /// or stored, no `ARKOR_CLOUD_API_URL`.
     pub embedded: Option<std::sync::Arc<dyn EmbeddedBackend>>,
@@ -56,9 +50,7 @@ impl Default for TrainerContext {
             base_url: None,
             credentials: None,
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-            reconnect_delay: Duration::from_millis(1000),
-            max_reconnect_delay: Duration::from_millis(60_000),
-            max_reconnect_attempts: None,
+            stream: StreamPolicy::default(),
             embedded: None,
         }
     }
@@ -69,7 +61,7 @@ impl Default for TrainerContext {
 /// threw: the stream then stops without reconnecting.
 pub trait Dispatcher: Send {
     /// Runs `batch`.
-    fn dispatch(&mut self, batch: Vec<Dispatch>) -> Pin<Box<dyn Future<Output = Result<()>> + Send + '_>>;
+    fn dispatch(&mut self, batch: Batch) -> Pin<Box<dyn Future<Output = Result<()>> + Send + '_>>;
 }
 
 /// What `wait()` resolves with: the job as last seen and the final artifacts.
@@ -96,9 +88,6 @@ pub struct Trainer {
     ctx: TrainerContext,
     session: Mutex<Option<Session>>,
 }
-
-/// Statuses on which reconnecting cannot help.
-const PERMANENT: [u16; 4] = [401, 403, 410, 426];
 
 impl Trainer {
     /// Validates `input` (a `TrainerInput` without callbacks and signal) and
@@ -181,130 +170,66 @@ impl Trainer {
         Ok(ResponseStream::new(res))
     }
 
-    /// Backoff before retry number `attempt` (0-based): exponential from the
-    /// base delay, ±25% jitter, never above the cap.
-    pub fn reconnect_delay(&self, attempt: u32) -> Duration {
-        let base = self.ctx.reconnect_delay.as_secs_f64();
-        let cap = self.ctx.max_reconnect_delay.as_secs_f64();
-        let exp = (base * 2f64.powi(attempt.min(1000) as i32)).min(cap);
-        let jitter = exp * (rand::random::<f64>() * 0.5 - 0.25);
-        Duration::from_secs_f64((exp + jitter).clamp(0.0, cap))
-    }
-
     /// Follows the job's events until it ends, dispatching callbacks. Starts
     /// the job first if needed. `abort` ends the wait with [`Error::Aborted`].
+    ///
+    /// Reading and parsing run in their own task, one batch ahead of the
+    /// callbacks: while JS runs a batch, the next one is read and built, so
+    /// the two costs overlap instead of adding up. A callback that fails
+    /// drops the batch read ahead, unsent.
     pub async fn wait(&self, dispatcher: &mut dyn Dispatcher, callbacks: CallbackSet, abort: &CancellationToken) -> Result<TrainingResult> {
         let session = self.session().await?;
         let job_id = session.job["id"].as_str().unwrap_or_default().to_owned();
-        let mut job = session.job.clone();
-        let mut last_event_id: Option<String> = None;
-        let mut attempt: u32 = 0;
-
+        let backend = Backend { client: session.client.clone(), scope: session.scope.clone(), job_id: job_id.clone() };
+        let stream = EventStream::new(backend, format!("event stream of job {job_id}"), self.ctx.stream.clone());
+        let applier = Applier::new(session.job.clone(), callbacks);
+        // Capacity 1: one batch waits while JS runs another and a third is
+        // being read, which bounds memory and leaves the rest to TCP.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let stop = abort.child_token();
+        let _stop_reader = stop.clone().drop_guard();
+        tokio::spawn(read_ahead(stream, applier, tx, stop));
         loop {
-            let opened = tokio::select! {
+            let msg = tokio::select! {
                 _ = abort.cancelled() => return Err(Error::Aborted),
-                r = session.client.open_event_stream(&job_id, &session.scope, last_event_id.as_deref()) => r,
+                m = rx.recv() => m,
             };
-            let res = match opened {
-                Ok(r) => r,
-                Err(e) if e.status().is_some_and(|s| PERMANENT.contains(&s)) => return Err(e),
-                Err(e) => {
-                    self.after_failure(&mut attempt, e, abort).await?;
-                    continue;
-                }
-            };
-
-            let mut body = res.bytes_stream();
-            let mut parser = SseParser::new();
-            let mut frames: Vec<SseFrame> = Vec::new();
-            let mut received_any = false;
-            // Ok(true): clean EOF; Err: transport failure mid-stream.
-            let ended: Result<(), Error> = 'conn: loop {
-                let first = tokio::select! {
+            match msg {
+                Some(Ahead::Batch(batch)) => tokio::select! {
                     _ = abort.cancelled() => return Err(Error::Aborted),
-                    c = body.next() => c,
-                };
-                // Take everything the socket already delivered, so one trip
-                // into JS carries many events when they arrive quickly.
-                let mut end_of_body: Option<Result<(), Error>> = None;
-                let mut chunk = first;
-                loop {
-                    match chunk {
-                        None => {
-                            end_of_body = Some(Ok(()));
-                            break;
-                        }
-                        Some(Err(source)) => {
-                            end_of_body = Some(Err(Error::Http { url: format!("event stream of job {job_id}"), source }));
-                            break;
-                        }
-                        Some(Ok(bytes)) => parser.feed(&bytes, &mut frames),
-                    }
-                    match body.next().now_or_never() {
-                        Some(c) => chunk = c,
-                        None => break,
-                    }
-                }
-
-                let mut batch = Vec::new();
-                let mut outcome: Option<Vec<Value>> = None;
-                for frame in frames.drain(..) {
-                    if let Some(id) = frame.id {
-                        last_event_id = Some(id);
-                    }
-                    match frame.event.as_deref() {
-                        Some("ping") => continue,
-                        Some("end") => {
-                            outcome = Some(Vec::new());
-                            break;
-                        }
-                        _ => {}
-                    }
-                    let Ok(ev) = serde_json::from_str::<Value>(&frame.data) else { continue };
-                    received_any = true;
-                    attempt = 0;
-                    let applied = apply_event(&mut job, &ev, callbacks);
-                    batch.extend(applied.dispatch);
-                    if applied.terminal.is_some() {
-                        outcome = applied.terminal;
-                        break;
-                    }
-                }
-                if !batch.is_empty() {
-                    tokio::select! {
-                        _ = abort.cancelled() => return Err(Error::Aborted),
-                        r = dispatcher.dispatch(batch) => r?,
-                    }
-                }
-                if let Some(artifacts) = outcome {
-                    return Ok(TrainingResult { job, artifacts });
-                }
-                if let Some(end) = end_of_body {
-                    break 'conn end;
-                }
-            };
-
-            match ended {
-                Ok(()) if received_any => sleep_or_abort(self.ctx.reconnect_delay, abort).await?,
-                Ok(()) => {
-                    let e = Error::Decode { what: format!("event stream of job {job_id}"), detail: "closed without sending any event".into() };
-                    self.after_failure(&mut attempt, e, abort).await?
-                }
-                Err(e) => self.after_failure(&mut attempt, e, abort).await?,
+                    r = dispatcher.dispatch(batch) => r?,
+                },
+                Some(Ahead::Done(result)) => return result,
+                None => return Err(Error::Decode { what: format!("event stream of job {job_id}"), detail: "the reader stopped unexpectedly".into() }),
             }
         }
     }
+}
 
-    async fn after_failure(&self, attempt: &mut u32, err: Error, abort: &CancellationToken) -> Result<()> {
-        if abort.is_cancelled() {
-            return Err(Error::Aborted);
+/// What the read-ahead task hands to `wait()`.
+enum Ahead {
+    Batch(Batch),
+    Done(Result<TrainingResult>),
+}
+
+/// Most frames in one batch: enough to amortise a trip into JS, small
+/// enough that a batch stays in the low megabytes.
+const MAX_BATCH_FRAMES: usize = 8192;
+
+async fn read_ahead(mut stream: EventStream, mut applier: Applier, tx: tokio::sync::mpsc::Sender<Ahead>, stop: CancellationToken) {
+    loop {
+        let mut batch = Batch::default();
+        let read = stream.next_batch(&mut |data| applier.apply(data, &mut batch), MAX_BATCH_FRAMES, &stop).await;
+        if !batch.is_empty() && tx.send(Ahead::Batch(batch)).await.is_err() {
+            return; // wait() is gone: a callback failed or it was aborted
         }
-        if self.ctx.max_reconnect_attempts.is_some_and(|max| *attempt >= max) {
-            return Err(Error::StreamGaveUp { attempts: *attempt + 1, last: Box::new(err) });
-        }
-        sleep_or_abort(self.reconnect_delay(*attempt), abort).await?;
-        *attempt += 1;
-        Ok(())
+        let done = match read {
+            Ok(Read::Frames) => continue,
+            Ok(Read::Ended(artifacts)) => Ok(TrainingResult { job: applier.job(), artifacts }),
+            Err(e) => Err(e),
+        };
+        let _ = tx.send(Ahead::Done(done)).await;
+        return;
     }
 }
 
@@ -323,44 +248,15 @@ async fn embedded_session(embedded: &dyn EmbeddedBackend, cwd: &std::path::Path)
     Ok((client, Scope { org_slug: EMBEDDED_ORG.to_owned(), project_slug: slug }))
 }
 
-async fn sleep_or_abort(d: Duration, abort: &CancellationToken) -> Result<()> {
-    tokio::select! {
-        _ = abort.cancelled() => Err(Error::Aborted),
-        _ = tokio::time::sleep(d) => Ok(()),
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn trainer(base: u64, max: u64) -> Trainer {
-        let ctx = TrainerContext {
-            reconnect_delay: Duration::from_millis(base),
-            max_reconnect_delay: Duration::from_millis(max),
-            ..Default::default()
-        };
-        Trainer::new(&json!({"name": "n", "model": "arkor/tiny-gemma3", "dataset": {}}), ctx).unwrap()
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        let t = trainer(100, 1000);
-        for _ in 0..200 {
-            let d0 = t.reconnect_delay(0).as_millis();
-            assert!((75..=125).contains(&d0), "{d0}");
-            let d2 = t.reconnect_delay(2).as_millis();
-            assert!((300..=500).contains(&d2), "{d2}");
-            assert!(t.reconnect_delay(10).as_millis() <= 1000);
-            assert!(t.reconnect_delay(10).as_millis() >= 750);
-            assert!(t.reconnect_delay(u32::MAX).as_millis() <= 1000);
-        }
-    }
-
     #[test]
     fn name_and_config() {
-        let t = trainer(1, 1);
+        let t = Trainer::new(&json!({"name": "n", "model": "arkor/tiny-gemma3", "dataset": {}}), TrainerContext::default()).unwrap();
         assert_eq!(t.name(), "n");
         assert_eq!(t.config()["model"], "arkor/tiny-gemma3");
     }

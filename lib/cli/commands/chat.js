@@ -8,7 +8,13 @@
 const readline = require("node:readline/promises");
 
 const { connect, getJob, usage } = require("../backend.js");
-const { sseFrames } = require("../sse.js");
+
+/** The server-sent events of a streamed body, decoded by the SDK's parser. */
+async function* sseFrames(response) {
+  const native = require("../../native");
+  const decoder = new native.SseDecoder();
+  for await (const chunk of response.body) yield* decoder.feed(chunk);
+}
 
 /** Which weights to talk to, as the chat body's `adapter` / `baseModel`. */
 function pickTarget(job, events, { step, final, base }) {

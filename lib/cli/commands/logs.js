@@ -6,7 +6,7 @@
 
 const { connect, getJob } = require("../backend.js");
 const { describeEvent } = require("../format.js");
-const { sseFrames } = require("../sse.js");
+const { fromNative } = require("../../errors.js");
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
@@ -40,33 +40,34 @@ async function show(jobId, follow, cwd, signal) {
   }
   if (!follow || TERMINAL.has(job.status)) return;
 
-  // The stream ends after the job's terminal event (`event: end`); a
-  // dropped connection is resumed from the last event seen.
-  while (!signal.aborted) {
-    let ended = false;
-    try {
-      const res = await backend.client.openEventStream(jobId, backend.scope, { lastEventId: lastId, signal });
-      for await (const frame of sseFrames(res)) {
-        if (frame.event === "end") {
-          ended = true;
-          break;
-        }
-        if (frame.event !== "message") continue;
-        if (frame.id !== undefined) lastId = frame.id;
-        let ev;
-        try {
-          ev = JSON.parse(frame.data);
-        } catch {
-          continue;
-        }
-        print(ev);
+  // The SDK's own event stream: resumes after the last event shown,
+  // reconnects with backoff, drops a silent connection, and ends after the
+  // job's terminal event.
+  const native = require("../../native");
+  const follower = new native.EventFollower({
+    baseUrl: backend.baseUrl,
+    credentials: backend.credentials,
+    scope: backend.scope,
+    jobId,
+    lastEventId: lastId ?? null,
+  });
+  const handle = new native.AbortHandle();
+  const onAbort = () => handle.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for (;;) {
+      const batch = await follower.next(handle);
+      if (batch === null) return;
+      for (const text of batch) {
+        const ev = JSON.parse(text);
+        if (ev !== null && typeof ev === "object") print(ev);
       }
-    } catch (err) {
-      if (signal.aborted) return;
-      throw err;
     }
-    if (ended) return;
-    await new Promise((r) => setTimeout(r, 1000));
+  } catch (err) {
+    if (signal.aborted) return;
+    throw fromNative(err);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
   }
 }
 
