@@ -348,6 +348,12 @@ interface TrainerInternalContext {
   maxReconnectDelayMs?: number;
   /** Consecutive failed reconnects before `wait()` rejects (default: no limit). */
   maxReconnectAttempts?: number;
+  /**
+   * Drop and resume the event stream after this many ms without a byte, not
+   * even a keepalive ping (default 45000, three of the backend's 15 s pings).
+   * Not in upstream, whose `wait()` hangs on such a connection.
+   */
+  streamIdleTimeoutMs?: number;
 }
 
 /**

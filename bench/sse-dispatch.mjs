@@ -7,7 +7,7 @@
 //        [--latency-events 5000] [--interval-us 1000]
 //        [--variants arkor-sync,arkor-async,baseline-sync,baseline-async]
 //        [--phases throughput,memory,latency] [--memory-events 10×events]
-//        [--addon path/to/arkor.node]
+//        [--addon path/to/arkor.node] [--before path/to/other/checkout]
 //        [--diag] [--json out.json]
 //
 // Layout: this process (the orchestrator) forks the SSE server
@@ -41,6 +41,7 @@ const { values: opts } = parseArgs({
     phases: { type: "string", default: "throughput,memory,latency" },
     "memory-events": { type: "string" },
     addon: { type: "string" },
+    before: { type: "string" },
     diag: { type: "boolean", default: false },
     json: { type: "string" },
     child: { type: "boolean", default: false },
@@ -291,7 +292,11 @@ function memSample() {
 async function clientRun(task) {
   const { variant, phase, events, baseUrl, addon, diag: wantDiag } = task;
   const diag = wantDiag ? { batches: 0, bytes: 0, maxBatch: 0, maxBatchBytes: 0, parseMs: 0, dispatchMs: 0, idleMs: 0 } : null;
-  const arkor = variant.startsWith("arkor") ? (diag ? diagNative(addon, diag) : loadArkor(addon)) : null;
+  let arkor = null;
+  if (variant.startsWith("arkor")) arkor = diag ? diagNative(addon, diag) : loadArkor(addon);
+  // `--before DIR`: another checkout of this package (its own index.js,
+  // lib/ and binary), to measure an earlier build in the same run.
+  if (variant.startsWith("before")) arkor = createRequire(join(task.before, "index.js"))(join(task.before, "index.js"));
   const cwd = mkdtempSync(join(tmpdir(), "arkor-bench-"));
   mkdirSync(join(cwd, ".arkor"));
   writeFileSync(join(cwd, ".arkor", "state.json"), JSON.stringify({ orgSlug: "org", projectSlug: "p", projectId: "p1" }));
@@ -476,7 +481,9 @@ async function main() {
   const latEvents = Number(opts["latency-events"]);
   const memEvents = Number(opts["memory-events"] ?? events * 10);
   const intervalUs = Number(opts["interval-us"]);
+  const beforeDir = opts.before ? resolve(opts.before) : undefined;
   const variants = opts.variants.split(",").map((s) => s.trim()).filter(Boolean);
+  if (beforeDir && !variants.some((v) => v.startsWith("before"))) variants.push("before-sync", "before-async");
   const phases = opts.phases.split(",").map((s) => s.trim()).filter(Boolean);
 
   const srv = await startServer();
@@ -484,6 +491,7 @@ async function main() {
   const clock = await clockOffset(srv);
   console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim()}, load ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log(`addon: ${opts.addon ?? "index.js (arkor.linux-x64-gnu.node)"}`);
+  if (beforeDir) console.log(`before-*: ${beforeDir}/index.js`);
   console.log(`clock offset server−client: ${(clock.offset * 1000).toFixed(0)} µs (IPC RTT ${(clock.rtt * 1000).toFixed(0)} µs)`);
   const report = { node: process.version, cpus: cpus().length, load: loadavg(), clock, throughput: {}, memory: {}, latency: {} };
 
@@ -496,7 +504,7 @@ async function main() {
   /** One throughput run of `variant` over `n` frames, in a fresh client. */
   const throughputRun = async (variant, n) => {
     const streamMsg = srv.next((m) => m.type === "stream" && m.jobId === `tp-${n}`);
-    const res = await runChild({ variant, phase: "throughput", events: n, baseUrl, addon: opts.addon, diag: opts.diag });
+    const res = await runChild({ variant, phase: "throughput", events: n, baseUrl, addon: opts.addon, before: beforeDir, diag: opts.diag });
     const stream = await streamMsg;
     // rss against events delivered, past the first quarter of the run
     // (allocator and heap warm-up), as a least-squares slope; and the same
@@ -602,7 +610,7 @@ async function main() {
     for (let r = 0; r < runs; r++) {
       for (const variant of variants) {
         const streamMsg = srv.next((m) => m.type === "stream" && m.jobId === jobId);
-        const res = await runChild({ variant, phase: "latency", events: latEvents, intervalUs, baseUrl, addon: opts.addon });
+        const res = await runChild({ variant, phase: "latency", events: latEvents, intervalUs, baseUrl, addon: opts.addon, before: beforeDir });
         const stream = await streamMsg;
         const lat = [];
         // Server stamps are in its clock: bring them into ours.
