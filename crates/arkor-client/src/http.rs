@@ -248,27 +248,6 @@ pub fn api_error(status: u16, text: &str) -> Error {
     Error::Api { status, message }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_error_message_precedence() {
-        assert_eq!(api_error(400, r#"{"error":"bad model"}"#).to_string(), "bad model");
-        assert_eq!(api_error(500, "boom").to_string(), "boom");
-        assert_eq!(api_error(502, "").to_string(), "cloud-api 502");
-        assert_eq!(api_error(400, r#"{"error":""}"#).to_string(), r#"{"error":""}"#);
-        let up = api_error(426, "<html>upgrade required</html>").to_string();
-        assert!(up.starts_with("Arkor SDK is no longer supported by the cloud API. Run `") && up.contains("arkor@latest"), "{up}");
-    }
-
-    #[test]
-    fn path_segments_are_encoded() {
-        assert_eq!(enc("a b/c"), "a%20b%2Fc");
-        assert_eq!(enc("job_1-x.y~"), "job_1-x.y~");
-    }
-}
-
 /// A response whose body is read chunk by chunk, as it arrives.
 pub struct ResponseStream {
     /// HTTP status.
@@ -313,5 +292,26 @@ impl ResponseStream {
             Some(Ok(b)) => Ok(Some(b)),
             Some(Err(source)) => Err(Error::Http { url: self.url.clone(), source }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_message_precedence() {
+        assert_eq!(api_error(400, r#"{"error":"bad model"}"#).to_string(), "bad model");
+        assert_eq!(api_error(500, "boom").to_string(), "boom");
+        assert_eq!(api_error(502, "").to_string(), "cloud-api 502");
+        assert_eq!(api_error(400, r#"{"error":""}"#).to_string(), r#"{"error":""}"#);
+        let up = api_error(426, "<html>upgrade required</html>").to_string();
+        assert!(up.starts_with("Arkor SDK is no longer supported by the cloud API. Run `") && up.contains("arkor@latest"), "{up}");
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(enc("a b/c"), "a%20b%2Fc");
+        assert_eq!(enc("job_1-x.y~"), "job_1-x.y~");
     }
 }

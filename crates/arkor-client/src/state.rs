@@ -56,8 +56,7 @@ pub fn project_slug_for(dir: &Path) -> String {
     let base = dir
         .components()
         .filter_map(|c| c.as_os_str().to_str())
-        .filter(|s| !s.is_empty() && *s != "/")
-        .last()
+        .rfind(|s| !s.is_empty() && *s != "/")
         .unwrap_or("project");
     // One dash per UTF-16 unit, as the upstream SDK's regex replacement does,
     // so both SDKs derive the same slug for the same directory.
