@@ -143,6 +143,23 @@ test("no answer at all: a TypeError('fetch failed') whose cause says what happen
   assert.ok(r.error.cause.message.includes(url), r.error.cause.message);
 });
 
+test("a body that breaks off mid-answer: reading it rejects with TypeError('terminated'), as fetch's does", async (t) => {
+  const { mock } = await setupCloud(t);
+  mock.on("POST", "/v1/inference/chat", (req, res) => {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.write('data: {"choices":[{"delta":{"content":"he"}}]}\n\n');
+    setTimeout(() => req.socket.destroy(), 50);
+    return undefined;
+  });
+  const c = new CloudApiClient({ baseUrl: mock.url, credentials: anonCreds(mock.url) });
+  const res = await c.chat({ scope: { orgSlug: "o", projectSlug: "p" }, body: { messages: [], stream: true } });
+  assert.equal(res.status, 200);
+  const r = await settle(res.text());
+  assert.ok(r.error instanceof TypeError, `got ${r.error}`);
+  assert.equal(r.error.message, "terminated");
+  assert.ok(r.error.cause instanceof Error);
+});
+
 test("a corrupt credentials file is replaced with upstream's warning on stderr", async (t) => {
   const m = await startMockCloud();
   t.after(() => m.close());

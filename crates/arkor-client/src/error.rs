@@ -147,6 +147,11 @@ impl Error {
         }
     }
 
+    /// A transport failure after the answer had begun: its body broke off.
+    pub fn is_body_failure(&self) -> bool {
+        matches!(self, Error::Http { source, .. } if source.is_body() || source.is_decode())
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { op, path: path.into(), source }
     }
