@@ -160,6 +160,34 @@ test("a body that breaks off mid-answer: reading it rejects with TypeError('term
   assert.ok(r.error.cause instanceof Error);
 });
 
+// The give-up error's own text is the trainer's; its `cause` is the last
+// failure, built as upstream builds it.
+for (const [label, script, check] of [
+  ["a non-2xx answer: the CloudApiError", { status: 503, json: { error: "down" } }, (c) => {
+    assert.ok(c instanceof CloudApiError, `cause ${c}`);
+    assert.equal(c.status, 503);
+    assert.equal(c.message, "down");
+  }],
+  ["no answer: fetch's TypeError", { destroy: true }, (c) => {
+    assert.ok(c instanceof TypeError, `cause ${c}`);
+    assert.equal(c.message, "fetch failed");
+    assert.ok(c.cause instanceof Error);
+  }],
+  ["a stream that closed with nothing in it: an Error", [], (c) => {
+    assert.ok(c instanceof Error && !(c instanceof CloudApiError) && !(c instanceof TypeError), `cause ${c}`);
+  }],
+]) {
+  test(`maxReconnectAttempts exhausted after ${label} as cause`, async (t) => {
+    const { mock, ctx } = await setupCloud(t, { maxReconnectAttempts: 1, reconnectDelayMs: 5, maxReconnectDelayMs: 10 });
+    mock.streamFallback = script;
+    const r = await settle(createTrainer(baseInput(), ctx).wait());
+    assert.equal(r.ok, false);
+    assert.equal(r.error.constructor, Error);
+    assert.equal(mock.streamRequests().length, 2);
+    check(r.error.cause);
+  });
+}
+
 test("a corrupt credentials file is replaced with upstream's warning on stderr", async (t) => {
   const m = await startMockCloud();
   t.after(() => m.close());
