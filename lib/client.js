@@ -1,6 +1,6 @@
 'use strict';
 
-const { translated } = require('./errors');
+const { fromNative, translated } = require('./errors');
 const { streamingRequest } = require('./response');
 
 const scopeOf = (s) => ({ orgSlug: s.orgSlug, projectSlug: s.projectSlug });
@@ -19,7 +19,11 @@ function cloudApiClientWith(native) {
      */
     constructor(options) {
       const { maxRetries, retryDelayMs, maxRetryDelayMs } = options;
-      this.#native = new native.NativeClient(options.baseUrl, options.credentials, { maxRetries, retryDelayMs, maxRetryDelayMs });
+      try {
+        this.#native = new native.NativeClient(options.baseUrl, options.credentials, { maxRetries, retryDelayMs, maxRetryDelayMs });
+      } catch (err) {
+        throw fromNative(err);
+      }
     }
 
     #call(method, path, query, body) {

@@ -188,13 +188,16 @@ pub struct RetryOptions {
 impl From<RetryOptions> for RetryPolicy {
     fn from(o: RetryOptions) -> Self {
         let d = RetryPolicy::default();
-        let ms = |v: Option<f64>, default: Duration| {
-            v.filter(|x| x.is_finite() && *x >= 0.0).map_or(default, |x| Duration::from_secs_f64(x / 1000.0))
-        };
         RetryPolicy {
             max_retries: o.max_retries.unwrap_or(d.max_retries),
-            initial_delay: ms(o.retry_delay_ms, d.initial_delay),
-            max_delay: ms(o.max_retry_delay_ms, d.max_delay),
+            initial_delay: millis(o.retry_delay_ms, d.initial_delay),
+            max_delay: millis(o.max_retry_delay_ms, d.max_delay),
         }
     }
+}
+
+/// A JS millisecond option as a duration; `default` when absent, negative
+/// or not finite.
+pub(crate) fn millis(v: Option<f64>, default: Duration) -> Duration {
+    v.filter(|x| x.is_finite() && *x >= 0.0).map_or(default, |x| Duration::from_secs_f64(x / 1000.0))
 }
