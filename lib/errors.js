@@ -32,18 +32,25 @@ function fromNative(err) {
   return build(info);
 }
 
-// One error from its native description. A transport failure nested as a
-// cause takes the shape fetch gives it upstream: TypeError('fetch failed')
-// over the error that says what happened.
-function build(info, nested = false) {
-  let out;
-  if (info.kind === 'api') out = new CloudApiError(info.status, info.message);
-  else if (info.kind === 'transport' && nested) out = new TypeError('fetch failed', { cause: new Error(info.message) });
-  else if (info.kind === 'input') out = new TypeError(info.message);
-  else out = new Error(info.message);
+/** The JS error for one decoded payload (see src/errors.rs); `cause` nests. */
+function build(info) {
+  if (info.kind === 'api') return new CloudApiError(info.status, info.message);
+  if (info.kind === 'transport') {
+    // What `fetch` throws when no answer came ('fetch failed'), or when the
+    // body of one broke off ('terminated'), as upstream surfaces it; the
+    // details ride on `cause`, as undici puts them there.
+    const cause = new Error(info.message);
+    if (info.code) cause.code = info.code;
+    return new TypeError(info.bodyBroken ? 'terminated' : 'fetch failed', { cause });
+  }
+  const options = info.cause ? { cause: build(info.cause) } : undefined;
+  const out = info.kind === 'input' ? new TypeError(info.message, options) : new Error(info.message, options);
   if (info.code) out.code = info.code;
   if (info.kind === 'aborted') out.name = 'AbortError';
-  if (info.cause) out.cause = build(info.cause, true);
+  // Upstream's own Error subclasses (ProjectStateMismatchError,
+  // AnonymousTokenRejectedError) are told apart by `name` and `status`.
+  if (info.name) out.name = info.name;
+  if (typeof info.status === 'number') out.status = info.status;
   return out;
 }
 

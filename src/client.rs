@@ -1,19 +1,17 @@
-//! `CloudApiClient` for JS: JSON routes and the two streaming ones.
+//! `CloudApiClient` for JS, and the credentials and project-state helpers.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
-use arkor_client::{CloudApiClient, Credentials, Error, Scope};
+use arkor_client::{CloudApiClient, Credentials, Error, RetryPolicy, Scope};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::Value;
 
 use crate::abort::AbortHandle;
 use crate::errors::{bad_arg, IntoNapi};
+use crate::objects::{AnonymousTokenObject, CloudApiUrlObject, CredentialsObject, ProjectStateObject, RetryOptions, ScopeObject};
 use crate::response::NativeResponse;
-
-fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| bad_arg(what, e))
-}
 
 /// A client bound to one backend and identity.
 #[napi]
@@ -23,11 +21,12 @@ pub struct NativeClient {
 
 #[napi]
 impl NativeClient {
-    /// `credentials` is the credentials object as JSON.
+    /// `retry` tunes how control requests are retried (tests shorten it).
     #[napi(constructor)]
-    pub fn new(base_url: String, credentials: String) -> Result<Self> {
-        let creds: Credentials = parse("credentials", &credentials)?;
-        Ok(Self { inner: CloudApiClient::new(&base_url, &creds) })
+    pub fn new(base_url: String, credentials: CredentialsObject, retry: Option<RetryOptions>) -> Result<Self> {
+        let creds = Credentials::try_from(credentials)?;
+        let policy = retry.map(RetryPolicy::from).unwrap_or_default();
+        Ok(Self { inner: CloudApiClient::new(&base_url, &creds).with_retry_policy(policy) })
     }
 
     /// The backend URL, without trailing slash.
@@ -36,27 +35,78 @@ impl NativeClient {
         self.inner.base_url().to_owned()
     }
 
-    /// `method path?query` with an optional JSON body; resolves the JSON
-    /// answer as text (`null` for an empty body).
-    #[napi(ts_args_type = "method: string, path: string, query: string, body: string | null", ts_return_type = "Promise<string>")]
-    pub fn call<'env>(&self, env: &'env Env, method: String, path: String, query: String, body: Option<String>) -> Result<PromiseRaw<'env, String>> {
+    /// `method path?query` with an optional JSON body, sent once; resolves
+    /// the JSON answer (`null` for an empty body).
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn call<'env>(
+        &self,
+        env: &'env Env,
+        method: String,
+        path: String,
+        query: HashMap<String, String>,
+        body: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Value>> {
         let client = self.inner.clone();
-        let method = reqwest_method(&method)?;
-        let query: Vec<(String, String)> = parse("query", &query)?;
-        let body: Option<Value> = body.map(|b| parse("body", &b)).transpose()?;
+        let method: arkor_client::http::Method = method.parse().map_err(|e| bad_arg("method", e))?;
         env.spawn_future(async move {
             let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let v = client.call(method, &path, &q, body.as_ref()).await.napi()?;
-            Ok(v.to_string())
+            client.call(method, &path, &q, body.as_ref()).await.napi()
         })
     }
 
-    /// `POST /v1/inference/chat` with `body` (JSON) in `scope` (JSON).
-    #[napi(ts_return_type = "Promise<NativeResponse>")]
-    pub fn chat<'env>(&self, env: &'env Env, scope: String, body: String, abort: &AbortHandle) -> Result<PromiseRaw<'env, NativeResponse>> {
+    /// `GET /v1/projects?orgSlug` → `{ org, projects }`.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn list_projects<'env>(&self, env: &'env Env, org_slug: String) -> Result<PromiseRaw<'env, Value>> {
         let client = self.inner.clone();
-        let scope: Scope = parse("scope", &scope)?;
-        let body: Value = parse("body", &body)?;
+        env.spawn_future(async move { client.list_projects(&org_slug).await.napi() })
+    }
+
+    /// `POST /v1/projects?orgSlug` → the created project.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn create_project<'env>(&self, env: &'env Env, org_slug: String, name: String, slug: String) -> Result<PromiseRaw<'env, Value>> {
+        let client = self.inner.clone();
+        env.spawn_future(async move { client.create_project(&org_slug, &name, &slug).await.napi() })
+    }
+
+    /// `POST /v1/jobs` → `{ job }`, with a fresh `Idempotency-Key` kept
+    /// across this call's retries.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn create_job<'env>(&self, env: &'env Env, scope: ScopeObject, name: String, config: Value) -> Result<PromiseRaw<'env, Value>> {
+        let client = self.inner.clone();
+        let scope = Scope::from(scope);
+        let key = arkor_client::retry::new_idempotency_key();
+        env.spawn_future(async move { client.create_job(&scope, &name, &config, &key).await.napi() })
+    }
+
+    /// `GET /v1/jobs` → `{ jobs }`.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn list_jobs<'env>(&self, env: &'env Env, scope: ScopeObject) -> Result<PromiseRaw<'env, Value>> {
+        let client = self.inner.clone();
+        let scope = Scope::from(scope);
+        env.spawn_future(async move { client.list_jobs(&scope).await.napi() })
+    }
+
+    /// `GET /v1/jobs/:id` → `{ job, events? }`.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn get_job<'env>(&self, env: &'env Env, job_id: String, scope: ScopeObject) -> Result<PromiseRaw<'env, Value>> {
+        let client = self.inner.clone();
+        let scope = Scope::from(scope);
+        env.spawn_future(async move { client.get_job(&job_id, &scope).await.napi() })
+    }
+
+    /// `POST /v1/jobs/:id/cancel`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn cancel_job<'env>(&self, env: &'env Env, job_id: String, scope: ScopeObject) -> Result<PromiseRaw<'env, ()>> {
+        let client = self.inner.clone();
+        let scope = Scope::from(scope);
+        env.spawn_future(async move { client.cancel_job(&job_id, &scope).await.napi() })
+    }
+
+    /// `POST /v1/inference/chat` with `body` in `scope`.
+    #[napi(ts_return_type = "Promise<NativeResponse>")]
+    pub fn chat<'env>(&self, env: &'env Env, scope: ScopeObject, body: Value, abort: &AbortHandle) -> Result<PromiseRaw<'env, NativeResponse>> {
+        let client = self.inner.clone();
+        let scope = Scope::from(scope);
         let token = abort.token.clone();
         env.spawn_future(async move {
             let res = tokio::select! {
@@ -73,12 +123,12 @@ impl NativeClient {
         &self,
         env: &'env Env,
         job_id: String,
-        scope: String,
+        scope: ScopeObject,
         last_event_id: Option<String>,
         abort: &AbortHandle,
     ) -> Result<PromiseRaw<'env, NativeResponse>> {
         let client = self.inner.clone();
-        let scope: Scope = parse("scope", &scope)?;
+        let scope = Scope::from(scope);
         let token = abort.token.clone();
         env.spawn_future(async move {
             let res = tokio::select! {
@@ -90,55 +140,48 @@ impl NativeClient {
     }
 }
 
-fn reqwest_method(m: &str) -> Result<arkor_client::http::Method> {
-    m.parse().map_err(|e| bad_arg("method", e))
-}
-
 /// Where credentials are stored.
 #[napi]
 pub fn credentials_path() -> String {
     arkor_client::credentials::credentials_path().display().to_string()
 }
 
-/// Stored credentials as JSON, or `null`.
-#[napi(ts_return_type = "Promise<string | null>")]
-pub fn read_credentials(env: &Env) -> Result<PromiseRaw<'_, Option<String>>> {
+/// The stored credentials, or `null`.
+#[napi(ts_return_type = "Promise<CredentialsObject | null>")]
+pub fn read_credentials(env: &Env) -> Result<PromiseRaw<'_, Option<CredentialsObject>>> {
     env.spawn_future(async move {
         let c = arkor_client::credentials::read_credentials().await.napi()?;
-        Ok(c.map(|c| serde_json::to_string(&c).expect("serialises")))
+        Ok(c.map(CredentialsObject::from))
     })
 }
 
-/// Stores credentials (JSON) atomically, mode 0600.
+/// Stores credentials atomically, mode 0600.
 #[napi(ts_return_type = "Promise<void>")]
-pub fn write_credentials(env: &Env, credentials: String) -> Result<PromiseRaw<'_, ()>> {
-    let c: Credentials = parse("credentials", &credentials)?;
+pub fn write_credentials(env: &Env, credentials: CredentialsObject) -> Result<PromiseRaw<'_, ()>> {
+    let c = Credentials::try_from(credentials)?;
     env.spawn_future(async move { arkor_client::credentials::write_credentials(&c).await.napi() })
 }
 
-/// The backend URL for `credentials` (JSON or null).
+/// The backend URL for `credentials` (or none). Only their
+/// `arkorCloudApiUrl` matters, so partial objects are fine, as upstream.
 #[napi]
-pub fn default_arkor_cloud_api_url(credentials: Option<String>) -> Result<String> {
-    let c: Option<Credentials> = credentials.map(|c| parse("credentials", &c)).transpose()?;
-    Ok(arkor_client::credentials::default_cloud_api_url(c.as_ref()))
+pub fn default_arkor_cloud_api_url(credentials: Option<CloudApiUrlObject>) -> String {
+    arkor_client::credentials::cloud_api_url_from(credentials.and_then(|c| c.arkor_cloud_api_url).as_deref())
 }
 
-/// A new anonymous identity from `base_url`, as JSON.
-#[napi(ts_return_type = "Promise<string>")]
-pub fn request_anonymous_token(env: &Env, base_url: String, kind: String) -> Result<PromiseRaw<'_, String>> {
+/// A new anonymous identity from `base_url`.
+#[napi(ts_return_type = "Promise<AnonymousTokenObject>")]
+pub fn request_anonymous_token(env: &Env, base_url: String, kind: String) -> Result<PromiseRaw<'_, AnonymousTokenObject>> {
     env.spawn_future(async move {
         let t = arkor_client::credentials::request_anonymous_token(&base_url, &kind).await.napi()?;
-        Ok(serde_json::to_string(&t).expect("serialises"))
+        Ok(t.into())
     })
 }
 
-/// Stored credentials or a new stored anonymous identity, as JSON.
-#[napi(ts_return_type = "Promise<string>")]
-pub fn ensure_credentials(env: &Env) -> Result<PromiseRaw<'_, String>> {
-    env.spawn_future(async move {
-        let c = arkor_client::credentials::ensure_credentials().await.napi()?;
-        Ok(serde_json::to_string(&c).expect("serialises"))
-    })
+/// Stored credentials or a new stored anonymous identity.
+#[napi(ts_return_type = "Promise<CredentialsObject>")]
+pub fn ensure_credentials(env: &Env) -> Result<PromiseRaw<'_, CredentialsObject>> {
+    env.spawn_future(async move { Ok(arkor_client::credentials::ensure_credentials().await.napi()?.into()) })
 }
 
 /// `<cwd>/.arkor/state.json`.
@@ -147,18 +190,18 @@ pub fn state_path(cwd: String) -> String {
     arkor_client::state::state_path(&PathBuf::from(cwd)).display().to_string()
 }
 
-/// The project state of `cwd` as JSON, or `null`.
-#[napi(ts_return_type = "Promise<string | null>")]
-pub fn read_state(env: &Env, cwd: String) -> Result<PromiseRaw<'_, Option<String>>> {
+/// The project state of `cwd`, or `null`.
+#[napi(ts_return_type = "Promise<ProjectStateObject | null>")]
+pub fn read_state(env: &Env, cwd: String) -> Result<PromiseRaw<'_, Option<ProjectStateObject>>> {
     env.spawn_future(async move {
         let s = arkor_client::state::read_state(&PathBuf::from(cwd)).await.napi()?;
-        Ok(s.map(|s| serde_json::to_string(&s).expect("serialises")))
+        Ok(s.map(ProjectStateObject::from))
     })
 }
 
-/// Writes the project state (JSON) for `cwd`.
+/// Writes the project state for `cwd`.
 #[napi(ts_return_type = "Promise<void>")]
-pub fn write_state(env: &Env, state: String, cwd: String) -> Result<PromiseRaw<'_, ()>> {
-    let s: arkor_client::ProjectState = parse("state", &state)?;
+pub fn write_state(env: &Env, state: ProjectStateObject, cwd: String) -> Result<PromiseRaw<'_, ()>> {
+    let s = arkor_client::ProjectState::from(state);
     env.spawn_future(async move { arkor_client::state::write_state(&s, &PathBuf::from(cwd)).await.napi() })
 }

@@ -26,6 +26,12 @@ fn payload(err: &Error) -> serde_json::Value {
         Error::InvalidInput(_) => "input",
         _ => "other",
     };
+    // Upstream throws these as `Error` subclasses of its own, told apart by name.
+    let name = match err {
+        Error::ProjectStateMismatch => Some("ProjectStateMismatchError"),
+        Error::AnonymousTokenRejected { .. } => Some("AnonymousTokenRejectedError"),
+        _ => None,
+    };
     let cause = match err {
         Error::StreamGaveUp { last, .. } => payload(last),
         _ => serde_json::Value::Null,
@@ -45,8 +51,10 @@ fn payload(err: &Error) -> serde_json::Value {
     }
     json!({
         "kind": kind,
+        "name": name,
         "status": err.status(),
         "code": err.io_code(),
+        "bodyBroken": err.is_body_failure(),
         "message": message,
         "cause": cause,
     })

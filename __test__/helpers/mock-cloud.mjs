@@ -10,6 +10,7 @@
 //   mock.streams.push(script...)  // one script per SSE connection, in order
 //   mock.on("POST", "/v1/inference/chat", handler)   // override a route
 //   mock.requests                 // every recorded request
+//   mock.createdJobs              // jobs POST /v1/jobs created (Idempotency-Key honoured)
 //   await mock.close()
 //
 // SSE script: an array of steps (or `{ status, headers, sse: steps }`, or a
@@ -135,6 +136,25 @@ export async function startMockCloud(options = {}) {
     projects: [],
     /** Job row template used by POST /v1/jobs. */
     job: jobRow(),
+    /** Every job POST /v1/jobs created (a repeated Idempotency-Key creates none). */
+    createdJobs: [],
+    /** Idempotency-Key → the job created under it, as the local backend keeps them. */
+    jobsByKey: new Map(),
+    /**
+     * What POST /v1/jobs does by default, for handlers that wrap it (e.g. to
+     * drop the connection after the job exists): creates the job, or finds
+     * the one made under the request's Idempotency-Key; returns the spec.
+     */
+    createJob(rec) {
+      const key = rec.headers["idempotency-key"];
+      const known = key === undefined ? undefined : mock.jobsByKey.get(key);
+      if (known) return { status: 201, json: { job: known } };
+      const b = rec.body ?? {};
+      const job = { ...mock.job, name: b.name ?? mock.job.name, config: b.config ?? mock.job.config };
+      mock.createdJobs.push(job);
+      if (key !== undefined) mock.jobsByKey.set(key, job);
+      return { status: 201, json: { job } };
+    },
     on(method, pattern, handler) {
       routes.unshift({ method, pattern, handler, calls: 0 });
       return mock;
@@ -291,11 +311,7 @@ export async function startMockCloud(options = {}) {
       };
     }
     if (method === "POST" && path === "/v1/jobs") {
-      const b = rec.body ?? {};
-      return {
-        status: 201,
-        json: { job: { ...mock.job, name: b.name ?? mock.job.name, config: b.config ?? mock.job.config } },
-      };
+      return mock.createJob(rec);
     }
     if (method === "GET" && path === "/v1/jobs") {
       return { status: 200, json: { jobs: [mock.job] } };

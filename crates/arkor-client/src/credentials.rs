@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{home_dir, read_optional, write_atomic};
-use crate::http::{api_error_from_response, client_header};
+use crate::http::client_header;
+use crate::retry::{with_retries, Failure, RetryPolicy};
 
 /// The backend used when neither `ARKOR_CLOUD_API_URL` nor the credentials
 /// name one.
@@ -91,9 +92,14 @@ pub async fn write_credentials(credentials: &Credentials) -> Result<()> {
 /// The backend URL: `ARKOR_CLOUD_API_URL`, else the one in `credentials`,
 /// else [`DEFAULT_CLOUD_API_URL`]; trailing slashes removed.
 pub fn default_cloud_api_url(credentials: Option<&Credentials>) -> String {
+    cloud_api_url_from(credentials.and_then(|c| c.cloud_api_url()))
+}
+
+/// [`default_cloud_api_url`] given only the URL stored in the credentials.
+pub fn cloud_api_url_from(stored: Option<&str>) -> String {
     let url = std::env::var("ARKOR_CLOUD_API_URL")
         .ok()
-        .or_else(|| credentials.and_then(|c| c.cloud_api_url()).map(str::to_owned))
+        .or_else(|| stored.map(str::to_owned))
         .unwrap_or_else(|| DEFAULT_CLOUD_API_URL.to_owned());
     url.trim_end_matches('/').to_owned()
 }
@@ -126,31 +132,32 @@ struct OrgRef {
     slug: String,
 }
 
-/// Asks `base_url` for a fresh anonymous identity.
+/// Asks `base_url` for a fresh anonymous identity, retrying transient
+/// failures (see [`crate::retry`]); a lost answer costs at most an unused
+/// identity on the backend.
 pub async fn request_anonymous_token(base_url: &str, kind: &str) -> Result<AnonymousToken> {
+    request_anonymous_token_with(base_url, kind, &RetryPolicy::default()).await
+}
+
+/// [`request_anonymous_token`] under `policy`.
+pub async fn request_anonymous_token_with(base_url: &str, kind: &str, policy: &RetryPolicy) -> Result<AnonymousToken> {
     let url = format!("{}/v1/auth/anonymous", base_url.trim_end_matches('/'));
-    let res = reqwest::Client::new()
-        .post(&url)
-        .header("X-Arkor-Client", client_header())
-        .json(&serde_json::json!({ "kind": kind }))
-        .send()
-        .await
-        .map_err(|source| Error::Http { url: url.clone(), source })?;
-    if !res.status().is_success() {
-        let err = api_error_from_response(res).await;
-        let (status, message) = match err {
-            Error::Api { status, message } => (status, message),
-            other => return Err(other),
-        };
-        return Err(Error::Api {
-            status,
-            message: format!("Failed to acquire anonymous token ({status}): {}", truncate(&message, 500)),
-        });
-    }
-    let wire: AnonymousWire = res
-        .json()
-        .await
-        .map_err(|e| Error::Decode { what: url.clone(), detail: e.to_string() })?;
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({ "kind": kind });
+    let wire: AnonymousWire = with_retries(policy, || async {
+        let transport = |source| Failure::transport(Error::Http { url: url.clone(), source });
+        let res = http.post(&url).header("X-Arkor-Client", client_header()).json(&body).send().await.map_err(transport)?;
+        let status = res.status().as_u16();
+        if !res.status().is_success() {
+            let headers = res.headers().clone();
+            let text = res.text().await.unwrap_or_default();
+            let error = Error::AnonymousTokenRejected { status, body: truncate(&text, 500).to_owned() };
+            return Err(Failure::status(error, status, &headers));
+        }
+        let bytes = res.bytes().await.map_err(transport)?;
+        serde_json::from_slice(&bytes).map_err(|e| Failure::fatal(Error::Decode { what: url.clone(), detail: e.to_string() }))
+    })
+    .await?;
     Ok(AnonymousToken { token: wire.token, anonymous_id: wire.anonymous_id, kind: wire.kind, org_slug: wire.personal_org.slug })
 }
 
@@ -170,7 +177,7 @@ pub async fn ensure_credentials() -> Result<Credentials> {
     let path = credentials_path();
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         eprintln!(
-            "arkor: warning: {} could not be parsed and is being replaced with a new anonymous identity. Run `arkor login` to sign in again.",
+            "arkor: warning: {} could not be parsed and is being replaced. Run `arkor login` to sign in again.",
             path.display()
         );
     }

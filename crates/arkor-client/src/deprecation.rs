@@ -27,14 +27,11 @@ impl DeprecationNotice {
         Some(Self { sdk_version: crate::SDK_VERSION.to_owned(), message, sunset: get("sunset") })
     }
 
-    /// One line for a terminal.
+    /// One line for a terminal, worded as upstream's CLI words it.
     pub fn render(&self) -> String {
-        let mut line = format!("arkor: warning: {}", self.message);
-        if let Some(s) = &self.sunset {
-            line.push_str(&format!(" (sunset: {s})"));
-        }
-        line.push_str(". Upgrade with `npm install arkor@latest`.");
-        line
+        let sunset = self.sunset.as_deref().map(|s| format!(" Cutoff: {s}.")).unwrap_or_default();
+        let command = crate::upgrade::PackageManager::detect().upgrade_command();
+        format!("arkor: warning: {} (current: {}).{sunset} Run `{command}`.", self.message, self.sdk_version)
     }
 }
 
@@ -73,7 +70,7 @@ mod tests {
         h.insert("Sunset", HeaderValue::from_static("Wed, 01 Jan 2027 00:00:00 GMT"));
         let n = DeprecationNotice::from_headers(&h).unwrap();
         assert_eq!(n.message, "Upgrade soon");
-        assert!(n.render().contains("sunset: Wed, 01 Jan 2027"));
+        assert!(n.render().contains("Upgrade soon (current: ") && n.render().contains(". Cutoff: Wed, 01 Jan 2027 00:00:00 GMT. Run `"));
     }
 
     #[test]

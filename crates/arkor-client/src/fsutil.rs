@@ -36,9 +36,12 @@ pub async fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Re
         if let Some(m) = mode {
             use std::os::unix::fs::PermissionsExt;
             // The umask may have narrowed or widened what `open` created.
-            tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(m))
-                .await
-                .map_err(|e| Error::io("chmod", &tmp, e))?;
+            // Some network and overlay mounts refuse chmod: the contents are
+            // written and about to land, so warn (as upstream does) rather
+            // than fail a login that would otherwise work.
+            if let Err(e) = tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(m)).await {
+                eprintln!("arkor: warning: could not set permissions on {}: {e}", path.display());
+            }
         }
         tokio::fs::rename(&tmp, path).await.map_err(|e| Error::io("replace", path, e))
     }

@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 use crate::credentials::Credentials;
 use crate::deprecation::{report_once, DeprecationNotice};
 use crate::error::{Error, Result};
+use crate::retry::{with_retries, Failure, RetryPolicy};
+use crate::upgrade::{sdk_upgrade_message, PackageManager};
 
 /// `org` + `project` query scope of most routes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,6 +44,7 @@ pub struct CloudApiClient {
     base_url: String,
     token: String,
     on_deprecation: DeprecationSink,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for CloudApiClient {
@@ -64,12 +67,19 @@ impl CloudApiClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
             on_deprecation: Arc::new(report_once),
+            retry: RetryPolicy::default(),
         }
     }
 
     /// Replaces where deprecation notices go.
     pub fn on_deprecation(mut self, sink: DeprecationSink) -> Self {
         self.on_deprecation = sink;
+        self
+    }
+
+    /// Replaces how control requests are retried (see [`crate::retry`]).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -85,55 +95,76 @@ impl CloudApiClient {
             .header("X-Arkor-Client", client_header())
     }
 
-    /// Sends, reports deprecation, and turns non-2xx into [`Error::Api`].
+    /// Sends once, reports deprecation, and turns non-2xx into [`Error::Api`].
     async fn send(&self, req: RequestBuilder) -> Result<Response> {
+        self.send_once(req).await.map_err(|f| f.error)
+    }
+
+    async fn send_once(&self, req: RequestBuilder) -> Result<Response, Failure> {
         let req = req.build().expect("request builds");
         let url = req.url().to_string();
-        let res = self.http.execute(req).await.map_err(|source| Error::Http { url, source })?;
+        let res = self.http.execute(req).await.map_err(|source| Failure::transport(Error::Http { url, source }))?;
         if let Some(n) = DeprecationNotice::from_headers(res.headers()) {
             (self.on_deprecation)(&n);
         }
+        let status = res.status().as_u16();
         if !res.status().is_success() {
-            return Err(api_error_from_response(res).await);
+            let headers = res.headers().clone();
+            return Err(Failure::status(api_error_from_response(res).await, status, &headers));
         }
         Ok(res)
     }
 
-    async fn send_json(&self, req: RequestBuilder) -> Result<Value> {
-        let res = self.send(req).await?;
+    /// One request and its JSON answer (`null` for an empty body).
+    async fn exchange_json(&self, req: RequestBuilder) -> Result<Value, Failure> {
+        let res = self.send_once(req).await?;
         let url = res.url().to_string();
-        let bytes = res.bytes().await.map_err(|source| Error::Http { url: url.clone(), source })?;
+        let bytes = res.bytes().await.map_err(|source| Failure::transport(Error::Http { url: url.clone(), source }))?;
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes).map_err(|e| Error::Decode { what: url, detail: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| Failure::fatal(Error::Decode { what: url, detail: e.to_string() }))
     }
 
-    /// Any JSON route: `method path?query` with an optional JSON body.
-    pub async fn call(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<&Value>) -> Result<Value> {
-        let mut req = self.request(method, path).query(query);
-        if let Some(b) = body {
-            req = req.json(b);
+    /// A control request under this client's retry policy.
+    async fn control(&self, req: RequestBuilder) -> Result<Value> {
+        with_retries(&self.retry, || self.exchange_json(req.try_clone().expect("JSON requests clone"))).await
+    }
+
+    fn build(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<&Value>) -> RequestBuilder {
+        let req = self.request(method, path).query(query);
+        match body {
+            Some(b) => req.json(b),
+            None => req,
         }
-        self.send_json(req).await
+    }
+
+    /// Any JSON route: `method path?query` with an optional JSON body. Sent
+    /// once: whether a route is safe to repeat is the caller's to know.
+    pub async fn call(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<&Value>) -> Result<Value> {
+        self.exchange_json(self.build(method, path, query, body)).await.map_err(|f| f.error)
     }
 
     /// `GET /v1/projects?orgSlug` → `{ org, projects }`.
     pub async fn list_projects(&self, org_slug: &str) -> Result<Value> {
-        self.call(Method::GET, "/v1/projects", &[("orgSlug", org_slug)], None).await
+        self.control(self.build(Method::GET, "/v1/projects", &[("orgSlug", org_slug)], None)).await
     }
 
-    /// `POST /v1/projects?orgSlug` → the created project.
+    /// `POST /v1/projects?orgSlug` → the created project. A retry after a
+    /// lost answer meets 409, which the project bootstrap already handles.
     pub async fn create_project(&self, org_slug: &str, name: &str, slug: &str) -> Result<Value> {
         let body = json!({ "name": name, "slug": slug });
-        let v = self.call(Method::POST, "/v1/projects", &[("orgSlug", org_slug)], Some(&body)).await?;
+        let v = self.control(self.build(Method::POST, "/v1/projects", &[("orgSlug", org_slug)], Some(&body))).await?;
         Ok(v.get("project").cloned().unwrap_or(v))
     }
 
-    /// `POST /v1/jobs` → `{ job }`.
-    pub async fn create_job(&self, scope: &Scope, name: &str, config: &Value) -> Result<Value> {
+    /// `POST /v1/jobs` → `{ job }`. `idempotency_key` is sent as
+    /// `Idempotency-Key` on every attempt, so a retry after a lost answer
+    /// gets the job the first attempt created instead of a second one.
+    pub async fn create_job(&self, scope: &Scope, name: &str, config: &Value, idempotency_key: &str) -> Result<Value> {
         let body = json!({ "name": name, "config": config });
-        let v = self.call(Method::POST, "/v1/jobs", &scope.query(), Some(&body)).await?;
+        let req = self.build(Method::POST, "/v1/jobs", &scope.query(), Some(&body)).header("Idempotency-Key", idempotency_key);
+        let v = self.control(req).await?;
         if !v.get("job").is_some_and(|j| j.get("id").is_some_and(Value::is_string)) {
             return Err(Error::Decode { what: "POST /v1/jobs".into(), detail: "no `job.id` in the response".into() });
         }
@@ -142,20 +173,22 @@ impl CloudApiClient {
 
     /// `GET /v1/jobs` → `{ jobs }`.
     pub async fn list_jobs(&self, scope: &Scope) -> Result<Value> {
-        self.call(Method::GET, "/v1/jobs", &scope.query(), None).await
+        self.control(self.build(Method::GET, "/v1/jobs", &scope.query(), None)).await
     }
 
     /// `GET /v1/jobs/:id` → `{ job, events? }`.
     pub async fn get_job(&self, job_id: &str, scope: &Scope) -> Result<Value> {
-        self.call(Method::GET, &format!("/v1/jobs/{}", enc(job_id)), &scope.query(), None).await
+        self.control(self.build(Method::GET, &format!("/v1/jobs/{}", enc(job_id)), &scope.query(), None)).await
     }
 
     /// `POST /v1/jobs/:id/cancel`.
     pub async fn cancel_job(&self, job_id: &str, scope: &Scope) -> Result<()> {
-        self.call(Method::POST, &format!("/v1/jobs/{}/cancel", enc(job_id)), &scope.query(), None).await.map(|_| ())
+        let req = self.build(Method::POST, &format!("/v1/jobs/{}/cancel", enc(job_id)), &scope.query(), None);
+        self.control(req).await.map(|_| ())
     }
 
     /// Opens `GET /v1/jobs/:id/events/stream`, resuming after `last_event_id`.
+    /// Not retried here: the trainer's reconnect loop owns that decision.
     pub async fn open_event_stream(&self, job_id: &str, scope: &Scope, last_event_id: Option<&str>) -> Result<Response> {
         let mut req = self
             .request(Method::GET, &format!("/v1/jobs/{}/events/stream", enc(job_id)))
@@ -168,7 +201,7 @@ impl CloudApiClient {
     }
 
     /// `POST /v1/inference/chat`; the response is returned unread so the
-    /// caller can stream it.
+    /// caller can stream it. Sent once: it is the user's own call.
     pub async fn chat(&self, scope: &Scope, body: &Value) -> Result<Response> {
         self.send(self.request(Method::POST, "/v1/inference/chat").query(&scope.query()).json(body)).await
     }
@@ -201,53 +234,18 @@ pub async fn api_error_from_response(res: Response) -> Error {
 /// See [`api_error_from_response`].
 pub fn api_error(status: u16, text: &str) -> Error {
     let parsed: Option<Value> = serde_json::from_str(text).ok();
-    let field = parsed.as_ref().and_then(|v| v.get("error")).and_then(Value::as_str).filter(|s| !s.is_empty());
     if status == 426 {
-        let upgrade = upgrade_command();
-        let message = match field {
-            Some(e) => format!("{e} This version of the arkor SDK is no longer supported: upgrade it with `{upgrade}`."),
-            None => format!("This version of the arkor SDK is no longer supported by the cloud API: upgrade it with `{upgrade}`."),
-        };
-        return Error::Api { status, message };
+        // Every 426 carries the upgrade hint, whatever its body looks like.
+        let command = PackageManager::detect().upgrade_command();
+        return Error::Api { status, message: sdk_upgrade_message(parsed.as_ref(), command) };
     }
+    let field = parsed.as_ref().and_then(|v| v.get("error")).and_then(Value::as_str).filter(|s| !s.is_empty());
     let message = match (field, text.is_empty()) {
         (Some(e), _) => e.to_owned(),
         (None, false) => text.to_owned(),
         (None, true) => format!("cloud-api {status}"),
     };
     Error::Api { status, message }
-}
-
-/// The upgrade command for the package manager that launched us.
-fn upgrade_command() -> &'static str {
-    let ua = std::env::var("npm_config_user_agent").unwrap_or_default();
-    match ua.split('/').next() {
-        Some("pnpm") => "pnpm add arkor@latest",
-        Some("yarn") => "yarn add arkor@latest",
-        Some("bun") => "bun add arkor@latest",
-        _ => "npm install arkor@latest",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_error_message_precedence() {
-        assert_eq!(api_error(400, r#"{"error":"bad model"}"#).to_string(), "bad model");
-        assert_eq!(api_error(500, "boom").to_string(), "boom");
-        assert_eq!(api_error(502, "").to_string(), "cloud-api 502");
-        assert_eq!(api_error(400, r#"{"error":""}"#).to_string(), r#"{"error":""}"#);
-        let up = api_error(426, "").to_string();
-        assert!(up.contains("arkor@latest"), "{up}");
-    }
-
-    #[test]
-    fn path_segments_are_encoded() {
-        assert_eq!(enc("a b/c"), "a%20b%2Fc");
-        assert_eq!(enc("job_1-x.y~"), "job_1-x.y~");
-    }
 }
 
 /// A response whose body is read chunk by chunk, as it arrives.
@@ -294,5 +292,26 @@ impl ResponseStream {
             Some(Ok(b)) => Ok(Some(b)),
             Some(Err(source)) => Err(Error::Http { url: self.url.clone(), source }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_message_precedence() {
+        assert_eq!(api_error(400, r#"{"error":"bad model"}"#).to_string(), "bad model");
+        assert_eq!(api_error(500, "boom").to_string(), "boom");
+        assert_eq!(api_error(502, "").to_string(), "cloud-api 502");
+        assert_eq!(api_error(400, r#"{"error":""}"#).to_string(), r#"{"error":""}"#);
+        let up = api_error(426, "<html>upgrade required</html>").to_string();
+        assert!(up.starts_with("Arkor SDK is no longer supported by the cloud API. Run `") && up.contains("arkor@latest"), "{up}");
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(enc("a b/c"), "a%20b%2Fc");
+        assert_eq!(enc("job_1-x.y~"), "job_1-x.y~");
     }
 }

@@ -29,10 +29,12 @@ const PASSTHROUGH: &[&str] = &[
 /// left out stay out.
 pub fn build_job_config(input: &Value) -> Result<Value> {
     let obj = input.as_object().ok_or_else(|| Error::InvalidInput("createTrainer: `input` must be an object".into()))?;
-    let model = obj
-        .get("model")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::InvalidInput("createTrainer: `model` must be a string".into()))?;
+    let model = match obj.get("model") {
+        Some(Value::String(m)) => m.as_str(),
+        // Upstream compares whatever it was given with the list and quotes
+        // it as JS would print it; so do we, for the same message.
+        other => return Err(Error::UnsupportedModel(other.map_or_else(|| "undefined".to_owned(), js_string))),
+    };
     crate::models::check_model(model)?;
     let mut config = Map::new();
     config.insert("model".into(), Value::from(model));
@@ -50,6 +52,16 @@ pub fn build_job_config(input: &Value) -> Result<Value> {
         }
     }
     Ok(Value::Object(config))
+}
+
+/// `String(value)` in JS, for the values JSON can hold.
+fn js_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(|i| if i.is_null() { String::new() } else { js_string(i) }).collect::<Vec<_>>().join(","),
+        Value::Object(_) => "[object Object]".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Fields of `InferArgs` forwarded to `/v1/inference/chat` as they are.
@@ -97,6 +109,10 @@ mod tests {
     fn unknown_model_lists_supported() {
         let err = build_job_config(&json!({"model": "gpt-2"})).unwrap_err().to_string();
         assert!(err.contains("gpt-2") && err.contains("google/gemma-3-270m"), "{err}");
+        for (input, shown) in [(json!({}), "undefined"), (json!({"model": 42}), "42"), (json!({"model": null}), "null"), (json!({"model": {}}), "[object Object]")] {
+            let err = build_job_config(&input).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("Unsupported model \"{shown}\". This arkor release supports: ")), "{err}");
+        }
     }
 
     #[test]

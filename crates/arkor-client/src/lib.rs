@@ -29,14 +29,17 @@ mod fsutil;
 pub mod http;
 pub mod job;
 pub mod models;
+pub mod retry;
 pub mod sse;
 pub mod state;
 pub mod stream;
 pub mod trainer;
+pub mod upgrade;
 
 pub use credentials::Credentials;
 pub use error::{Error, Result};
 pub use http::{CloudApiClient, ResponseStream, Scope};
+pub use retry::RetryPolicy;
 pub use state::ProjectState;
 pub use trainer::{Dispatcher, EmbeddedBackend, Trainer, TrainerContext, TrainingResult};
 

@@ -41,11 +41,13 @@ pub async fn write_state(state: &ProjectState, cwd: &Path) -> Result<()> {
     write_atomic(&state_path(cwd), &json, None).await
 }
 
-/// Refusal for a state file that belongs to another anonymous org.
-pub const ANON_STATE_MISMATCH: &str = "This directory's .arkor/state.json belongs to a different organization than your current anonymous identity. Delete .arkor/state.json to start a new anonymous project here, or run `arkor login` as the account that owns that project.";
+/// Refusal for a state file that belongs to another anonymous org (upstream's
+/// `ANON_STATE_MISMATCH_MESSAGE`, word for word).
+pub const ANON_STATE_MISMATCH: &str = "This workspace's .arkor/state.json is scoped to a different organization than your current anonymous session. Delete .arkor/state.json to start a fresh anonymous project, or run `arkor login` with the account that owns that project.";
 
-/// Refusal for OAuth users without a state file.
-pub const OAUTH_MISSING_STATE: &str = "No .arkor/state.json found. Create it with { \"orgSlug\", \"projectSlug\", \"projectId\" } naming the project to train in.";
+/// Refusal for OAuth users without a state file (upstream's
+/// `OAUTH_MISSING_STATE_MESSAGE`, word for word).
+pub const OAUTH_MISSING_STATE: &str = "No .arkor/state.json found. Create it by hand with { orgSlug, projectSlug, projectId } pointing at the project you want to use.";
 
 /// The project slug derived from a directory name: lowercase, anything but
 /// `[a-z0-9-]` turned into `-`, outer dashes trimmed, at most 40 characters,
@@ -54,8 +56,7 @@ pub fn project_slug_for(dir: &Path) -> String {
     let base = dir
         .components()
         .filter_map(|c| c.as_os_str().to_str())
-        .filter(|s| !s.is_empty() && *s != "/")
-        .last()
+        .rfind(|s| !s.is_empty() && *s != "/")
         .unwrap_or("project");
     // One dash per UTF-16 unit, as the upstream SDK's regex replacement does,
     // so both SDKs derive the same slug for the same directory.
@@ -85,11 +86,11 @@ pub async fn ensure_project_state(cwd: &Path, client: &CloudApiClient, credentia
     };
     if let Some(state) = existing {
         return match anon_org {
-            Some(org) if org != state.org_slug => Err(Error::ProjectState(ANON_STATE_MISMATCH.to_owned())),
+            Some(org) if org != state.org_slug => Err(Error::ProjectStateMismatch),
             _ => Ok(state),
         };
     }
-    let Some(org_slug) = anon_org else { return Err(Error::ProjectState(OAUTH_MISSING_STATE.to_owned())) };
+    let Some(org_slug) = anon_org else { return Err(Error::MissingProjectState) };
     let base_name = cwd.file_name().and_then(|n| n.to_str()).unwrap_or("project").to_owned();
     let slug = project_slug_for(cwd);
     let project = match client.create_project(org_slug, &base_name, &slug).await {

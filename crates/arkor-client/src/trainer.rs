@@ -87,6 +87,8 @@ pub struct Trainer {
     config: Value,
     ctx: TrainerContext,
     session: Mutex<Option<Session>>,
+    /// Sent with `POST /v1/jobs`: one per trainer, so no retry makes a second job.
+    idempotency_key: String,
 }
 
 impl Trainer {
@@ -95,7 +97,7 @@ impl Trainer {
     pub fn new(input: &Value, ctx: TrainerContext) -> Result<Self> {
         let config = build_job_config(input)?;
         let name = input.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok(Self { name, config, ctx, session: Mutex::new(None) })
+        Ok(Self { name, config, ctx, session: Mutex::new(None), idempotency_key: crate::retry::new_idempotency_key() })
     }
 
     /// The run name.
@@ -126,7 +128,7 @@ impl Trainer {
                 (client, Scope { org_slug: state.org_slug, project_slug: state.project_slug })
             }
         };
-        let created = client.create_job(&scope, &self.name, &self.config).await?;
+        let created = client.create_job(&scope, &self.name, &self.config, &self.idempotency_key).await?;
         let session = Session { client, scope, job: created["job"].clone() };
         *guard = Some(session.clone());
         Ok(session)

@@ -28,10 +28,10 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
     return;
   }
   const baseUrl = sdk.defaultArkorCloudApiUrl(credentials);
-  const client = new native.NativeClient(baseUrl, JSON.stringify(credentials));
+  const client = new native.NativeClient(baseUrl, credentials, null);
   let me;
   try {
-    me = JSON.parse(await client.call("GET", "/v1/me", "[]", null));
+    me = await client.call("GET", "/v1/me", {}, null);
   } catch (err) {
     const e = require("../../errors.js").fromNative(err);
     if (typeof e.status === "number") {
