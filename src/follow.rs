@@ -15,7 +15,8 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::abort::AbortHandle;
-use crate::errors::{bad_arg, IntoNapi};
+use crate::errors::IntoNapi;
+use crate::objects::{CredentialsObject, ScopeObject};
 
 /// Where a follower reads: the backend, the identity and the job.
 #[napi(object)]
@@ -23,9 +24,9 @@ pub struct FollowTarget {
     /// Backend URL.
     pub base_url: String,
     /// Credentials as upstream shapes them.
-    pub credentials: Value,
+    pub credentials: CredentialsObject,
     /// `{ orgSlug, projectSlug }`.
-    pub scope: Value,
+    pub scope: ScopeObject,
     /// The job.
     pub job_id: String,
     /// Resume after this event id (the last one already shown).
@@ -50,8 +51,8 @@ impl EventFollower {
     /// Connects on the first `next()`.
     #[napi(constructor)]
     pub fn new(target: FollowTarget) -> Result<Self> {
-        let credentials: Credentials = serde_json::from_value(target.credentials).map_err(|e| bad_arg("credentials", e))?;
-        let scope: Scope = serde_json::from_value(target.scope).map_err(|e| bad_arg("scope", e))?;
+        let credentials = Credentials::try_from(target.credentials)?;
+        let scope = Scope::from(target.scope);
         let client = CloudApiClient::new(&target.base_url, &credentials);
         let what = format!("event stream of job {}", target.job_id);
         let mut stream = EventStream::new(Backend { client, scope, job_id: target.job_id }, what, StreamPolicy::default());

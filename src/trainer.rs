@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arkor_client::events::{Batch, CallbackSet};
 use arkor_client::stream::StreamPolicy;
@@ -15,6 +14,7 @@ use serde_json::Value;
 
 use crate::abort::AbortHandle;
 use crate::errors::{bad_arg, IntoNapi};
+use crate::objects::{millis, CredentialsObject};
 use crate::response::NativeResponse;
 
 /// One batch of callbacks for JS, in the layout of
@@ -42,7 +42,7 @@ pub struct TrainerContextInput {
     /// Backend URL; overrides every other source.
     pub base_url: Option<String>,
     /// Credentials as upstream shapes them (`mode: "anon" | "oauth"`).
-    pub credentials: Option<Value>,
+    pub credentials: Option<CredentialsObject>,
     /// Project directory.
     pub cwd: Option<String>,
     /// Base reconnect delay (1000).
@@ -55,9 +55,6 @@ pub struct TrainerContextInput {
     pub stream_idle_timeout_ms: Option<f64>,
 }
 
-fn millis(v: Option<f64>, default: Duration) -> Duration {
-    v.filter(|x| x.is_finite() && *x >= 0.0).map(|x| Duration::from_secs_f64(x / 1000.0)).unwrap_or(default)
-}
 
 /// One `createTrainer` instance.
 #[napi]
@@ -74,10 +71,7 @@ impl NativeTrainer {
     pub fn new(input: String, context: Option<TrainerContextInput>) -> Result<Self> {
         let input: Value = serde_json::from_str(&input).map_err(|e| bad_arg("createTrainer input", e))?;
         let c = context.unwrap_or_default();
-        let credentials: Option<Credentials> = match c.credentials {
-            Some(v) => Some(serde_json::from_value(v).map_err(|e| bad_arg("createTrainer context.credentials", e))?),
-            None => None,
-        };
+        let credentials: Option<Credentials> = c.credentials.map(Credentials::try_from).transpose()?;
         let defaults = TrainerContext::default();
         let policy = StreamPolicy::default();
         let ctx = TrainerContext {

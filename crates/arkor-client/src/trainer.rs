@@ -166,7 +166,7 @@ impl Trainer {
     /// this job) with `args` (`InferArgs` without its signal).
     pub async fn infer(&self, adapter: &Value, args: &Value) -> Result<ResponseStream> {
         let s = self.session.lock().await.clone().ok_or_else(|| {
-            Error::InvalidInput("infer() needs a started trainer: call it from onCheckpoint".into())
+            Error::InvalidInput("Trainer scope is not initialized at checkpoint dispatch time".into())
         })?;
         let res = s.client.chat(&s.scope, &build_infer_body(args, adapter)).await?;
         Ok(ResponseStream::new(res))
@@ -180,7 +180,11 @@ impl Trainer {
     /// the two costs overlap instead of adding up. A callback that fails
     /// drops the batch read ahead, unsent.
     pub async fn wait(&self, dispatcher: &mut dyn Dispatcher, callbacks: CallbackSet, abort: &CancellationToken) -> Result<TrainingResult> {
-        let session = self.session().await?;
+        // Job creation may be retrying a busy backend: the signal ends that too.
+        let session = tokio::select! {
+            _ = abort.cancelled() => return Err(Error::Aborted),
+            s = self.session() => s?,
+        };
         let job_id = session.job["id"].as_str().unwrap_or_default().to_owned();
         let backend = Backend { client: session.client.clone(), scope: session.scope.clone(), job_id: job_id.clone() };
         let stream = EventStream::new(backend, format!("event stream of job {job_id}"), self.ctx.stream.clone());
