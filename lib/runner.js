@@ -10,7 +10,7 @@ const { randomBytes } = require("node:crypto");
 
 const { isArkor } = require("./manifest.js");
 
-const DEFAULT_ENTRY = "src/arkor/index.ts";
+const { DEFAULT_ENTRY, bundleEntry } = require("./bundle");
 
 const NO_TRAINER_MESSAGE =
   "Training entry must export `arkor` (from createArkor({...})) or `trainer` (from createTrainer({...})), or default-export one of them.";
@@ -77,22 +77,12 @@ async function importEntry(abs) {
       throw err;
     }
   }
-  const { build } = require("esbuild");
   const tmp = path.join(
     path.dirname(abs),
     `.${path.basename(abs)}.${process.pid}-${randomBytes(4).toString("hex")}.arkor.mjs`,
   );
   try {
-    await build({
-      entryPoints: [abs],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: tmp,
-      packages: "external",
-      logLevel: "silent",
-    });
+    await bundleEntry(abs, tmp, { logLevel: "silent" });
     return await import(pathToFileURL(tmp).href);
   } finally {
     await rm(tmp, { force: true });

@@ -34,3 +34,9 @@ pub fn sdk_version() -> &'static str {
 pub fn supported_models() -> Vec<&'static str> {
     arkor_client::models::SUPPORTED_MODELS.to_vec()
 }
+
+/// `TrainingJob.status` values after which a job never changes again.
+#[napi]
+pub fn terminal_job_statuses() -> Vec<String> {
+    arkor_client::job::TERMINAL_STATUSES.iter().map(|s| (*s).to_owned()).collect()
+}

@@ -68,6 +68,11 @@ async function connect({ cwd = process.cwd() } = {}) {
   return { local: false, baseUrl, credentials, client, scope: { orgSlug, projectSlug: projectSlugFor(cwd) }, hasProject: false };
 }
 
+/** Whether a job with this status has ended (the SDK's list of such statuses). */
+function isTerminal(status) {
+  return require("../native").terminalJobStatuses().includes(status);
+}
+
 /** Whether `err` is a backend's 404. */
 const isNotFound = (err) => Boolean(err) && err.status === 404;
 
@@ -81,4 +86,4 @@ async function getJob(backend, jobId) {
   }
 }
 
-module.exports = { connect, getJob, projectSlugFor, usage, isNotFound };
+module.exports = { connect, getJob, projectSlugFor, usage, isNotFound, isTerminal };

@@ -5,6 +5,14 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+/// `TrainingJob.status` values after which a job never changes again.
+pub const TERMINAL_STATUSES: [&str; 3] = ["completed", "failed", "cancelled"];
+
+/// Whether a job with this status has ended.
+pub fn is_terminal(status: &str) -> bool {
+    TERMINAL_STATUSES.contains(&status)
+}
+
 /// Fields copied from the input under the same name when present.
 const PASSTHROUGH: &[&str] = &[
     "maxSteps",

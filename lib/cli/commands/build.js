@@ -7,14 +7,13 @@ const { existsSync } = require("node:fs");
 const { mkdir } = require("node:fs/promises");
 const path = require("node:path");
 
-const DEFAULT_ENTRY = "src/arkor/index.ts";
+const { DEFAULT_ENTRY, bundleEntry } = require("../../bundle.js");
 const DEFAULT_OUT_DIR = ".arkor/build";
 
 /**
- * Bundle `entry` (default `src/arkor/index.ts`, relative to `cwd`) with
- * esbuild. Relative imports are inlined; bare specifiers (`arkor` and any
- * other package) stay as imports, so the artifact uses the project's
- * installed copies at run time. Resolves `{ entry, outFile }` (absolute).
+ * Bundle `entry` (default `src/arkor/index.ts`, relative to `cwd`) into
+ * `.arkor/build/index.mjs` (see lib/bundle.js). Resolves `{ entry, outFile }`
+ * (absolute).
  */
 async function runBuild(opts = {}) {
   const cwd = opts.cwd || process.cwd();
@@ -30,17 +29,7 @@ async function runBuild(opts = {}) {
   await mkdir(outDir, { recursive: true });
   const outFile = path.join(outDir, "index.mjs");
 
-  const { build } = require("esbuild");
-  await build({
-    entryPoints: [entry],
-    outfile: outFile,
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    packages: "external",
-    logLevel: "error",
-  });
+  await bundleEntry(entry, outFile);
 
   if (!opts.quiet) {
     const shown = (p) => path.relative(cwd, p) || p;

@@ -4,14 +4,12 @@
 // backend this works for a job that another live process is training: the
 // owner's training thread picks the cancel up from the shared store.
 
-const { connect, getJob } = require("../backend.js");
-
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const { connect, getJob, isTerminal } = require("../backend.js");
 
 async function runCancel({ jobId, cwd = process.cwd() } = {}) {
   const backend = await connect({ cwd });
   const { job } = await getJob(backend, jobId);
-  if (TERMINAL.has(job.status)) {
+  if (isTerminal(job.status)) {
     process.stdout.write(`Job ${jobId} already ${job.status}; nothing to cancel.\n`);
     return;
   }

@@ -4,11 +4,9 @@
 // keep printing new ones until the job ends (Ctrl-C stops following; the
 // job itself goes on).
 
-const { connect, getJob } = require("../backend.js");
+const { connect, getJob, isTerminal } = require("../backend.js");
 const { describeEvent } = require("../format.js");
 const { fromNative } = require("../../errors.js");
-
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
 async function runLogs({ jobId, follow = false, cwd = process.cwd() } = {}) {
   // With --follow, Ctrl-C from the very start means "stop following".
@@ -38,7 +36,7 @@ async function show(jobId, follow, cwd, signal) {
     print(ev);
     if (ev.id !== undefined) lastId = String(ev.id);
   }
-  if (!follow || TERMINAL.has(job.status)) return;
+  if (!follow || isTerminal(job.status)) return;
 
   // The SDK's own event stream: resumes after the last event shown,
   // reconnects with backoff, drops a silent connection, and ends after the
