@@ -1,4 +1,4 @@
-// Credentials (SPEC §3): ~/.arkor/credentials.json read / write (atomic,
+// Credentials (docs/PROTOCOL.md §7): ~/.arkor/credentials.json read / write (atomic,
 // 0600), anonymous bootstrap, corrupt vs unreadable files, base URL
 // resolution. Every case runs in a child process with its own HOME so the
 // addon sees a fresh environment.

@@ -1,4 +1,4 @@
-// Project scope (SPEC §3): readState / writeState / statePath and the
+// Project scope (docs/PROTOCOL.md §2 and §7): readState / writeState / statePath and the
 // anonymous project bootstrap done by trainer.start().
 import { test } from "node:test";
 import assert from "node:assert/strict";

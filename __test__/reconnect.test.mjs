@@ -1,4 +1,4 @@
-// SSE reconnect semantics (SPEC §2 "Event stream, reconnect and abort"):
+// SSE reconnect semantics (docs/PROTOCOL.md §4, "The event stream"):
 // Last-Event-ID, pings, clean EOF vs failures, retryable / fatal statuses,
 // maxReconnectAttempts accounting and exponential backoff.
 //

@@ -2,7 +2,7 @@
 
 const { translated } = require('./errors');
 
-/** Credentials and project-state helpers (SPEC §3) over the native core. */
+/** Credentials and project-state helpers (docs/PROTOCOL.md §7) over the native core. */
 function credentialsWith(native) {
   return {
     credentialsPath: () => native.credentialsPath(),

@@ -17,7 +17,7 @@ function usage(message) {
   return err;
 }
 
-/** The project slug of a directory, as the SDK derives it (SPEC §3). */
+/** The project slug of a directory, as the SDK derives it (docs/PROTOCOL.md §2). */
 function projectSlugFor(dir) {
   const slug = (path.basename(path.resolve(dir)) || "project")
     .toLowerCase()

@@ -1,4 +1,4 @@
-//! The HTTP client for the Arkor cloud API (SPEC §3–§4).
+//! The HTTP client for the Arkor cloud API (docs/PROTOCOL.md).
 
 use std::sync::Arc;
 

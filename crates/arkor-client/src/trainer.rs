@@ -18,7 +18,7 @@ use crate::stream::{Backend, EventStream, Read, StreamPolicy};
 use crate::state::ensure_project_state;
 
 /// A backend the SDK can start inside its own process when the user has not
-/// pointed it anywhere (DESIGN.md, "The embedded default"). Implemented by
+/// pointed it anywhere (docs/ARCHITECTURE.md, "The embedded backend"). Implemented by
 /// the Node addon with `arkor-server`; this crate only knows how to ask.
 pub trait EmbeddedBackend: Send + Sync + std::fmt::Debug {
     /// Starts the backend once per process; resolves `(base_url, token)`.
