@@ -6,9 +6,12 @@
 //! (`tokio::task::spawn_blocking`), never from inside an async task.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::Value;
+
+mod fetch;
+
+pub use fetch::{fetch_url, fetch_url_with, file_url_path, AddressRule, LoadPolicy};
 
 use crate::chat::{ChatMessage, Example};
 use crate::error::{io_err, Error, Result};
@@ -71,10 +74,17 @@ impl std::str::FromStr for DatasetFormat {
 
 /// Fetches and parses a dataset.
 pub fn load_dataset(source: &DatasetSource, format: DatasetFormat) -> Result<Vec<Example>> {
-    match source {
+    load_dataset_with(source, format, &LoadPolicy::default())
+}
+
+/// [`load_dataset`] within the caller's bounds: the size cap applies to every file,
+/// the row cap to the whole dataset, the address rule to blob URLs (a Hub endpoint is
+/// the operator's own setting, `HF_ENDPOINT`).
+pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Vec<Example>> {
+    let examples = match source {
         DatasetSource::Blob { url, token } => {
-            let bytes = fetch_url(url, token.as_deref())?;
-            parse_dataset(&bytes, url, format)
+            let bytes = fetch_url_with(url, token.as_deref(), policy, true)?;
+            parse_dataset(&bytes, url, format)?
         }
         DatasetSource::HuggingFace { repo, split, revision } => {
             let endpoint = std::env::var("HF_ENDPOINT")
@@ -82,130 +92,87 @@ pub fn load_dataset(source: &DatasetSource, format: DatasetFormat) -> Result<Vec
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "https://huggingface.co".into());
             let token = std::env::var("HF_TOKEN").ok().filter(|s| !s.is_empty());
-            load_hub_dataset(
-                endpoint.trim_end_matches('/'),
-                repo,
-                split.as_deref().unwrap_or("train"),
-                revision.as_deref().unwrap_or("main"),
-                token.as_deref(),
-                format,
-            )
+            let hub = Hub { endpoint: endpoint.trim_end_matches('/'), token: token.as_deref(), policy };
+            hub.load(repo, split.as_deref().unwrap_or("train"), revision.as_deref().unwrap_or("main"), format)?
         }
+    };
+    check_rows(examples.len(), policy, &source_name(source))?;
+    Ok(examples)
+}
+
+fn source_name(source: &DatasetSource) -> String {
+    match source {
+        DatasetSource::Blob { url, .. } => url.clone(),
+        DatasetSource::HuggingFace { repo, .. } => repo.clone(),
     }
 }
 
-fn client() -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(300))
-        .user_agent(concat!("arkor-engine/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Http { url: String::new(), message: e.to_string() })
-}
-
-/// The local path of a `file://` URL (`file:///abs` and `file://localhost/abs`,
-/// percent-decoded); None for any other scheme.
-pub fn file_url_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("file://")?;
-    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-    Some(percent_decode(rest).into())
-}
-
-/// Reads a `file://` URL or downloads an `http(s)://` one.
-pub fn fetch_url(url: &str, token: Option<&str>) -> Result<Vec<u8>> {
-    if let Some(path) = file_url_path(url) {
-        let shown = path.display().to_string();
-        return std::fs::read(&path).map_err(io_err(shown));
+fn check_rows(rows: usize, policy: &LoadPolicy, name: &str) -> Result<()> {
+    match policy.max_rows {
+        Some(max) if rows > max => Err(Error::Dataset {
+            source_name: name.into(),
+            message: format!("has more than {max} rows, the limit of this server; use a smaller dataset or a subset"),
+        }),
+        _ => Ok(()),
     }
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(Error::Dataset {
-            source_name: url.into(),
-            message: "blob URLs must start with https://, http:// or file://".into(),
-        });
-    }
-    let mut req = client()?.get(url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let http = |message: String| Error::Http { url: url.into(), message };
-    let resp = req.send().map_err(|e| http(e.to_string()))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.text().unwrap_or_default();
-        return Err(http(format!("status {status}: {}", body.chars().take(200).collect::<String>())));
-    }
-    Ok(resp.bytes().map_err(|e| http(e.to_string()))?.to_vec())
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 const EXTENSIONS: [&str; 5] = [".jsonl", ".json", ".csv", ".parquet", ".ndjson"];
 
-fn load_hub_dataset(
-    endpoint: &str,
-    repo: &str,
-    split: &str,
-    revision: &str,
-    token: Option<&str>,
-    format: DatasetFormat,
-) -> Result<Vec<Example>> {
-    let info_url = format!("{endpoint}/api/datasets/{repo}/revision/{revision}");
-    let info: Value = serde_json::from_slice(&fetch_url(&info_url, token)?).map_err(|e| Error::Dataset {
-        source_name: repo.into(),
-        message: format!("Hub answered with invalid JSON: {e}"),
-    })?;
-    let files: Vec<String> = info
-        .get("siblings")
-        .and_then(|s| s.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f.get("rfilename").and_then(|n| n.as_str()).map(String::from))
-                .filter(|n| EXTENSIONS.iter().any(|e| n.ends_with(e)))
-                .collect()
-        })
-        .unwrap_or_default();
-    // A split is the set of data files whose path names it (`train.jsonl`,
-    // `data/train-00000-of-00001.parquet`); a repo with one unnamed file is all `train`.
-    let named: Vec<&String> = files
-        .iter()
-        .filter(|f| {
-            let base = f.rsplit('/').next().unwrap_or(f);
-            base.starts_with(split) || f.split('/').any(|d| d == split)
-        })
-        .collect();
-    let chosen: Vec<&String> = if named.is_empty() && split == "train" {
-        files.iter().collect()
-    } else {
-        named
-    };
-    if chosen.is_empty() {
-        return Err(Error::Dataset {
+/// A Hugging Face Hub endpoint, read under a policy's size and row caps.
+struct Hub<'a> {
+    endpoint: &'a str,
+    token: Option<&'a str>,
+    policy: &'a LoadPolicy,
+}
+
+impl Hub<'_> {
+    fn load(&self, repo: &str, split: &str, revision: &str, format: DatasetFormat) -> Result<Vec<Example>> {
+        let (endpoint, token) = (self.endpoint, self.token);
+        let info_url = format!("{endpoint}/api/datasets/{repo}/revision/{revision}");
+        let info: Value = serde_json::from_slice(&fetch_url_with(&info_url, token, self.policy, false)?).map_err(|e| Error::Dataset {
             source_name: repo.into(),
-            message: format!("no data file for split {split:?} (files: {files:?})"),
-        });
+            message: format!("Hub answered with invalid JSON: {e}"),
+        })?;
+        let files: Vec<String> = info
+            .get("siblings")
+            .and_then(|s| s.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.get("rfilename").and_then(|n| n.as_str()).map(String::from))
+                    .filter(|n| EXTENSIONS.iter().any(|e| n.ends_with(e)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // A split is the set of data files whose path names it (`train.jsonl`,
+        // `data/train-00000-of-00001.parquet`); a repo with one unnamed file is all `train`.
+        let named: Vec<&String> = files
+            .iter()
+            .filter(|f| {
+                let base = f.rsplit('/').next().unwrap_or(f);
+                base.starts_with(split) || f.split('/').any(|d| d == split)
+            })
+            .collect();
+        let chosen: Vec<&String> = if named.is_empty() && split == "train" {
+            files.iter().collect()
+        } else {
+            named
+        };
+        if chosen.is_empty() {
+            return Err(Error::Dataset {
+                source_name: repo.into(),
+                message: format!("no data file for split {split:?} (files: {files:?})"),
+            });
+        }
+        let mut out = Vec::new();
+        for f in chosen {
+            let url = format!("{endpoint}/datasets/{repo}/resolve/{revision}/{f}");
+            let bytes = fetch_url_with(&url, token, self.policy, false)?;
+            out.extend(parse_dataset(&bytes, &format!("{repo}/{f}"), format)?);
+            check_rows(out.len(), self.policy, repo)?;
+        }
+        Ok(out)
     }
-    let mut out = Vec::new();
-    for f in chosen {
-        let url = format!("{endpoint}/datasets/{repo}/resolve/{revision}/{f}");
-        let bytes = fetch_url(&url, token)?;
-        out.extend(parse_dataset(&bytes, &format!("{repo}/{f}"), format)?);
-    }
-    Ok(out)
 }
 
 /// Parses a dataset file's contents; the format is chosen by the name's extension
