@@ -13,12 +13,26 @@ pub enum ApiError {
     /// 401: no or unknown bearer token.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: the server's policy refuses this (public mode, the Host guard).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such resource visible to this token.
     #[error("{0}")]
     NotFound(String),
     /// 409: the resource exists already.
     #[error("{0}")]
     Conflict(String),
+    /// 413: the request body is over the limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 429: a rate limit; the client may retry after `retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was limited and when to retry.
+        message: String,
+        /// Seconds until the next attempt can succeed.
+        retry_after: u64,
+    },
     /// 500: a fault of ours.
     #[error("{0}")]
     Internal(String),
@@ -29,8 +43,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -39,7 +56,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.to_string() });
-        (self.status(), axum::Json(body)).into_response()
+        let mut res = (self.status(), axum::Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        res
     }
 }
 
