@@ -1,11 +1,11 @@
 //! Job configs: checked field by field when a job is created (so a bad one
 //! never reaches the queue), then turned into the engine's `TrainConfig`.
 
-use std::path::Path;
-
+use arkor_engine::data::DatasetFormat;
 use arkor_engine::{LoraConfig, LrScheduler, TrainConfig};
 use serde_json::Value;
 
+use crate::access::Access;
 use crate::error::ApiError;
 
 /// The models this backend trains and serves.
@@ -21,6 +21,8 @@ pub struct JobPlan {
     pub model: String,
     /// Where the data comes from.
     pub dataset: DatasetSpec,
+    /// How its rows read (`datasetFormat`; detected per row when unset).
+    pub format: DatasetFormat,
     /// Hyper-parameters, with `output_dir` and `save_steps` still to fill in.
     pub train: TrainConfig,
     /// `saveSteps` as given.
@@ -34,7 +36,7 @@ pub struct JobPlan {
 pub enum DatasetSpec {
     /// `{type: "blob", url, token?}`.
     Blob {
-        /// `file://` or `https://` URL.
+        /// `https://` URL, or a `file://` one naming the file's real path.
         url: String,
         /// Bearer token for the URL.
         token: Option<String>,
@@ -114,7 +116,7 @@ fn boolean(cfg: &Value, field: &str) -> Result<Option<bool>, ApiError> {
 /// Reads a `file://` URL as a local path (the engine's reading of it).
 pub use arkor_engine::data::file_url_path;
 
-fn dataset(cfg: &Value) -> Result<DatasetSpec, ApiError> {
+fn dataset(cfg: &Value, access: &Access) -> Result<DatasetSpec, ApiError> {
     let src = match cfg.get("datasetSource") {
         None | Some(Value::Null) => {
             return Err(bad("datasetSource", "is missing: set `dataset` in createTrainer, e.g. { type: \"blob\", url: \"file:///path/data.jsonl\" }"))
@@ -127,11 +129,24 @@ fn dataset(cfg: &Value) -> Result<DatasetSpec, ApiError> {
             let url = string(src, "url")
                 .map_err(|_| bad("datasetSource.url", "must be a string"))?
                 .ok_or_else(|| bad("datasetSource.url", "is missing"))?;
-            let token = src.get("token").and_then(Value::as_str).map(str::to_owned);
+            let token = match src.get("token") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(t)) => Some(t.clone()),
+                Some(other) => return Err(bad("datasetSource.token", format_args!("must be a string, got {}", describe(other)))),
+            };
             if let Some(path) = file_url_path(url) {
-                check_readable(&path).map_err(|e| bad("datasetSource.url", format_args!("cannot be read: {}: {e}", path.display())))?;
-            } else if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(bad("datasetSource.url", format_args!("must be a file://, https:// or http:// URL, got {url:?}")));
+                let real = access.local_dataset(&path).map_err(|e| bad("datasetSource.url", e))?;
+                // Read what was checked, not whatever the link points at later.
+                let url = format!("file://{}", real.display().to_string().replace('%', "%25"));
+                return Ok(DatasetSpec::Blob { url, token });
+            }
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(bad("datasetSource.url", format_args!("must be a file://, https:// or http:// URL, got {}", describe(&Value::from(url)))));
+            }
+            if access.checks_addresses() {
+                if let Some(ip) = url_ip_literal(url) {
+                    crate::access::address_rule(ip).map_err(|e| bad("datasetSource.url", e))?;
+                }
             }
             Ok(DatasetSpec::Blob { url: url.to_owned(), token })
         }
@@ -148,16 +163,39 @@ fn dataset(cfg: &Value) -> Result<DatasetSpec, ApiError> {
     }
 }
 
-fn check_readable(path: &Path) -> std::io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_dir() {
-        return Err(std::io::Error::other("it is a directory"));
+/// The IP address a URL names literally, if it does, in any spelling the
+/// URL standard accepts (`2130706433`, `0x7f.1`, `[::ffff:7f00:1]`). The
+/// engine checks names when it resolves them; this answers literals at once.
+fn url_ip_literal(url: &str) -> Option<std::net::IpAddr> {
+    match url::Url::parse(url).ok()?.host()? {
+        url::Host::Ipv4(v4) => Some(v4.into()),
+        url::Host::Ipv6(v6) => Some(v6.into()),
+        url::Host::Domain(_) => None,
     }
-    std::fs::File::open(path).map(|_| ())
 }
 
-/// Checks a job config and plans the run. Every error names the field.
-pub fn plan(cfg: &Value) -> Result<JobPlan, ApiError> {
+/// `datasetFormat`: a format name, or upstream's `{ type: name }`.
+fn dataset_format(cfg: &Value) -> Result<DatasetFormat, ApiError> {
+    let (field, name) = match cfg.get("datasetFormat") {
+        None | Some(Value::Null) => return Ok(DatasetFormat::Auto),
+        Some(Value::String(f)) => ("datasetFormat", f.as_str()),
+        Some(o @ Value::Object(_)) => match o.get("type") {
+            Some(Value::String(f)) => ("datasetFormat.type", f.as_str()),
+            other => {
+                let got = other.map_or("nothing".to_owned(), describe);
+                return Err(bad("datasetFormat.type", format_args!("must be a format name such as \"chatml\", got {got}")));
+            }
+        },
+        Some(other) => {
+            return Err(bad("datasetFormat", format_args!("must be a format name or {{ type: name }}, got {}", describe(other))))
+        }
+    };
+    crate::dataset::parse_format(name).map_err(|e| bad(field, e))
+}
+
+/// Checks a job config and plans the run under `access` (which datasets the
+/// server may read). Every error names the field.
+pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ApiError> {
     if !cfg.is_object() {
         return Err(ApiError::BadRequest("`config` must be an object".into()));
     }
@@ -168,7 +206,7 @@ pub fn plan(cfg: &Value) -> Result<JobPlan, ApiError> {
             format_args!("{model:?} is not served by this local backend; use one of {}", LOCAL_MODELS.join(", ")),
         ));
     }
-    let dataset = dataset(cfg)?;
+    let dataset = dataset(cfg, access)?;
     let mut t = TrainConfig::default();
     t.bf16_matmul = bf16_enabled();
     let mut lora = LoraConfig::default();
@@ -220,19 +258,13 @@ pub fn plan(cfg: &Value) -> Result<JobPlan, ApiError> {
         }
     }
     boolean(cfg, "loadIn4bit")?;
-    match cfg.get("datasetFormat") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(f)) => {
-            crate::dataset::parse_format(Some(f)).map_err(|e| bad("datasetFormat", e))?;
-        }
-        Some(other) => return Err(bad("datasetFormat", format_args!("must be a format name string, got {}", describe(other)))),
-    }
+    let format = dataset_format(cfg)?;
     t.train_on_responses_only = boolean(cfg, "trainOnResponsesOnly")?.unwrap_or(true);
     let dry_run = boolean(cfg, "dryRun")?.unwrap_or(false);
     if let Some(seed) = count(cfg, "seed", 0)? {
         t.seed = seed as u64;
     }
-    Ok(JobPlan { model: model.to_owned(), dataset, train: t, save_steps, dry_run })
+    Ok(JobPlan { model: model.to_owned(), dataset, format, train: t, save_steps, dry_run })
 }
 
 #[cfg(test)]
@@ -246,7 +278,7 @@ mod tests {
     }
 
     fn err(cfg: Value) -> String {
-        plan(&cfg).unwrap_err().to_string()
+        plan(&cfg, &Access::Loopback).unwrap_err().to_string()
     }
 
     #[test]
@@ -273,7 +305,7 @@ mod tests {
         c["loraR"] = json!(8);
         c["maxSteps"] = json!(12);
         c["lrSchedulerType"] = json!("cosine");
-        let p = plan(&c).unwrap();
+        let p = plan(&c, &Access::Loopback).unwrap();
         assert_eq!(p.train.lora.r, 8);
         assert_eq!(p.train.max_steps, Some(12));
         assert_eq!(p.train.lr_scheduler, LrScheduler::Cosine);

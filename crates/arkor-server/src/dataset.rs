@@ -1,10 +1,14 @@
 //! From a job's `datasetSource` to training examples, through the engine's
-//! loaders. Blocking: runs on the training thread.
+//! loaders, under the server's limits and access rules. Blocking: runs on
+//! the training thread.
 
-use arkor_engine::data::{load_dataset, DatasetFormat, DatasetSource};
+use std::sync::Arc;
+
+use arkor_engine::data::{load_dataset_with, DatasetFormat, DatasetSource, LoadPolicy};
 use arkor_engine::Example;
 
 use crate::config::DatasetSpec;
+use crate::Rules;
 
 /// The engine's view of a validated `datasetSource`.
 fn source(spec: &DatasetSpec) -> DatasetSource {
@@ -16,16 +20,21 @@ fn source(spec: &DatasetSpec) -> DatasetSource {
     }
 }
 
-/// Parses `datasetFormat` (a format name); `None` means detect per file.
-pub fn parse_format(format: Option<&str>) -> Result<DatasetFormat, String> {
-    match format {
-        Some(f) => f.parse::<DatasetFormat>().map_err(|e| e.to_string()),
-        None => Ok(DatasetFormat::Auto),
+/// Parses a `datasetFormat` name.
+pub fn parse_format(name: &str) -> Result<DatasetFormat, String> {
+    name.parse::<DatasetFormat>().map_err(|e| e.to_string())
+}
+
+/// What the engine is told to enforce while loading.
+fn policy(rules: &Rules) -> LoadPolicy {
+    LoadPolicy {
+        max_bytes: Some(rules.limits.dataset_bytes),
+        max_rows: Some(rules.limits.dataset_rows),
+        blob_addresses: rules.access.checks_addresses().then(|| Arc::new(crate::access::address_rule) as arkor_engine::data::AddressRule),
     }
 }
 
 /// Loads every example of `spec` in `format`.
-pub fn load_examples(spec: &DatasetSpec, format: Option<&str>) -> Result<Vec<Example>, String> {
-    let format = parse_format(format).map_err(|e| format!("`config.datasetFormat`: {e}"))?;
-    load_dataset(&source(spec), format).map_err(|e| e.to_string())
+pub fn load_examples(spec: &DatasetSpec, format: DatasetFormat, rules: &Rules) -> Result<Vec<Example>, String> {
+    load_dataset_with(&source(spec), format, &policy(rules)).map_err(|e| e.to_string())
 }

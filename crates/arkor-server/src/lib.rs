@@ -8,14 +8,22 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 mod auth;
+mod body;
 pub mod config;
 mod dataset;
 mod error;
 mod events;
+mod fault;
+pub mod guard;
 mod inference;
 mod instance;
+pub mod limits;
 mod models;
+#[cfg(test)]
+mod proptests;
+mod ratelimit;
 mod routes;
 pub mod store;
 mod stream;
@@ -23,10 +31,13 @@ mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use access::{Access, PublicAccess};
 pub use error::ApiError;
 use events::EventLog;
+pub use limits::Limits;
 use models::ModelCache;
 use store::Store;
 use worker::Queue;
@@ -40,6 +51,27 @@ pub struct AppState {
     models: ModelCache,
     home: PathBuf,
     ping_every: Duration,
+    rules: Arc<Rules>,
+    signups: ratelimit::RateLimiter,
+}
+
+/// What the routes and the job worker enforce, fixed at start.
+#[derive(Debug, Default)]
+pub(crate) struct Rules {
+    access: Access,
+    limits: Limits,
+    faults: Faults,
+}
+
+/// Faults a test can inject to show the server survives them. Never set by
+/// the CLI or the SDK.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Mounts `GET /v1/__fault/panic`, a handler that panics.
+    pub panic_route: bool,
+    /// A job with this name panics in its training worker.
+    pub panic_job_name: Option<String>,
 }
 
 /// How to run a server.
@@ -52,6 +84,16 @@ pub struct ServerOptions {
     pub static_token: Option<String>,
     /// Keepalive interval of event streams.
     pub ping_every: Duration,
+    /// Names the Host guard accepts besides 127.0.0.1, localhost and [::1]
+    /// (`--allow-host`).
+    pub allow_hosts: Vec<String>,
+    /// Loopback (the default) or public mode.
+    pub access: Access,
+    /// Bounds on requests and jobs.
+    pub limits: Limits,
+    /// Test-only fault injection; leave at its default.
+    #[doc(hidden)]
+    pub faults: Faults,
 }
 
 /// The org of the embedded server's static token.
@@ -60,7 +102,15 @@ pub const LOCAL_ORG: &str = "local";
 impl ServerOptions {
     /// Options for `home` with the defaults.
     pub fn new(home: PathBuf) -> Self {
-        Self { home, static_token: None, ping_every: stream::PING_EVERY }
+        Self {
+            home,
+            static_token: None,
+            ping_every: stream::PING_EVERY,
+            allow_hosts: Vec::new(),
+            access: Access::Loopback,
+            limits: Limits::default(),
+            faults: Faults::default(),
+        }
     }
 }
 
@@ -91,6 +141,9 @@ pub enum StartError {
     /// The static token could not be registered.
     #[error("cannot register the local token: {0}")]
     Token(ApiError),
+    /// An option is unusable (an `--allow-host` name, an `--allow-path` root).
+    #[error("{0}")]
+    Options(String),
 }
 
 /// A running server; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -119,19 +172,29 @@ impl RunningServer {
 /// Opens the store, recovers interrupted jobs, starts the job worker and
 /// serves on `listener`. Must be called inside a tokio runtime.
 pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) -> Result<RunningServer, StartError> {
+    let public = matches!(options.access, Access::Public(_));
+    let mut hosts = guard::HostPolicy::new(&options.allow_hosts).map_err(|e| StartError::Options(e.to_string()))?;
+    if public {
+        hosts = hosts.with_ip_literals();
+    }
+    let access = options.access.canonicalized().map_err(|e| StartError::Options(e.to_string()))?;
     let db = options.home.join("arkor.sqlite");
     let store = Store::open(&db).map_err(|source| StartError::Database { path: db.clone(), source })?;
     if let Some(token) = &options.static_token {
         let org = store.ensure_org(LOCAL_ORG, "Local").map_err(StartError::Token)?;
-        store.add_token(token, &org, None, Some("embedded")).map_err(StartError::Token)?;
+        // A public server's token is its only credential: a new one retires the old.
+        let kind = if public { "serve" } else { "embedded" };
+        store.set_token(token, &org, kind, public).map_err(StartError::Token)?;
     }
+    let rules = Arc::new(Rules { access, limits: options.limits, faults: options.faults });
     let log = EventLog::new(store.clone());
     let models = ModelCache::new(options.home.clone());
     let instance = instance::Instance::acquire(&options.home).map_err(StartError::Listen)?;
-    let queue = Queue::new(store.clone(), log.clone(), models.clone(), options.home.clone(), instance);
+    let queue = Queue::new(store.clone(), log.clone(), models.clone(), options.home.clone(), instance, rules.clone());
     queue.recover();
-    let state = AppState { store, log, queue: queue.clone(), models, home: options.home.clone(), ping_every: options.ping_every };
-    let app = routes::router(state);
+    let signups = ratelimit::RateLimiter::new(rules.limits.signup_burst, rules.limits.signup_every);
+    let state = AppState { store, log, queue: queue.clone(), models, home: options.home.clone(), ping_every: options.ping_every, rules, signups };
+    let app = routes::router(state, hosts).into_make_service_with_connect_info::<SocketAddr>();
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -144,4 +207,3 @@ pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) ->
     });
     Ok(RunningServer { addr, shutdown: Some(tx), task })
 }
-

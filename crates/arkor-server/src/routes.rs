@@ -9,13 +9,22 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
+use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult};
+use crate::guard::HostPolicy;
+use crate::limits::{IDEMPOTENCY_KEY_CHARS, SLUG_CHARS};
+use crate::ratelimit::ClientIp;
 use crate::store::{new_id, Org};
 use crate::AppState;
 
-/// All routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// All routes, behind the Host guard, with panics and rejections answered
+/// as JSON errors.
+pub fn router(state: AppState, hosts: HostPolicy) -> Router {
+    let mut api = Router::new();
+    if state.rules.faults.panic_route {
+        api = api.route("/v1/__fault/panic", get(injected_panic));
+    }
+    let api = api
         .route("/v1/auth/anonymous", post(anonymous))
         .route("/v1/me", get(me))
         .route("/v1/projects", get(list_projects).post(create_project))
@@ -26,6 +35,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/inference/chat", post(chat))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::fault::json_errors));
+    hosts.apply(api).layer(tower_http::catch_panic::CatchPanicLayer::custom(crate::fault::panic_response))
+}
+
+/// The test-only route of [`crate::Faults::panic_route`].
+async fn injected_panic() -> StatusCode {
+    panic!("injected fault")
 }
 
 /// `?orgSlug=..&projectSlug=..`.
@@ -55,14 +71,44 @@ fn own_job(state: &AppState, caller: &Org, id: &str) -> ApiResult<crate::store::
     state.store.job(id)?.filter(|j| j.org_id == caller.id).ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))
 }
 
+/// A `name` field within the server's length limit.
+fn name_field(state: &AppState, v: Option<&Value>, what: &str) -> ApiResult<Option<String>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let max = state.rules.limits.name_chars;
+            let n = s.chars().count();
+            if n > max {
+                return Err(ApiError::BadRequest(format!("`name` of the {what} is {n} characters long; at most {max} are allowed")));
+            }
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(ApiError::BadRequest(format!("`name` of the {what} must be a string"))),
+    }
+}
+
 fn org_json(o: &Org) -> Value {
     json!({ "id": o.id, "slug": o.slug, "name": o.name })
 }
 
-async fn anonymous(State(state): State<AppState>, body: Option<Json<Value>>) -> ApiResult<Response> {
-    let kind = body.as_ref().and_then(|b| b.get("kind")).and_then(Value::as_str).unwrap_or("cli").to_owned();
-    if !matches!(kind.as_str(), "cli" | "web") {
-        return Err(ApiError::BadRequest("`kind` must be \"cli\" or \"web\"".into()));
+async fn anonymous(State(state): State<AppState>, ClientIp(ip): ClientIp, body: JsonBody) -> ApiResult<Response> {
+    if !state.rules.access.anonymous_signup() {
+        return Err(ApiError::Forbidden(format!(
+            "anonymous sign-up is off on this public server; use the token its operator gave you (ARKOR_CLOUD_API_URL plus credentials), or restart it with `{}`",
+            crate::access::ALLOW_ANONYMOUS_FLAG
+        )));
+    }
+    let kind = match body.0.as_ref().and_then(|b| b.get("kind")) {
+        None | Some(Value::Null) => "cli",
+        Some(Value::String(k)) if matches!(k.as_str(), "cli" | "web") => k.as_str(),
+        Some(_) => return Err(ApiError::BadRequest("`kind` must be \"cli\" or \"web\"".into())),
+    }
+    .to_owned();
+    if let Some(ip) = ip {
+        state.signups.take(ip).map_err(|retry_after| ApiError::TooManyRequests {
+            message: format!("too many anonymous sign-ups from {ip}; try again in {retry_after} s, or reuse the token you already have"),
+            retry_after,
+        })?;
     }
     let anonymous_id = new_id("anon");
     let slug = format!("anon-{}", &anonymous_id[5..17]);
@@ -77,20 +123,17 @@ async fn me(Caller(org): Caller) -> Json<Value> {
     Json(json!({ "user": { "kind": "anonymous" }, "orgs": [org_json(&org)] }))
 }
 
-#[derive(Deserialize)]
-struct NewProject {
-    name: Option<String>,
-    slug: Option<String>,
-}
-
-async fn create_project(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, body: Option<Json<NewProject>>) -> ApiResult<Response> {
+async fn create_project(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, body: JsonBody) -> ApiResult<Response> {
     check_org(&org, &q)?;
-    let body = body.ok_or_else(|| ApiError::BadRequest("body must be JSON { name, slug }".into()))?;
-    let slug = body.slug.clone().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::BadRequest("`slug` is required".into()))?;
-    if slug.len() > 64 || !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(ApiError::BadRequest("`slug` must be 1-64 characters of a-z, 0-9 and -".into()));
+    let body = body.object("{ name, slug }")?;
+    let slug = match body.get("slug") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(ApiError::BadRequest("`slug` is required: 1-64 characters of a-z, 0-9 and -".into())),
+    };
+    if slug.len() > SLUG_CHARS || !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(ApiError::BadRequest(format!("`slug` must be 1-{SLUG_CHARS} characters of a-z, 0-9 and -")));
     }
-    let name = body.name.clone().unwrap_or_else(|| slug.clone());
+    let name = name_field(&state, body.get("name"), "project")?.unwrap_or_else(|| slug.clone());
     let project = state.store.create_project(&org, &name, &slug)?;
     Ok((StatusCode::CREATED, Json(json!({ "project": project }))).into_response())
 }
@@ -101,18 +144,36 @@ async fn list_projects(State(state): State<AppState>, Caller(org): Caller, Query
     Ok(Json(json!({ "org": org_json(&org), "projects": projects })))
 }
 
-async fn create_job(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, body: Option<Json<Value>>) -> ApiResult<Response> {
+/// The `Idempotency-Key` header, when sent: one key per trainer, reused on
+/// retries, so a retried create answers with the job it already made.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_CHARS);
+    key.map(|k| Some(k.to_owned())).ok_or_else(|| {
+        ApiError::BadRequest(format!("header `Idempotency-Key` must be 1-{IDEMPOTENCY_KEY_CHARS} visible ASCII characters"))
+    })
+}
+
+async fn create_job(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, headers: HeaderMap, body: JsonBody) -> ApiResult<Response> {
     let project_id = project(&state, &org, &q)?;
-    let Json(body) = body.ok_or_else(|| ApiError::BadRequest("body must be JSON { name, config }".into()))?;
-    let name = match body.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+    let key = idempotency_key(&headers)?;
+    let answer = |job: crate::store::Job| (StatusCode::CREATED, Json(json!({ "job": job.to_json() }))).into_response();
+    // A retry: the job as it is now, whatever the body says this time.
+    if let Some(job) = key.as_deref().map(|k| state.store.job_by_key(&org, &project_id, k)).transpose()?.flatten() {
+        return Ok(answer(job));
+    }
+    let body = body.object("{ name, config }")?;
+    let name = match name_field(&state, body.get("name"), "job")? {
+        Some(s) if !s.trim().is_empty() => s,
         _ => return Err(ApiError::BadRequest("`name` must be a non-empty string".into())),
     };
     let config = body.get("config").cloned().unwrap_or(Value::Null);
-    crate::config::plan(&config)?;
-    let job = state.store.create_job(&org, &project_id, &name, &config, state.queue.owner())?;
-    state.queue.notify();
-    Ok((StatusCode::CREATED, Json(json!({ "job": job.to_json() }))).into_response())
+    crate::config::plan(&config, &state.rules.access)?;
+    let (job, created) = state.store.create_job_once(&org, &project_id, &name, &config, state.queue.owner(), key.as_deref())?;
+    if created {
+        state.queue.notify();
+    }
+    Ok(answer(job))
 }
 
 async fn list_jobs(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>) -> ApiResult<Json<Value>> {
@@ -150,8 +211,8 @@ async fn stream_job(State(state): State<AppState>, Caller(org): Caller, Path(id)
     Ok(crate::stream::job_events(&state, id, &headers))
 }
 
-async fn chat(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, body: Option<Json<Value>>) -> ApiResult<Response> {
+async fn chat(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, body: JsonBody) -> ApiResult<Response> {
     check_org(&org, &q)?;
-    let Json(body) = body.ok_or_else(|| ApiError::BadRequest("body must be JSON".into()))?;
+    let body = body.0.ok_or_else(|| ApiError::BadRequest("the request body must be JSON { messages, adapter | baseModel, ... }".into()))?;
     crate::inference::chat(state, org, body).await
 }

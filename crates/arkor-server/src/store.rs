@@ -121,7 +121,17 @@ CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
 ";
 
 /// Columns added after the first schema, applied when missing.
-const MIGRATIONS: &[(&str, &str, &str)] = &[("jobs", "owner", "ALTER TABLE jobs ADD COLUMN owner TEXT")];
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    ("jobs", "owner", "ALTER TABLE jobs ADD COLUMN owner TEXT"),
+    ("jobs", "idempotency_key", "ALTER TABLE jobs ADD COLUMN idempotency_key TEXT"),
+];
+
+/// Indexes over migrated columns, created once those exist. One job per
+/// `Idempotency-Key` within a project, enforced by SQLite itself.
+const INDEXES: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key ON jobs (org_id, project_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+";
 
 fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let config: String = r.get("config")?;
@@ -141,6 +151,15 @@ fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
 
 const JOB_COLUMNS: &str = "id, org_id, project_id, name, status, config, error, created_at, started_at, completed_at";
 
+fn job_by_key(c: &Connection, org: &Org, project_id: &str, key: &str) -> rusqlite::Result<Option<Job>> {
+    c.query_row(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE org_id = ?1 AND project_id = ?2 AND idempotency_key = ?3"),
+        params![org.id, project_id, key],
+        job_from_row,
+    )
+    .optional()
+}
+
 impl Store {
     /// Opens (creating) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, rusqlite::Error> {
@@ -158,6 +177,7 @@ impl Store {
                 conn.execute_batch(sql)?;
             }
         }
+        conn.execute_batch(INDEXES)?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -187,6 +207,22 @@ impl Store {
                 params![token, org.id, anonymous_id, kind, now()],
             )
             .map(|_| ())
+        })
+    }
+
+    /// Registers a server's own `token` for `org`, tagged `kind`; with
+    /// `retire_others`, the earlier tokens of that kind stop working.
+    pub fn set_token(&self, token: &str, org: &Org, kind: &str, retire_others: bool) -> ApiResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            if retire_others {
+                tx.execute("DELETE FROM tokens WHERE kind = ?1 AND token <> ?2", params![kind, token])?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO tokens (token, org_id, anonymous_id, kind, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
+                params![token, org.id, kind, now()],
+            )?;
+            tx.commit()
         })
     }
 
@@ -239,6 +275,17 @@ impl Store {
 
     /// Queues a new job, to be run by the server instance `owner`.
     pub fn create_job(&self, org: &Org, project_id: &str, name: &str, config: &Value, owner: &str) -> ApiResult<Job> {
+        Ok(self.create_job_once(org, project_id, name, config, owner, None)?.0)
+    }
+
+    /// The job created in `project_id` under `Idempotency-Key` `key`.
+    pub fn job_by_key(&self, org: &Org, project_id: &str, key: &str) -> ApiResult<Option<Job>> {
+        self.with(|c| job_by_key(c, org, project_id, key))
+    }
+
+    /// Queues a new job unless one was already created under `key` in this
+    /// project; returns that job instead, and whether a job was created.
+    pub fn create_job_once(&self, org: &Org, project_id: &str, name: &str, config: &Value, owner: &str, key: Option<&str>) -> ApiResult<(Job, bool)> {
         let job = Job {
             id: new_id("job"),
             org_id: org.id.clone(),
@@ -252,12 +299,17 @@ impl Store {
             completed_at: None,
         };
         self.with(|c| {
-            c.execute(
-                "INSERT INTO jobs (id, org_id, project_id, name, status, config, created_at, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![job.id, job.org_id, job.project_id, job.name, job.status, job.config.to_string(), job.created_at, owner],
-            )
-        })?;
-        Ok(job)
+            let tx = c.transaction()?;
+            if let Some(existing) = key.map(|k| job_by_key(&tx, org, project_id, k)).transpose()?.flatten() {
+                return Ok((existing, false));
+            }
+            tx.execute(
+                "INSERT INTO jobs (id, org_id, project_id, name, status, config, created_at, owner, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![job.id, job.org_id, job.project_id, job.name, job.status, job.config.to_string(), job.created_at, owner, key],
+            )?;
+            tx.commit()?;
+            Ok((job, true))
+        })
     }
 
     /// Jobs of a project, newest first.
@@ -359,6 +411,11 @@ mod tests {
         let job = s.create_job(&org, p["id"].as_str().unwrap(), "run", &json!({"model": "m"}), "me").unwrap();
         assert_eq!(s.next_queued("other").unwrap(), None);
         assert_eq!(s.next_queued("me").unwrap().unwrap().id, job.id);
+        let (keyed, created) = s.create_job_once(&org, p["id"].as_str().unwrap(), "k", &json!({}), "me", Some("key-1")).unwrap();
+        assert!(created);
+        let (again, created) = s.create_job_once(&org, p["id"].as_str().unwrap(), "k2", &json!({}), "me", Some("key-1")).unwrap();
+        assert!(!created);
+        assert_eq!(again, keyed);
         let a = s.append_event(&job.id, &json!({"type": "training.started"}), Some(Transition::Started)).unwrap().unwrap();
         let b = s.append_event(&job.id, &json!({"type": "training.completed"}), Some(Transition::Completed)).unwrap().unwrap();
         assert!(b > a);

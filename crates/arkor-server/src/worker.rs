@@ -17,6 +17,7 @@ use crate::events::EventLog;
 use crate::instance::Instance;
 use crate::models::ModelCache;
 use crate::store::{Job, Store, Transition};
+use crate::Rules;
 
 /// Message for jobs whose server died while they were running.
 pub const INTERRUPTED: &str = "The arkor server stopped while this job was running, so it did not finish; it was marked failed when the server restarted. Start the job again to retrain.";
@@ -43,12 +44,13 @@ pub struct Queue {
     wake: Arc<Notify>,
     cancels: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     instance: Arc<Instance>,
+    rules: Arc<Rules>,
 }
 
 impl Queue {
     /// A queue over `store`; call [`Queue::run`] to process it.
-    pub fn new(store: Store, log: EventLog, models: ModelCache, home: PathBuf, instance: Instance) -> Self {
-        Self { store, log, models, home, wake: Arc::new(Notify::new()), cancels: Default::default(), instance: Arc::new(instance) }
+    pub(crate) fn new(store: Store, log: EventLog, models: ModelCache, home: PathBuf, instance: Instance, rules: Arc<Rules>) -> Self {
+        Self { store, log, models, home, wake: Arc::new(Notify::new()), cancels: Default::default(), instance: Arc::new(instance), rules }
     }
 
     /// The server instance whose jobs this queue runs.
@@ -59,6 +61,13 @@ impl Queue {
     /// Where a job's checkpoints go.
     pub fn job_dir(home: &Path, job_id: &str) -> PathBuf {
         home.join("jobs").join(job_id)
+    }
+
+    /// Where the engine writes a job's adapters before each is renamed into
+    /// [`Queue::job_dir`]: a save cut short by a kill stays here, where
+    /// inference never looks.
+    fn staging_dir(home: &Path, job_id: &str) -> PathBuf {
+        Self::job_dir(home, job_id).join(".staging")
     }
 
     /// Tells the worker a job was queued.
@@ -150,14 +159,7 @@ impl Queue {
         });
         let outcome = match outcome {
             Ok(r) => r,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(format!("internal error in the training step: {what}"))
-            }
+            Err(panic) => Err(format!("internal error in the training step: {}", crate::fault::panic_message(panic.as_ref()))),
         };
         match outcome {
             Ok(_) if cancel.load(Ordering::SeqCst) => {}
@@ -171,9 +173,12 @@ impl Queue {
     }
 
     fn train(&self, job: &Job, cancel: &AtomicBool) -> Result<Finished, String> {
-        let JobPlan { model, dataset, mut train, save_steps, dry_run } = plan(&job.config).map_err(|e| e.to_string())?;
+        if self.rules.faults.panic_job_name.as_deref() == Some(job.name.as_str()) {
+            panic!("injected fault for job {}", job.id);
+        }
+        let JobPlan { model, dataset, format, mut train, save_steps, dry_run } = plan(&job.config, &self.rules.access).map_err(|e| e.to_string())?;
         let model = self.models.model(&model)?;
-        let mut examples = load_examples(&dataset, job.config.get("datasetFormat").and_then(|v| v.as_str()))?;
+        let mut examples = load_examples(&dataset, format, &self.rules)?;
         if dry_run {
             examples.truncate(DRY_RUN_EXAMPLES);
             train.max_steps = Some(train.max_steps.unwrap_or(DRY_RUN_STEPS).min(DRY_RUN_STEPS));
@@ -182,22 +187,42 @@ impl Queue {
             return Err("the dataset has no examples".into());
         }
         let out = Self::job_dir(&self.home, &job.id);
-        train.output_dir = Some(out.clone());
+        let staging = Self::staging_dir(&self.home, &job.id);
+        // Left over from a save a kill cut short.
+        let _ = std::fs::remove_dir_all(&staging);
+        train.output_dir = Some(staging.clone());
         train.save_steps = Some(save_steps.unwrap_or_else(|| default_save_steps(&train, examples.len())));
         let mut trainer = arkor_engine::Trainer::new(model, &examples, train).map_err(|e| e.to_string())?;
-        let mut observer = JobObserver { log: &self.log, job_id: &job.id, cancel, started: Instant::now() };
-        let summary = trainer.run(&mut observer, cancel).map_err(|e| e.to_string())?;
-        let artifacts = summary
-            .final_adapter
-            .iter()
-            .map(|p| json!({ "kind": "final", "jobId": job.id, "format": "peft-lora", "path": p.display().to_string() }))
-            .collect();
-        let metrics = json!({
-            "steps": summary.steps, "finalLoss": summary.final_loss, "meanLoss": summary.mean_loss,
-            "trainSeconds": summary.seconds, "examples": examples.len(),
-        });
-        Ok(Finished { metrics, artifacts })
+        let mut observer = JobObserver { log: &self.log, job_id: &job.id, out: &out, cancel, started: Instant::now(), failed: None };
+        let run = trainer.run(&mut observer, cancel);
+        let finished = match (observer.failed.take(), run) {
+            (Some(e), _) => Err(e),
+            (None, Err(e)) => Err(e.to_string()),
+            (None, Ok(summary)) => summary.final_adapter.as_deref().map(|dir| publish(dir, &out.join("final"))).transpose().map(|final_dir| {
+                let artifacts = final_dir
+                    .iter()
+                    .map(|p| json!({ "kind": "final", "jobId": job.id, "format": "peft-lora", "path": p.display().to_string() }))
+                    .collect();
+                let metrics = json!({
+                    "steps": summary.steps, "finalLoss": summary.final_loss, "meanLoss": summary.mean_loss,
+                    "trainSeconds": summary.seconds, "examples": examples.len(),
+                });
+                Finished { metrics, artifacts }
+            }),
+        };
+        let _ = std::fs::remove_dir_all(&staging);
+        finished
     }
+}
+
+/// Moves a complete adapter directory from staging to `dest` in one rename,
+/// so readers see either nothing or all of it.
+fn publish(staged: &Path, dest: &Path) -> Result<PathBuf, String> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).map_err(|e| format!("cannot replace {}: {e}", dest.display()))?;
+    }
+    std::fs::rename(staged, dest).map_err(|e| format!("cannot move the adapter {} into place at {}: {e}", staged.display(), dest.display()))?;
+    Ok(dest.to_owned())
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -229,8 +254,12 @@ fn default_save_steps(t: &arkor_engine::TrainConfig, examples: usize) -> usize {
 struct JobObserver<'a> {
     log: &'a EventLog,
     job_id: &'a str,
+    /// The job's directory, where checkpoints are published.
+    out: &'a Path,
     cancel: &'a AtomicBool,
     started: Instant,
+    /// Why publishing a checkpoint failed; the run is stopped and the job fails with it.
+    failed: Option<String>,
 }
 
 impl TrainObserver for JobObserver<'_> {
@@ -251,10 +280,18 @@ impl TrainObserver for JobObserver<'_> {
         );
     }
 
-    fn on_checkpoint(&mut self, step: usize, dir: &Path) {
+    fn on_checkpoint(&mut self, step: usize, staged: &Path) {
         if self.cancel.load(Ordering::SeqCst) {
             return;
         }
+        let dir = match publish(staged, &self.out.join(format!("checkpoint-{step}"))) {
+            Ok(d) => d,
+            Err(e) => {
+                self.failed = Some(e);
+                self.cancel.store(true, Ordering::SeqCst);
+                return;
+            }
+        };
         let artifact = json!({ "kind": "checkpoint", "jobId": self.job_id, "step": step, "format": "peft-lora", "path": dir.display().to_string() });
         self.log.emit(self.job_id, "checkpoint.saved", json!({ "step": step, "artifacts": [artifact] }), None);
     }

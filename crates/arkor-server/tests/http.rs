@@ -323,3 +323,75 @@ async fn two_servers_on_one_home_leave_each_others_jobs_alone() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_answers_with_the_same_job() {
+    let s = TestServer::new().await;
+    s.project().await;
+    let (st, _) = s.json(Method::POST, "/v1/projects?orgSlug=local", Some(json!({"slug": "other"}))).await;
+    assert_eq!(st, 201);
+    let dir = tempfile::tempdir().unwrap();
+    let url = write_dataset(dir.path(), 4);
+    let post = |project: &'static str, key: &'static str, config: Value| {
+        s.req(Method::POST, &format!("/v1/jobs?orgSlug=local&projectSlug={project}"))
+            .header("Idempotency-Key", key)
+            .json(&json!({"name": "run", "config": config}))
+            .send()
+    };
+    let first = post("p", "trainer-1", tiny_config(&url, 1)).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let id = first["job"]["id"].as_str().unwrap().to_owned();
+    s.wait_job(&id).await;
+    // A retry, even with another body, answers with the job as it is now.
+    let again = post("p", "trainer-1", json!({"model": "nope"})).await.unwrap();
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["job"]["id"], id.as_str());
+    assert_eq!(again["job"]["status"], "completed");
+    // Another key, or the same key in another project, is another job.
+    let (other_key, other_project) = (post("p", "trainer-2", tiny_config(&url, 1)).await.unwrap(), post("other", "trainer-1", tiny_config(&url, 1)).await.unwrap());
+    let other_key: Value = other_key.json().await.unwrap();
+    let other_project: Value = other_project.json().await.unwrap();
+    assert_ne!(other_key["job"]["id"], id.as_str());
+    assert_ne!(other_project["job"]["id"], id.as_str());
+    let (_, jobs) = s.json(Method::GET, "/v1/jobs?orgSlug=local&projectSlug=p", None).await;
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 2);
+    let res = s.req(Method::POST, "/v1/jobs?orgSlug=local&projectSlug=p").header("Idempotency-Key", "k".repeat(300)).json(&json!({"name": "r", "config": tiny_config(&url, 1)})).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let e: Value = res.json().await.unwrap();
+    assert!(e["error"].as_str().unwrap().contains("Idempotency-Key"), "{e}");
+    // Concurrent first tries with one key make one job.
+    let tries = futures::future::join_all((0..8).map(|_| post("p", "burst", tiny_config(&url, 1)))).await;
+    let mut ids: Vec<String> = Vec::new();
+    for t in tries {
+        let v: Value = t.unwrap().json().await.unwrap();
+        ids.push(v["job"]["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    for id in [other_key["job"]["id"].as_str().unwrap(), other_project["job"]["id"].as_str().unwrap(), &ids[0]] {
+        s.wait_job(id).await;
+    }
+}
+
+#[tokio::test]
+async fn dataset_format_as_upstreams_object_trains() {
+    let s = TestServer::new().await;
+    s.project().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = write_dataset(dir.path(), 4);
+    let mut config = tiny_config(&url, 1);
+    config["datasetFormat"] = json!({"type": "chatml"});
+    config["evalSteps"] = json!(25);
+    config["loadIn4bit"] = json!(false);
+    let (st, created) = s.create_job(config.clone()).await;
+    assert_eq!(st, 201, "{created}");
+    assert_eq!(s.wait_job(created["job"]["id"].as_str().unwrap()).await["status"], "completed");
+    // The format is applied: these rows are not prompt/completion.
+    config["datasetFormat"] = json!({"type": "prompt_completion"});
+    let (_, created) = s.create_job(config).await;
+    let job = s.wait_job(created["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "failed");
+    assert!(job["error"].as_str().unwrap().contains("row 1"), "{job}");
+}

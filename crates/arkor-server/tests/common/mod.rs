@@ -19,20 +19,64 @@ pub struct TestServer {
 }
 
 pub async fn start_at(home: &Path, ping: Duration) -> RunningServer {
+    start_with(home, |o| o.ping_every = ping).await
+}
+
+/// A server on 127.0.0.1 with the test token and `edit`'s options.
+pub async fn start_with(home: &Path, edit: impl FnOnce(&mut ServerOptions)) -> RunningServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut opts = ServerOptions::new(home.to_path_buf());
     opts.static_token = Some(TOKEN.into());
-    opts.ping_every = ping;
+    edit(&mut opts);
     arkor_server::start(opts, listener).await.unwrap()
+}
+
+/// Serves `body` to every request on a 127.0.0.1 port, forever; returns the port.
+pub fn serve_bytes(body: Vec<u8>) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    port
 }
 
 impl TestServer {
     pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// A server with a fresh home and `edit`'s options.
+    pub async fn with(edit: impl FnOnce(&mut ServerOptions)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().to_path_buf();
-        let server = start_at(&home, Duration::from_secs(15)).await;
+        let server = start_with(&home, |o| {
+            o.ping_every = Duration::from_secs(15);
+            edit(o)
+        })
+        .await;
         let url = server.url();
         Self { server: Some(server), url, home, _dir: Some(dir), http: reqwest::Client::new() }
+    }
+
+    /// Polls the job until it is terminal; returns it.
+    pub async fn wait_job(&self, job_id: &str) -> Value {
+        for _ in 0..3000 {
+            let (_, got) = self.json(reqwest::Method::GET, &format!("/v1/jobs/{job_id}"), None).await;
+            if matches!(got["job"]["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+                return got["job"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("job {job_id} did not end");
     }
 
     pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
