@@ -14,6 +14,11 @@ function exitSoon() {
   setTimeout(() => process.exit(), 1000).unref();
 }
 
+// Repeatable options (`--allow-host a --allow-host b`) collect into a list.
+function collect(value, previous) {
+  return [...previous, value];
+}
+
 function buildProgram() {
   const program = new Command();
   program
@@ -149,6 +154,17 @@ function buildProgram() {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0 picks a free one)", "8787")
     .option("--home <dir>", "data directory (default: $ARKOR_HOME or ~/.arkor/local)")
+    .option("--allow-host <name>", "also answer requests addressed to this host name (repeatable); others get 403", collect, [])
+    .option("--public", "public mode: token-only access, datasets only from --allow-path roots and public URLs (on by itself when --host is not loopback)")
+    .option("--token <token>", "public mode: bearer token of the server's org (default: $ARKOR_SERVE_TOKEN, else generated once and kept in $ARKOR_HOME/serve-token)")
+    .option("--allow-anonymous", "public mode: keep anonymous sign-up (arkor login --anonymous) open")
+    .option("--allow-path <dir>", "public mode: file:// datasets may be read under this directory (repeatable; none by default)", collect, [])
+    .option("--allow-private-urls", "public mode: http(s) datasets may reach loopback, private, link-local and cloud-metadata addresses")
+    .addHelpText(
+      "after",
+      "\nOn loopback (the default) the server trusts whoever reaches it past the Host guard.\n" +
+        "Public mode trusts only its token; see the README's security section.",
+    )
     .action(async (opts) => {
       const { runServe } = require("./commands/serve.js");
       await runServe(opts);

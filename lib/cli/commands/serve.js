@@ -3,18 +3,41 @@
 /**
  * `arkor serve`: the local backend as a standalone server. Point any client
  * at it with ARKOR_CLOUD_API_URL; it speaks the same API as the hosted one.
+ * The trust rules (Host guard, public mode) live in the server; this only
+ * passes the flags through.
  */
-async function runServe({ host = "127.0.0.1", port = "8787", home } = {}) {
+async function runServe(opts = {}) {
   const native = require("../../native");
+  const { host = "127.0.0.1", port = "8787", home } = opts;
   const p = Number(port);
   if (!Number.isInteger(p) || p < 0 || p > 65535) {
     const err = new Error(`--port must be a whole number from 0 to 65535, got ${JSON.stringify(port)}`);
     err.code = "ARKOR_USAGE";
     throw err;
   }
-  const url = await native.startServer(host, p, home ?? null);
-  process.stdout.write(`arkor server listening on ${url}\n`);
-  process.stdout.write(`Point the SDK at it with: ARKOR_CLOUD_API_URL=${url}\n`);
+  const info = await native.startServer({
+    host,
+    port: p,
+    home: home ?? null,
+    public: Boolean(opts.public),
+    allowHosts: opts.allowHost ?? [],
+    allowAnonymous: Boolean(opts.allowAnonymous),
+    token: opts.token ?? (process.env.ARKOR_SERVE_TOKEN || null),
+    allowPaths: opts.allowPath ?? [],
+    allowPrivateUrls: Boolean(opts.allowPrivateUrls),
+  });
+  const out = (line) => process.stdout.write(`${line}\n`);
+  out(`arkor server listening on ${info.url}${info.public ? " (public mode)" : ""}`);
+  out(`Point the SDK at it with: ARKOR_CLOUD_API_URL=${info.url}`);
+  if (info.public) {
+    if (info.newToken) {
+      out(`Generated this server's token (shown once; kept in ${info.tokenFile}):`);
+      out(`  ${info.newToken}`);
+    } else if (info.tokenFile) {
+      out(`Its token is in ${info.tokenFile}`);
+    }
+    out("Clients send it as `Authorization: Bearer <token>`, org \"local\".");
+  }
   // The server runs on Rust threads that do not hold Node's event loop, so
   // hold it here until a signal ends the process.
   const keepAlive = setInterval(() => {}, 1 << 30);
