@@ -80,7 +80,7 @@ fn public() -> Access {
 }
 
 proptest! {
-    #![proptest_config(cfg(400))]
+    #![proptest_config(cfg(1000))]
 
     #[test]
     fn job_config_errors_name_their_field(c in prop_oneof![value(CONFIG_KEYS), mutated_config()]) {
@@ -138,7 +138,7 @@ fn dataset_bytes() -> impl Strategy<Value = (Vec<u8>, &'static str)> {
 }
 
 proptest! {
-    #![proptest_config(cfg(400))]
+    #![proptest_config(cfg(1000))]
 
     #[test]
     fn dataset_errors_name_the_file_and_row((bytes, name) in dataset_bytes()) {

@@ -18,11 +18,11 @@ async function runServe(opts = {}) {
   const info = await native.startServer({
     host,
     port: p,
-    home: home ?? null,
+    home,
     public: Boolean(opts.public),
     allowHosts: opts.allowHost ?? [],
     allowAnonymous: Boolean(opts.allowAnonymous),
-    token: opts.token ?? (process.env.ARKOR_SERVE_TOKEN || null),
+    token: opts.token ?? (process.env.ARKOR_SERVE_TOKEN || undefined),
     allowPaths: opts.allowPath ?? [],
     allowPrivateUrls: Boolean(opts.allowPrivateUrls),
   });
