@@ -216,6 +216,17 @@ mod tests {
     }
 
     #[test]
+    fn public_mode_is_on_when_asked_or_beyond_loopback() {
+        let at = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert!(!is_public(at("127.0.0.1:8787"), false));
+        assert!(!is_public(at("[::1]:8787"), false));
+        assert!(is_public(at("127.0.0.1:8787"), true));
+        assert!(is_public(at("0.0.0.0:8787"), false));
+        assert!(is_public(at("[::]:8787"), false));
+        assert!(is_public(at("192.168.1.9:8787"), false));
+    }
+
+    #[test]
     fn non_public_addresses_are_recognised() {
         for (ip, k) in [
             ("127.0.0.1", "loopback"), ("127.9.9.9", "loopback"), ("10.1.2.3", "private"), ("172.16.0.1", "private"),
