@@ -38,8 +38,8 @@ fn causal_and_sliding_window() {
     let mut cache = arkor_engine::gemma3::KvCache::new();
     for i in 0..ids.len() {
         let x = full.narrow(1, i, 1).unwrap();
-        let h = w.forward_hidden(&x, None, Some(&mut cache)).unwrap();
-        let l = w.logits(&h).unwrap();
+        let h = w.forward_hidden(&x, None, Some(&mut cache), None).unwrap();
+        let l = w.logits(&h, None).unwrap();
         let d = (l - logits.narrow(1, i, 1).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
         assert!(d.to_scalar::<f32>().unwrap() < 1e-4, "position {i}");
     }
