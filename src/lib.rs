@@ -16,6 +16,7 @@ mod client;
 mod embedded;
 mod errors;
 mod follow;
+mod models;
 mod objects;
 mod response;
 mod serve;

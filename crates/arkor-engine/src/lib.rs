@@ -1,8 +1,9 @@
 //! arkor-engine: LoRA fine-tuning and generation for Gemma 3 with candle.
 //!
 //! The server's view of the crate:
-//! - [`Model`] (`Arc`-shared, read-only): [`Model::tiny`], [`Model::from_gguf`],
-//!   [`registry::load_model`] by name (`google/gemma-3-270m`, `arkor/tiny-gemma3`, a path).
+//! - [`Model`] (`Arc`-shared, read-only): [`Model::tiny`], [`Model::from_gguf`] from a
+//!   path it is given (installing and finding models is the `arkor-models` crate's);
+//!   [`device::parse_device`] for where it runs.
 //! - [`chat`]: Gemma chat rendering and example encoding.
 //! - [`Trainer`]: step-by-step LoRA training with [`TrainObserver`] callbacks and a
 //!   cancellation flag; PEFT checkpoints ([`LoraAdapter::save_peft`] / [`LoraAdapter::load_peft`]).
@@ -19,12 +20,12 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod generate;
 pub mod kernels;
 pub mod model;
 pub mod ops;
-pub mod registry;
 pub mod rng;
 pub mod train;
 
