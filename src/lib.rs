@@ -12,6 +12,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod abort;
+mod candle_threads;
 mod client;
 mod embedded;
 mod errors;
