@@ -239,6 +239,14 @@ test("models: list, rm an installed model, rm refuses unknown names", () => {
   assert.match(bad.stderr, /unknown model "nope\/model"/);
   const noName = arkor(["models", "rm"], { env });
   assertExit(noName, 1, "models rm without a name");
+  // pull: the built-in model needs nothing; an unknown name is refused before pip runs.
+  const pullTiny = arkor(["models", "pull", "arkor/tiny-gemma3"], { env });
+  assertExit(pullTiny, 0, "models pull of the built-in model");
+  assert.match(pullTiny.stdout, /built in \(made from a seed\); nothing to install/);
+  const pullBad = arkor(["models", "pull", "nope/model"], { env });
+  assertExit(pullBad, 1, "models pull unknown");
+  assert.match(pullBad.stderr, /unknown model "nope\/model"; the local backend serves: google\/gemma-3-270m, arkor\/tiny-gemma3/);
+  assert.ok(!pullBad.stdout.includes("Installing"), pullBad.stdout);
 });
 
 test("the CLI derives a directory's project slug exactly as the SDK core does", () => {

@@ -12,10 +12,12 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod abort;
+mod candle_threads;
 mod client;
 mod embedded;
 mod errors;
 mod follow;
+mod models;
 mod objects;
 mod response;
 mod serve;

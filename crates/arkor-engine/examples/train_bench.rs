@@ -81,8 +81,8 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn main() -> arkor_engine::Result<()> {
-    // What the Node addon does (lib/native.js): candle's element-wise ops on the calling
-    // thread, so its spinning worker does not take a core from the kernels' threads.
+    // What the Node addon does as it loads (src/candle_threads.rs): candle's element-wise
+    // ops on the calling thread, so its spinning worker does not take a core from the kernels' threads.
     // Set here, before any thread exists; a value given on the command line wins.
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");

@@ -80,14 +80,6 @@ pub enum Error {
         /// Why it cannot be used.
         message: String,
     },
-    /// Installing a model failed (download, assembly or hash check).
-    #[error("installing {name}: {message}")]
-    Install {
-        /// The model being installed.
-        name: String,
-        /// What failed.
-        message: String,
-    },
     /// Training data produced no usable example (for instance, every label masked).
     #[error("training data: {0}")]
     NoTrainingData(String),

@@ -1,37 +1,37 @@
 //! arkor-engine: LoRA fine-tuning and generation for Gemma 3 with candle.
 //!
 //! The server's view of the crate:
-//! - [`Model`] (`Arc`-shared, read-only): [`Model::tiny`], [`Model::from_gguf`],
-//!   [`registry::load_model`] by name (`google/gemma-3-270m`, `arkor/tiny-gemma3`, a path).
+//! - [`Model`] (`Arc`-shared, read-only): [`Model::tiny`], [`Model::from_gguf`] from a
+//!   path it is given (installing and finding models is the `arkor-models` crate's);
+//!   [`device::parse_device`] for where it runs.
 //! - [`chat`]: Gemma chat rendering and example encoding.
 //! - [`Trainer`]: step-by-step LoRA training with [`TrainObserver`] callbacks and a
 //!   cancellation flag; PEFT checkpoints ([`LoraAdapter::save_peft`] / [`LoraAdapter::load_peft`]).
 //! - [`Generator`]: streaming generation from the base model or an adapter.
 //! - [`data`]: dataset loading from files, `https://` URLs and the Hugging Face Hub.
 //!
+//! Inside, by concern: [`kernels`] (slice kernels: dense, bf16, low-rank, SIMD) under
+//! [`ops`] (candle custom ops with hand-written backwards) under [`model`] (Gemma 3,
+//! LoRA, tokenizer, GGUF), used by [`train`] and [`generate`].
+//!
 //! Everything runs in f32 on the CPU by default; the `cuda` feature builds candle's
 //! CUDA backend.
 
 #![warn(missing_docs)]
 
-pub mod bf16;
-pub mod chat;
-pub mod config;
 pub mod data;
+pub mod device;
 pub mod error;
-pub mod gemma3;
 pub mod generate;
-pub mod gguf;
-pub mod lora;
-mod lowrank;
+pub mod kernels;
 pub mod model;
 pub mod ops;
-pub mod registry;
 pub mod rng;
-mod simd;
-mod tiny;
-pub mod tokenizer;
 pub mod train;
+
+// The modules' paths from before they were grouped, which callers and benches use.
+pub use kernels::bf16;
+pub use model::{chat, config, gemma3, gguf, lora, tokenizer};
 
 pub use candle_core::Device;
 pub use chat::{ChatMessage, EncodedExample, Example};

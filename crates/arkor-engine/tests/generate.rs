@@ -115,8 +115,8 @@ fn bf16_generation_tracks_f32() {
     let p = prompt(&model, "What is the capital of France?");
     let ids = candle_core::Tensor::new(p.as_slice(), model.device()).unwrap().unsqueeze(0).unwrap();
     for a in [None, Some(t.adapter())] {
-        let z32 = w.logits(&w.forward_hidden(&ids, a, None).unwrap()).unwrap();
-        let z16 = w.logits_bf16(&w.forward_hidden_bf16(&ids, a, None, Some(&packs)).unwrap(), Some(&packs)).unwrap();
+        let z32 = w.logits(&w.forward_hidden(&ids, a, None, None).unwrap(), None).unwrap();
+        let z16 = w.logits(&w.forward_hidden(&ids, a, None, Some(&packs)).unwrap(), Some(&packs)).unwrap();
         let scale = z32.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         let d = (&z32 - &z16).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(d > 0.0, "bf16 products should round somewhere");

@@ -40,7 +40,7 @@ fn lora_linear_matches_composition() {
     let w = rand(&[9, 12], 2);
     let a = Var::from_tensor(&rand(&[4, 12], 3)).unwrap();
     let b = Var::from_tensor(&rand(&[9, 4], 4)).unwrap();
-    let ours = ops::lora_linear(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5).unwrap();
+    let ours = ops::lora_linear(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5, None, None).unwrap();
     let want = (x.matmul(&w.t().unwrap()).unwrap()
         + (x.matmul(&a.t().unwrap()).unwrap().matmul(&b.t().unwrap()).unwrap() * 0.5).unwrap())
     .unwrap();
@@ -48,7 +48,7 @@ fn lora_linear_matches_composition() {
     // An adapter that no longer trains hands over (A^T, B^T): same product.
     let (at, bt) = (a.t().unwrap().contiguous().unwrap(), b.t().unwrap().contiguous().unwrap());
     let (xd, ad, bd) = (x.as_tensor().detach(), a.as_tensor().detach(), b.as_tensor().detach());
-    let with_t = ops::lora_linear_bf16(&xd, &w, &ad, &bd, 0.5, None, Some((&at, &bt))).unwrap();
+    let with_t = ops::lora_linear(&xd, &w, &ad, &bd, 0.5, None, Some((&at, &bt))).unwrap();
     assert_close("lora_linear forward with (A^T, B^T)", &with_t, &want);
     let g1 = probe(&ours, 5).backward().unwrap();
     let g2 = probe(&want, 5).backward().unwrap();
@@ -61,7 +61,7 @@ fn lora_linear_matches_composition() {
 fn frozen_linear_gives_only_the_input_gradient() {
     let x = Var::from_tensor(&rand(&[5, 8], 6)).unwrap();
     let w = Var::from_tensor(&rand(&[3, 8], 7)).unwrap();
-    let ours = ops::frozen_linear(x.as_tensor(), w.as_tensor()).unwrap();
+    let ours = ops::frozen_linear(x.as_tensor(), w.as_tensor(), None).unwrap();
     let want = x.matmul(&w.t().unwrap()).unwrap();
     assert_close("frozen_linear forward", &ours, &want);
     let g1 = probe(&ours, 8).backward().unwrap();
@@ -201,17 +201,17 @@ fn bf16_linear_ops_track_f32() {
     let a = Var::from_tensor(&rand(&[4, 70], 23)).unwrap();
     let b = Var::from_tensor(&rand(&[50, 4], 24)).unwrap();
     let packed = std::sync::Arc::new(ops::Bf16Weight::new(&w).unwrap().unwrap());
-    let ours = ops::lora_linear_bf16(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5, Some(&packed), None).unwrap();
-    let want = ops::lora_linear(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5).unwrap();
-    close("lora_linear_bf16 forward", &ours, &want, 2e-2);
+    let ours = ops::lora_linear(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5, Some(&packed), None).unwrap();
+    let want = ops::lora_linear(x.as_tensor(), &w, a.as_tensor(), b.as_tensor(), 0.5, None, None).unwrap();
+    close("lora_linear in bf16, forward", &ours, &want, 2e-2);
     let g1 = probe(&ours, 25).backward().unwrap();
     let g2 = probe(&want, 25).backward().unwrap();
     close("dx", g1.get(&x).unwrap(), g2.get(&x).unwrap(), 2e-2);
     close("dA", g1.get(&a).unwrap(), g2.get(&a).unwrap(), TOL);
     close("dB", g1.get(&b).unwrap(), g2.get(&b).unwrap(), TOL);
-    let ours = ops::frozen_linear_bf16(x.as_tensor(), &w, Some(&packed)).unwrap();
-    let want = ops::frozen_linear(x.as_tensor(), &w).unwrap();
-    close("frozen_linear_bf16 forward", &ours, &want, 2e-2);
+    let ours = ops::frozen_linear(x.as_tensor(), &w, Some(&packed)).unwrap();
+    let want = ops::frozen_linear(x.as_tensor(), &w, None).unwrap();
+    close("frozen_linear in bf16, forward", &ours, &want, 2e-2);
     let g1 = probe(&ours, 26).backward().unwrap();
     let g2 = probe(&want, 26).backward().unwrap();
     close("frozen dx", g1.get(&x).unwrap(), g2.get(&x).unwrap(), 2e-2);
@@ -219,8 +219,8 @@ fn bf16_linear_ops_track_f32() {
     let head = rand(&[300, 70], 27);
     let hp = ops::Bf16Weight::new(&head).unwrap().unwrap();
     let targets: Vec<u32> = (0..37).map(|i| (i * 7 % 300) as u32).collect();
-    let (l1, s1) = ops::head_cross_entropy_bf16(x.as_tensor(), &head, &targets, 37.0, None, Some(&hp)).unwrap();
-    let (l2, s2) = ops::head_cross_entropy(x.as_tensor(), &head, &targets, 37.0, None).unwrap();
+    let (l1, s1) = ops::head_cross_entropy(x.as_tensor(), &head, &targets, 37.0, None, Some(&hp)).unwrap();
+    let (l2, s2) = ops::head_cross_entropy(x.as_tensor(), &head, &targets, 37.0, None, None).unwrap();
     assert!((s1 - s2).abs() <= 1e-2 * s2.abs(), "head loss: bf16 {s1} vs f32 {s2}");
     let g1 = l1.backward().unwrap();
     let g2 = l2.backward().unwrap();

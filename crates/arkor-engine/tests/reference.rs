@@ -14,15 +14,24 @@ mod common;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use arkor_engine::{generate, registry, ChatMessage, Device, Model, SamplingParams, GEMMA3_270M};
+use arkor_engine::{generate, ChatMessage, Device, Model, SamplingParams, GEMMA3_270M};
 use candle_core::Tensor;
 use serde::Deserialize;
 
 const LOGIT_ABS_TOL: f32 = 2e-3;
 const LOGIT_REL_TOL: f32 = 1e-4;
 
+/// `$ARKOR_HOME` (default `~/.arkor/local`), where `arkor models pull` installs.
+fn arkor_home() -> PathBuf {
+    match std::env::var_os("ARKOR_HOME").filter(|h| !h.is_empty()) {
+        Some(h) => h.into(),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".arkor/local"),
+    }
+}
+
+/// The installed GGUF, in `arkor-models`' layout (`models/<owner>--<name>/model.gguf`).
 fn model_path() -> PathBuf {
-    registry::installed_model_path(&registry::arkor_home(), GEMMA3_270M)
+    arkor_home().join("models").join(GEMMA3_270M.replace('/', "--")).join("model.gguf")
 }
 
 fn require_model() -> PathBuf {
@@ -31,9 +40,9 @@ fn require_model() -> PathBuf {
         panic!(
             "the real google/gemma-3-270m is not installed at {} (these reference tests need it; \
              ARKOR_HOME={}). Install it with `node bin/arkor.js models pull google/gemma-3-270m` \
-             from the repository root (or `cargo run -p arkor-engine --example install`), then rerun.",
+             from the repository root, then rerun.",
             p.display(),
-            registry::arkor_home().display()
+            arkor_home().display()
         );
     }
     p
@@ -123,10 +132,10 @@ fn logits_match_transformers() {
     for p in &fx.prompts {
         assert_eq!(m.tokenizer().encode(&p.prompt, true), p.ids, "prompt ids for {:?}", p.prompt);
         let ids = Tensor::new(p.ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        let hidden = m.weights().forward_hidden(&ids, None, None).unwrap().squeeze(0).unwrap();
+        let hidden = m.weights().forward_hidden(&ids, None, None, None).unwrap().squeeze(0).unwrap();
         let pos: Vec<u32> = p.positions.iter().map(|q| q.pos as u32).collect();
         let sel = hidden.index_select(&Tensor::new(pos.as_slice(), &Device::Cpu).unwrap(), 0).unwrap();
-        let logits = m.weights().logits(&sel).unwrap().to_vec2::<f32>().unwrap();
+        let logits = m.weights().logits(&sel, None).unwrap().to_vec2::<f32>().unwrap();
         for (q, z) in p.positions.iter().zip(&logits) {
             let at = format!("{:?} pos {}", truncate(&p.prompt), q.pos);
             let pairs = q.top_ids.iter().zip(&q.top_logits).chain(fx.fixed_ids.iter().zip(&q.fixed_logits));
@@ -177,8 +186,8 @@ fn bf16_greedy_generation_matches_f32() {
     let w = m.weights();
     let packs = w.bf16_packs().unwrap().expect("packs on an AVX512_BF16 CPU");
     let ids = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let z32 = w.logits(&w.forward_hidden(&ids, None, None).unwrap()).unwrap();
-    let z16 = w.logits_bf16(&w.forward_hidden_bf16(&ids, None, None, Some(&packs)).unwrap(), Some(&packs)).unwrap();
+    let z32 = w.logits(&w.forward_hidden(&ids, None, None, None).unwrap(), None).unwrap();
+    let z16 = w.logits(&w.forward_hidden(&ids, None, None, Some(&packs)).unwrap(), Some(&packs)).unwrap();
     let d = (&z32 - &z16).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     let scale = z32.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     eprintln!("max |f32 - bf16| logit over the prompt: {d} (max |logit| {scale})");

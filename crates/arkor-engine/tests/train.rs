@@ -111,7 +111,7 @@ fn fused_loss_matches_reference_cross_entropy_and_gradients() {
     let targets: Vec<u32> = (0..70).map(|i| (i * 7 % w.config().vocab_size) as u32).collect();
     let var = candle_core::Var::from_tensor(&h).unwrap();
     let (loss, _) =
-        arkor_engine::ops::head_cross_entropy(var.as_tensor(), w.embed_tokens(), &targets, 70.0, None).unwrap();
+        arkor_engine::ops::head_cross_entropy(var.as_tensor(), w.embed_tokens(), &targets, 70.0, None, None).unwrap();
     let g = loss.backward().unwrap().get(var.as_tensor()).unwrap().clone();
     let var2 = candle_core::Var::from_tensor(&h).unwrap();
     let logits = var2.as_tensor().matmul(&w.embed_tokens().t().unwrap()).unwrap();

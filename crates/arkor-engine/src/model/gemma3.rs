@@ -9,9 +9,9 @@ use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::ModelConfig;
 use crate::error::{Error, Result, TensorContext};
-use crate::lora::{LoraAdapter, Target};
+use crate::model::config::ModelConfig;
+use crate::model::lora::{LoraAdapter, Target};
 use crate::ops;
 use crate::rng::SplitMix64;
 
@@ -63,7 +63,7 @@ pub struct Gemma3 {
 
 /// bf16 copies of every frozen projection and of the head, for training with
 /// `TrainConfig::bf16_matmul` and generation with `SamplingParams::bf16_matmul` (see
-/// [`crate::bf16`]). Generation needs only the forward layout; training also packs the
+/// [`crate::kernels::bf16`]). Generation needs only the forward layout; training also packs the
 /// transposes ([`Self::prepare_backward`]).
 #[derive(Debug)]
 pub struct Bf16Packs {
@@ -288,7 +288,7 @@ impl Gemma3 {
         if let Some(p) = self.bf16.get() {
             return Ok(p.clone());
         }
-        let packs = if self.device.is_cpu() && crate::bf16::available() {
+        let packs = if self.device.is_cpu() && crate::kernels::bf16::available() {
             let mut layers = Vec::with_capacity(self.layers.len());
             for b in &self.layers {
                 let mut v = Vec::with_capacity(7);
@@ -309,19 +309,10 @@ impl Gemma3 {
 
     /// Final-normed hidden states `(b, t, hidden)` for token ids `(b, t)` placed at
     /// positions `offset..offset + t`. Sequences are right-padded: causal attention
-    /// keeps real tokens from ever seeing the padding after them.
+    /// keeps real tokens from ever seeing the padding after them. With `bf16` the
+    /// frozen projections' products run in bf16 (in training, the backward's input
+    /// gradients use them too).
     pub fn forward_hidden(
-        &self,
-        ids: &Tensor,
-        lora: Option<&LoraAdapter>,
-        cache: Option<&mut KvCache>,
-    ) -> Result<Tensor> {
-        self.forward_hidden_bf16(ids, lora, cache, None)
-    }
-
-    /// [`Self::forward_hidden`] with the frozen projections' products in bf16 when
-    /// `bf16` is given (in training, the backward's input gradients use them too).
-    pub fn forward_hidden_bf16(
         &self,
         ids: &Tensor,
         lora: Option<&LoraAdapter>,
@@ -367,17 +358,13 @@ impl Gemma3 {
         rms_norm(&x, &self.norm, c.rms_norm_eps)
     }
 
-    /// Logits `(.., vocab)` from final-normed hidden states (soft-capped when configured).
-    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        self.logits_bf16(hidden, None)
-    }
-
-    /// [`Self::logits`] with the head's product in bf16 when `bf16` is given.
-    pub fn logits_bf16(&self, hidden: &Tensor, bf16: Option<&Bf16Packs>) -> Result<Tensor> {
+    /// Logits `(.., vocab)` from final-normed hidden states (soft-capped when
+    /// configured), with the head's product in bf16 when `bf16` is given.
+    pub fn logits(&self, hidden: &Tensor, bf16: Option<&Bf16Packs>) -> Result<Tensor> {
         let dims = hidden.dims().to_vec();
         let h = hidden.reshape(((), self.config.hidden_size))?;
         let z = match bf16 {
-            Some(p) => ops::frozen_linear_bf16(&h.detach(), &self.embed_tokens, Some(&p.head))?,
+            Some(p) => ops::frozen_linear(&h.detach(), &self.embed_tokens, Some(&p.head))?,
             None => h.matmul(&self.embed_tokens.t()?)?,
         };
         let z = match self.config.final_logit_softcapping {
@@ -391,8 +378,8 @@ impl Gemma3 {
 
     /// Logits for every position, `(b, t, vocab)`.
     pub fn forward(&self, ids: &Tensor, lora: Option<&LoraAdapter>) -> Result<Tensor> {
-        let h = self.forward_hidden(ids, lora, None)?;
-        self.logits(&h)
+        let h = self.forward_hidden(ids, lora, None, None)?;
+        self.logits(&h, None)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -477,9 +464,9 @@ fn linear(
     let y = match lora.and_then(|a| a.pair(layer, target)) {
         Some((a, bm, scale)) => {
             let transposed = lora.and_then(|l| l.pair_transposed(layer, target));
-            ops::lora_linear_bf16(&x2, w, a, bm, scale, packed, transposed)?
+            ops::lora_linear(&x2, w, a, bm, scale, packed, transposed)?
         }
-        None => ops::frozen_linear_bf16(&x2, w, packed)?,
+        None => ops::frozen_linear(&x2, w, packed)?,
     };
     let mut out = dims;
     *out.last_mut().unwrap() = w.dim(0)?;

@@ -1,13 +1,26 @@
-//! A loaded model: frozen Gemma 3 weights plus the tokenizer that goes with them.
+//! The model side of the engine: a loaded [`Model`] (frozen Gemma 3 weights plus the
+//! tokenizer that goes with them) and what it is made of.
+//! - [`config`]: architecture hyper-parameters; [`gemma3`]: the forward pass;
+//! - [`lora`]: adapters and their PEFT files; [`gguf`]: loading weights from a GGUF;
+//! - [`tokenizer`] and [`chat`]: text to ids and Gemma's chat template;
+//! - `tiny`: the seeded `arkor/tiny-gemma3` for tests.
+
+pub mod chat;
+pub mod config;
+pub mod gemma3;
+pub mod gguf;
+pub mod lora;
+mod tiny;
+pub mod tokenizer;
 
 use std::path::Path;
 
 use candle_core::Device;
 
-use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::gemma3::Gemma3;
-use crate::tokenizer::Tokenizer;
+use config::ModelConfig;
+use gemma3::Gemma3;
+use tokenizer::Tokenizer;
 
 /// Name of the seeded test model.
 pub const TINY_MODEL: &str = "arkor/tiny-gemma3";
@@ -40,17 +53,9 @@ impl Model {
         Ok(Self { name, weights, tokenizer })
     }
 
-    /// `arkor/tiny-gemma3` built from `seed` on the CPU (seed 0 is the canonical one).
-    pub fn tiny(seed: u64) -> Result<Self> {
-        let tokenizer = Tokenizer::tiny();
-        let config = ModelConfig::tiny(tokenizer.vocab_size());
-        let weights = Gemma3::random(config, seed, &Device::Cpu)?;
-        Self::new(TINY_MODEL, weights, tokenizer)
-    }
-
     /// Loads a GGUF file (dequantized to f32) with its embedded tokenizer.
     pub fn from_gguf(name: impl Into<String>, path: &Path, device: &Device) -> Result<Self> {
-        let (weights, tokenizer) = crate::gguf::load_gguf(path, device)?;
+        let (weights, tokenizer) = gguf::load_gguf(path, device)?;
         Self::new(name, weights, tokenizer)
     }
 

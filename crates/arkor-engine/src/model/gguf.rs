@@ -7,10 +7,10 @@ use std::path::Path;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{Device, Tensor};
 
-use crate::config::ModelConfig;
 use crate::error::{io_err, Error, Result};
-use crate::gemma3::Gemma3;
-use crate::tokenizer::{TokenKind, Tokenizer};
+use crate::model::config::ModelConfig;
+use crate::model::gemma3::Gemma3;
+use crate::model::tokenizer::{TokenKind, Tokenizer};
 
 /// llama.cpp tensor name suffix → Hugging Face suffix inside `model.layers.N.`.
 const LAYER_NAMES: [(&str, &str); 13] = [

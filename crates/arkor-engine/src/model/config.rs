@@ -114,34 +114,6 @@ impl ModelConfig {
         c
     }
 
-    /// The tiny test architecture `arkor/tiny-gemma3`: two layers (one sliding with a
-    /// 4-position window so the window matters on short inputs, one global), GQA 2:1.
-    pub fn tiny(vocab_size: usize) -> Self {
-        Self {
-            vocab_size,
-            hidden_size: 64,
-            intermediate_size: 128,
-            num_hidden_layers: 2,
-            num_attention_heads: 2,
-            num_key_value_heads: 1,
-            head_dim: 32,
-            rms_norm_eps: 1e-6,
-            rope_theta: 1_000_000.0,
-            rope_local_base_freq: 10_000.0,
-            rope_scaling_factor: None,
-            sliding_window: 4,
-            sliding_window_pattern: 2,
-            layer_types: vec![LayerType::SlidingAttention, LayerType::FullAttention],
-            query_pre_attn_scalar: 32.0,
-            final_logit_softcapping: None,
-            attn_logit_softcapping: None,
-            max_position_embeddings: 4096,
-            bos_token_id: 2,
-            eos_token_id: 1,
-            pad_token_id: 0,
-        }
-    }
-
     /// Parses a Hugging Face `config.json` (either a text config or a multimodal one
     /// with `text_config`).
     pub fn from_hf_json(text: &str) -> Result<Self> {

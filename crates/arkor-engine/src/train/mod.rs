@@ -2,238 +2,24 @@
 //! accumulation, periodic logs and PEFT checkpoints.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{Tensor, Var};
-use serde::{Deserialize, Serialize};
 
-use crate::chat::{encode_example, EncodedExample, Example};
 use crate::error::{Error, Result, TensorContext};
-use crate::lora::{LoraAdapter, LoraConfig};
+use crate::model::chat::{encode_example, EncodedExample, Example};
+use crate::model::lora::LoraAdapter;
 use crate::model::Model;
 use crate::ops;
 use crate::rng::SplitMix64;
 
-/// Learning-rate schedule after warmup (Hugging Face `lr_scheduler_type` names).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LrScheduler {
-    /// Linear decay to zero at the last step.
-    #[default]
-    Linear,
-    /// Half-cosine decay to zero at the last step.
-    Cosine,
-    /// Constant (after warmup, if any).
-    Constant,
-}
+mod config;
+mod report;
 
-impl FromStr for LrScheduler {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "linear" => Ok(Self::Linear),
-            "cosine" => Ok(Self::Cosine),
-            "constant" | "constant_with_warmup" => Ok(Self::Constant),
-            other => Err(Error::Config(format!(
-                "lrSchedulerType {other:?} is not supported (linear, cosine, constant)"
-            ))),
-        }
-    }
-}
-
-impl LrScheduler {
-    /// Multiplier of the peak learning rate for update `step` (0-based) of `total`,
-    /// exactly as transformers' `get_*_schedule_with_warmup` lambdas.
-    pub fn factor(self, step: usize, warmup: usize, total: usize) -> f64 {
-        if step < warmup {
-            return step as f64 / warmup.max(1) as f64;
-        }
-        let span = total.saturating_sub(warmup).max(1) as f64;
-        match self {
-            Self::Constant => 1.0,
-            Self::Linear => (total.saturating_sub(step) as f64 / span).max(0.0),
-            Self::Cosine => {
-                let progress = (step - warmup) as f64 / span;
-                (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
-            }
-        }
-    }
-}
-
-/// Training hyper-parameters (the job config's names in camelCase on the wire).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrainConfig {
-    /// Adapter rank, alpha and targets.
-    pub lora: LoraConfig,
-    /// Peak learning rate.
-    pub learning_rate: f64,
-    /// Examples per micro-batch.
-    pub batch_size: usize,
-    /// Micro-batches per optimiser step.
-    pub gradient_accumulation_steps: usize,
-    /// Optimiser steps; when set it wins over `num_train_epochs`.
-    pub max_steps: Option<usize>,
-    /// Passes over the data when `max_steps` is not set (may be fractional).
-    pub num_train_epochs: f64,
-    /// Linear warmup from zero over this many steps.
-    pub warmup_steps: usize,
-    /// Decay after warmup.
-    pub lr_scheduler: LrScheduler,
-    /// Decoupled weight decay (AdamW).
-    pub weight_decay: f64,
-    /// AdamW beta1.
-    pub adam_beta1: f64,
-    /// AdamW beta2.
-    pub adam_beta2: f64,
-    /// AdamW epsilon.
-    pub adam_epsilon: f64,
-    /// Clip the global gradient norm to this (HF default 1.0); None disables clipping.
-    pub max_grad_norm: Option<f64>,
-    /// Report a log every this many steps.
-    pub logging_steps: usize,
-    /// Save a checkpoint every this many steps (needs `output_dir`).
-    pub save_steps: Option<usize>,
-    /// Seeds the adapter init and the data order.
-    pub seed: u64,
-    /// Loss only on assistant turns.
-    pub train_on_responses_only: bool,
-    /// Truncate examples to this many tokens.
-    pub max_length: Option<usize>,
-    /// Where `checkpoint-<step>/` and `final/` adapters go.
-    pub output_dir: Option<PathBuf>,
-    /// Products through the frozen weights (projections and head, forward and input
-    /// gradients) in bf16 with f32 sums, on CPUs with AVX512_BF16; LoRA factors,
-    /// optimiser state and the loss stay f32. Costs a one-time bf16 copy of the weights
-    /// (two layouts, about 1 GB for gemma-3-270m). Ignored where unsupported.
-    pub bf16_matmul: bool,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            lora: LoraConfig::default(),
-            learning_rate: 2e-4,
-            batch_size: 4,
-            gradient_accumulation_steps: 1,
-            max_steps: None,
-            num_train_epochs: 1.0,
-            warmup_steps: 0,
-            lr_scheduler: LrScheduler::Linear,
-            weight_decay: 0.0,
-            adam_beta1: 0.9,
-            adam_beta2: 0.999,
-            adam_epsilon: 1e-8,
-            max_grad_norm: Some(1.0),
-            logging_steps: 1,
-            save_steps: None,
-            seed: 42,
-            train_on_responses_only: false,
-            max_length: Some(2048),
-            output_dir: None,
-            bf16_matmul: false,
-        }
-    }
-}
-
-impl TrainConfig {
-    fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Config(m.to_string()));
-        if self.batch_size == 0 {
-            return bad("batchSize must be at least 1");
-        }
-        if self.gradient_accumulation_steps == 0 {
-            return bad("gradient accumulation steps must be at least 1");
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate >= 0.0) {
-            return bad("learningRate must be a non-negative number");
-        }
-        if self.max_steps == Some(0) {
-            return bad("maxSteps must be at least 1");
-        }
-        if self.max_steps.is_none() && !(self.num_train_epochs > 0.0) {
-            return bad("numTrainEpochs must be positive when maxSteps is not set");
-        }
-        if self.save_steps == Some(0) || self.logging_steps == 0 {
-            return bad("saveSteps and loggingSteps must be at least 1");
-        }
-        if self.save_steps.is_some() && self.output_dir.is_none() {
-            return bad("saveSteps needs an output directory");
-        }
-        Ok(())
-    }
-}
-
-/// What one optimiser step did.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepReport {
-    /// 1-based step number just completed.
-    pub step: usize,
-    /// Mean loss per supervised token over the step's micro-batches.
-    pub loss: f64,
-    /// Learning rate the update used.
-    pub learning_rate: f64,
-    /// Fractional epochs completed.
-    pub epoch: f64,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f64,
-    /// Examples consumed by the step.
-    pub samples: usize,
-    /// Tokens forwarded (including unsupervised ones).
-    pub tokens: usize,
-    /// Wall time of the step.
-    pub seconds: f64,
-}
-
-/// A periodic training log (`training.log`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrainLog {
-    /// Step just completed.
-    pub step: usize,
-    /// Mean of step losses since the previous log.
-    pub loss: f64,
-    /// Learning rate of the last update.
-    pub learning_rate: f64,
-    /// Fractional epochs completed.
-    pub epoch: f64,
-    /// Examples per second since training began.
-    pub samples_per_second: f64,
-    /// Tokens forwarded per second since training began (the steps'
-    /// `StepReport::tokens` summed over wall time).
-    pub tokens_per_second: f64,
-    /// Gradient norm of the last step.
-    pub grad_norm: f64,
-}
-
-/// Receives progress from `Trainer::run`. Called on the training thread.
-pub trait TrainObserver {
-    /// Every `logging_steps` steps.
-    fn on_log(&mut self, _log: &TrainLog) {}
-    /// After a checkpoint directory is complete on disk.
-    fn on_checkpoint(&mut self, _step: usize, _dir: &Path) {}
-}
-
-/// Observer that ignores everything.
-impl TrainObserver for () {}
-
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrainSummary {
-    /// Steps completed.
-    pub steps: usize,
-    /// Loss of the last step.
-    pub final_loss: Option<f64>,
-    /// Mean loss over all steps.
-    pub mean_loss: Option<f64>,
-    /// Stopped by the cancellation flag.
-    pub cancelled: bool,
-    /// `output_dir/final` when an output directory was configured and the run finished.
-    pub final_adapter: Option<PathBuf>,
-    /// Wall time.
-    pub seconds: f64,
-}
+pub use config::{LrScheduler, TrainConfig};
+pub use report::{StepReport, TrainLog, TrainObserver, TrainSummary};
 
 struct AdamW {
     m: Vec<Tensor>,
@@ -419,11 +205,11 @@ impl Trainer {
         }
         let ids = Tensor::from_vec(ids, (batch.len(), t), dev)?;
         let packs = if self.cfg.bf16_matmul { w.bf16_packs()? } else { None };
-        let hidden = w.forward_hidden_bf16(&ids, Some(&self.adapter), None, packs.as_deref())?;
+        let hidden = w.forward_hidden(&ids, Some(&self.adapter), None, packs.as_deref())?;
         let hidden = hidden.reshape((batch.len() * t, w.config().hidden_size))?;
         let rows = Tensor::from_vec(rows, targets.len(), dev)?;
         let sel = hidden.index_select(&rows, 0)?;
-        let (loss, sum) = ops::head_cross_entropy_bf16(
+        let (loss, sum) = ops::head_cross_entropy(
             &sel,
             w.embed_tokens(),
             &targets,

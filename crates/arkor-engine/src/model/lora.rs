@@ -6,8 +6,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ModelConfig;
 use crate::error::{io_err, Error, Result};
+use crate::model::config::ModelConfig;
 use crate::rng::SplitMix64;
 
 /// A projection LoRA can adapt.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::tokenizer::Tokenizer;
+use crate::model::tokenizer::Tokenizer;
 
 /// One chat message (`role` is `system`, `user` or `assistant`; `model` is accepted
 /// for `assistant`).

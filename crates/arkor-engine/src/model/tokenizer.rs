@@ -126,13 +126,6 @@ impl Tokenizer {
         })
     }
 
-    /// The tiny tokenizer of `arkor/tiny-gemma3`: Gemma's special tokens, 256 byte
-    /// pieces, printable ASCII and a few hundred merges learnt deterministically from a
-    /// built-in English/chat corpus.
-    pub fn tiny() -> Self {
-        crate::tiny::tiny_tokenizer()
-    }
-
     /// Vocabulary size.
     pub fn vocab_size(&self) -> usize {
         self.pieces.len()

@@ -5,12 +5,12 @@
 //! 30–50 GFLOP/s (seven calls per projection, 882 per training step of gemma-3-270m,
 //! ~0.3 s of a 2.5 s step). Here one zmm register holds a 16-wide row of the thin side,
 //! so each kernel is a stream of broadcast-FMAs over the wide side. Without AVX-512F
-//! every function falls back to [`crate::ops::sgemm`].
+//! every function falls back to [`crate::kernels::sgemm::sgemm`].
 
 use rayon::prelude::*;
 
-use crate::ops::sgemm;
-use crate::simd::avx512;
+use super::sgemm::sgemm;
+use super::simd::avx512;
 
 /// `u (n, r) = s * x (n, k) · m (k, r)`, all row-major.
 pub(crate) fn project(x: &[f32], n: usize, k: usize, m: &[f32], r: usize, s: f32, u: &mut [f32]) {
@@ -61,7 +61,7 @@ pub(crate) fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;
-    use crate::simd::x86::{tail_mask as mask, L};
+    use crate::kernels::simd::x86::{tail_mask as mask, L};
     use std::arch::x86_64::*;
 
     #[derive(Clone, Copy)]

@@ -6,37 +6,17 @@ use std::sync::Arc;
 use candle_core::Tensor;
 
 use crate::error::{Error, Result};
-use crate::gemma3::KvCache;
-use crate::lora::LoraAdapter;
+use crate::model::gemma3::KvCache;
+use crate::model::lora::LoraAdapter;
+use crate::model::tokenizer::StreamDecoder;
 use crate::model::Model;
-use crate::ops::with_f32;
+use crate::ops::F32Slice;
 use crate::rng::SplitMix64;
-use crate::tokenizer::StreamDecoder;
 
-/// Sampling settings of one request.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SamplingParams {
-    /// Most tokens to generate.
-    pub max_tokens: usize,
-    /// 0 means greedy (argmax, lowest id on ties).
-    pub temperature: f64,
-    /// Nucleus sampling mass in (0, 1]; 1 disables it.
-    pub top_p: f64,
-    /// Seed of the sampler; the same seed and inputs give the same text.
-    pub seed: u64,
-    /// Stop at `<end_of_turn>` as well as `<eos>` (the chat default).
-    pub stop_at_end_of_turn: bool,
-    /// Run the products through the frozen weights (projections and head) in bf16 on
-    /// CPUs with AVX512_BF16 ([`crate::bf16`]): decoding reads half the bytes per token.
-    /// Activations, LoRA factors, attention and sampling stay f32. Ignored elsewhere.
-    pub bf16_matmul: bool,
-}
+mod sampling;
 
-impl Default for SamplingParams {
-    fn default() -> Self {
-        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, stop_at_end_of_turn: true, bf16_matmul: false }
-    }
-}
+use sampling::sample;
+pub use sampling::SamplingParams;
 
 /// Why generation stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,11 +147,12 @@ impl Generator {
         let input = Tensor::from_slice(&self.pending_input, (1, self.pending_input.len()), w.device())?;
         let packs = if self.params.bf16_matmul { w.bf16_packs()? } else { None };
         let packs = packs.as_deref();
-        let hidden = w.forward_hidden_bf16(&input, self.adapter.as_deref(), Some(&mut self.cache), packs)?;
+        let hidden = w.forward_hidden(&input, self.adapter.as_deref(), Some(&mut self.cache), packs)?;
         let last = hidden.narrow(1, self.pending_input.len() - 1, 1)?;
-        let logits = w.logits_bf16(&last, packs)?.flatten_all()?;
+        let logits = w.logits(&last, packs)?.flatten_all()?;
         let logits = if logits.device().is_cpu() { logits } else { logits.to_device(&candle_core::Device::Cpu)? };
-        let id = with_f32(&logits, |z| sample(z, &self.params, &mut self.rng))?;
+        let logits = logits.contiguous()?;
+        let id = sample(&F32Slice::new(&logits)?, &self.params, &mut self.rng);
         if self.stops.contains(&id) {
             self.finish = Some(FinishReason::Stop);
             return Ok(None);
@@ -218,46 +199,4 @@ pub fn generate(
     params: &SamplingParams,
 ) -> Result<Generation> {
     Generator::new(model.clone(), adapter.cloned(), prompt, params.clone())?.run(|_| true)
-}
-
-fn sample(z: &[f32], p: &SamplingParams, rng: &mut SplitMix64) -> u32 {
-    let argmax = || {
-        let mut best = 0;
-        for (i, &v) in z.iter().enumerate() {
-            if v > z[best] {
-                best = i;
-            }
-        }
-        best as u32
-    };
-    if p.temperature <= 0.0 {
-        return argmax();
-    }
-    let inv_t = 1.0 / p.temperature;
-    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let mut probs: Vec<(f64, u32)> =
-        z.iter().enumerate().map(|(i, &v)| (((v as f64 - m) * inv_t).exp(), i as u32)).collect();
-    if p.top_p < 1.0 {
-        probs.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
-        let total: f64 = probs.iter().map(|x| x.0).sum();
-        let mut acc = 0.0;
-        let mut keep = probs.len();
-        for (k, x) in probs.iter().enumerate() {
-            acc += x.0 / total;
-            if acc >= p.top_p {
-                keep = k + 1;
-                break;
-            }
-        }
-        probs.truncate(keep);
-    }
-    let total: f64 = probs.iter().map(|x| x.0).sum();
-    let mut u = rng.next_f64() * total;
-    for &(w, i) in &probs {
-        if u < w {
-            return i;
-        }
-        u -= w;
-    }
-    probs.last().map_or_else(argmax, |x| x.1)
 }

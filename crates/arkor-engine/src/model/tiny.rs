@@ -3,7 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::tokenizer::{TokenKind, Tokenizer};
+use candle_core::Device;
+
+use super::config::{LayerType, ModelConfig};
+use super::gemma3::Gemma3;
+use super::tokenizer::{TokenKind, Tokenizer};
+use super::{Model, TINY_MODEL};
+use crate::error::Result;
 
 const CORPUS: &str = "The quick brown fox jumps over the lazy dog. What is the capital of France? \
 The capital of France is Paris. Hello! How are you today? I am fine, thank you. \
@@ -24,7 +30,56 @@ const MERGES: usize = 320;
 /// for pad/eos/bos/unk, then the turn markers.
 const SPECIALS: [&str; 6] = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"];
 
-pub(crate) fn tiny_tokenizer() -> Tokenizer {
+impl Model {
+    /// `arkor/tiny-gemma3` built from `seed` on the CPU (seed 0 is the canonical one).
+    pub fn tiny(seed: u64) -> Result<Self> {
+        let tokenizer = Tokenizer::tiny();
+        let config = ModelConfig::tiny(tokenizer.vocab_size());
+        let weights = Gemma3::random(config, seed, &Device::Cpu)?;
+        Self::new(TINY_MODEL, weights, tokenizer)
+    }
+}
+
+impl ModelConfig {
+    /// The tiny test architecture `arkor/tiny-gemma3`: two layers (one sliding with a
+    /// 4-position window so the window matters on short inputs, one global), GQA 2:1.
+    pub fn tiny(vocab_size: usize) -> Self {
+        Self {
+            vocab_size,
+            hidden_size: 64,
+            intermediate_size: 128,
+            num_hidden_layers: 2,
+            num_attention_heads: 2,
+            num_key_value_heads: 1,
+            head_dim: 32,
+            rms_norm_eps: 1e-6,
+            rope_theta: 1_000_000.0,
+            rope_local_base_freq: 10_000.0,
+            rope_scaling_factor: None,
+            sliding_window: 4,
+            sliding_window_pattern: 2,
+            layer_types: vec![LayerType::SlidingAttention, LayerType::FullAttention],
+            query_pre_attn_scalar: 32.0,
+            final_logit_softcapping: None,
+            attn_logit_softcapping: None,
+            max_position_embeddings: 4096,
+            bos_token_id: 2,
+            eos_token_id: 1,
+            pad_token_id: 0,
+        }
+    }
+}
+
+impl Tokenizer {
+    /// The tiny tokenizer of `arkor/tiny-gemma3`: Gemma's special tokens, 256 byte
+    /// pieces, printable ASCII and a few hundred merges learnt deterministically from a
+    /// built-in English/chat corpus.
+    pub fn tiny() -> Self {
+        tiny_tokenizer()
+    }
+}
+
+fn tiny_tokenizer() -> Tokenizer {
     let mut pieces: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).collect();
     let mut kinds = vec![TokenKind::Control; SPECIALS.len()];
     kinds[3] = TokenKind::Unknown;
