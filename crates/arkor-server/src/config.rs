@@ -41,14 +41,12 @@ pub enum DatasetSpec {
         /// Bearer token for the URL.
         token: Option<String>,
     },
-    /// `{type: "huggingface", name, split?, subset?}`.
+    /// `{type: "huggingface", name, split?}` (`subset` is refused).
     Huggingface {
         /// Repo id.
         name: String,
         /// Split (default `train`).
         split: Option<String>,
-        /// Config / subset.
-        subset: Option<String>,
     },
 }
 
@@ -154,7 +152,16 @@ fn dataset(cfg: &Value, access: &Access) -> Result<DatasetSpec, ApiError> {
             let name = src.get("name").and_then(Value::as_str).filter(|s| !s.is_empty());
             let name = name.ok_or_else(|| bad("datasetSource.name", "is missing: name the Hugging Face dataset repo, e.g. \"org/dataset\""))?;
             let opt = |k: &str| src.get(k).and_then(Value::as_str).map(str::to_owned);
-            Ok(DatasetSpec::Huggingface { name: name.to_owned(), split: opt("split"), subset: opt("subset") })
+            // The Hub loader reads a repo's files for one split; picking a
+            // config is not implemented, and training on the wrong one
+            // silently would be worse than saying so.
+            if src.get("subset").is_some_and(|v| !v.is_null()) {
+                return Err(bad(
+                    "datasetSource.subset",
+                    "is not supported by the local backend yet: point `name` at a repo (or `type: \"blob\"` at a file) that holds only the rows you want",
+                ));
+            }
+            Ok(DatasetSpec::Huggingface { name: name.to_owned(), split: opt("split") })
         }
         other => Err(bad(
             "datasetSource.type",
@@ -297,6 +304,16 @@ mod tests {
         assert!(err(c).contains("`config.datasetSource` is missing"));
         let c = json!({"model": "arkor/tiny-gemma3", "datasetSource": {"type": "blob", "url": "file:///no/such/file.jsonl"}});
         assert!(err(c).contains("`config.datasetSource.url` cannot be read"));
+    }
+
+    #[test]
+    fn a_hub_subset_is_refused_not_dropped() {
+        let mut c = base();
+        c["datasetSource"]["subset"] = json!("en");
+        assert!(err(c).contains("`config.datasetSource.subset` is not supported"));
+        let mut c = base();
+        c["datasetSource"]["subset"] = Value::Null;
+        assert!(plan(&c, &Access::Loopback).is_ok());
     }
 
     #[test]
