@@ -413,4 +413,42 @@ mod tests {
         assert_eq!(b.kinds, vec![item::JOB, item::LOG]);
         assert_eq!(texts(&b)[0]["status"], "running");
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn data() -> impl Strategy<Value = String> {
+            let field = prop_oneof![
+                Just("\"type\":\"training.log\"".to_owned()),
+                Just("\"type\":\"checkpoint.saved\"".to_owned()),
+                Just("\"type\":\"training.completed\"".to_owned()),
+                Just("\"type\":\"training.failed\"".to_owned()),
+                Just("\"type\":7".to_owned()),
+                "\"(step|loss|evalLoss|epoch|artifacts|error|timestamp)\":(1|-2.5e3|null|\"x\"|\\[1\\]|\\{\\}|true)",
+                "[ -~]{0,10}",
+            ];
+            proptest::collection::vec(field, 0..6).prop_map(|f| format!("{{{}}}", f.join(",")))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Whatever a frame holds: no panic, one metrics row of the
+            /// right width per log entry, one text per entry that needs one.
+            #[test]
+            fn any_frame_data_is_applied_or_skipped(data in data()) {
+                let mut a = Applier::new(json!({"id": "j"}), CallbackSet::ALL);
+                let mut b = Batch::default();
+                let _ = a.apply(&data, &mut b);
+                let logs = b.kinds.iter().filter(|k| **k == item::LOG).count();
+                prop_assert_eq!(b.metrics.len(), logs * LOG_FIELDS.len());
+                let with_text = b.kinds.iter().filter(|k| ![item::LOG, item::STARTED].contains(k)).count();
+                prop_assert_eq!(b.texts.len(), with_text);
+                for t in &b.texts {
+                    prop_assert!(serde_json::from_str::<Value>(t).is_ok());
+                }
+            }
+        }
+    }
 }

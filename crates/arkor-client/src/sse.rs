@@ -294,4 +294,60 @@ mod tests {
         assert_eq!(n, 10_000);
         assert!(p.buf.capacity() < 4096, "{}", p.buf.capacity());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Pieces SSE streams are made of, so random streams hit real
+        /// fields, line endings and frame boundaries often.
+        fn piece() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(b"data: ".to_vec()),
+                Just(b"data:".to_vec()),
+                Just(b"id: ".to_vec()),
+                Just(b"event: ping".to_vec()),
+                Just(b"event: end".to_vec()),
+                Just(b": comment".to_vec()),
+                Just(b"\n".to_vec()),
+                Just(b"\r".to_vec()),
+                Just(b"\r\n".to_vec()),
+                Just(b"\n\n".to_vec()),
+                Just(b"\xef\xbb\xbf".to_vec()),
+                Just(b"{\"type\":\"training.log\",\"step\":1}".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..12),
+            ]
+        }
+
+        fn stream() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(piece(), 0..40).prop_map(|p| p.concat())
+        }
+
+        fn parse_split(bytes: &[u8], cuts: &[usize]) -> Vec<SseFrame> {
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut p = SseParser::new();
+            let mut out = Vec::new();
+            let mut at = 0;
+            for c in points.into_iter().chain([bytes.len()]) {
+                p.feed(&bytes[at..c], |f| out.push(f.into()));
+                at = c;
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Any bytes, cut anywhere: no panic, and the frames do not
+            /// depend on where the socket reads fell.
+            #[test]
+            fn frames_do_not_depend_on_chunking(bytes in stream(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+                let whole = parse_split(&bytes, &[]);
+                prop_assert_eq!(parse_split(&bytes, &cuts), whole.clone());
+                let bytewise: Vec<usize> = (0..bytes.len()).collect();
+                prop_assert_eq!(parse_split(&bytes, &bytewise), whole);
+            }
+        }
+    }
 }
