@@ -88,8 +88,9 @@ test("serve --public: the token is printed once and kept 0600, sign-up is off, f
   // A restart keeps the stored token and does not print it again.
   const again = await serve(env, ["--public"]);
   try {
+    // The note follows the "listening on" line the start waited for.
+    await again.h.waitForLine((l) => /Its token is in .*serve-token/.test(l), 10_000);
     assert.doesNotMatch(again.h.stdout, /arkor_serve_/);
-    assert.match(again.h.stdout, /Its token is in .*serve-token/);
     assert.equal((await call(again.port, { path: "/v1/me", headers: { authorization: `Bearer ${token}` } })).status, 200);
   } finally {
     await stop(again.h);
