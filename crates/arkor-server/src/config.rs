@@ -8,8 +8,15 @@ use serde_json::Value;
 use crate::access::Access;
 use crate::error::ApiError;
 
-/// The models this backend trains and serves.
-pub const LOCAL_MODELS: &[&str] = &[arkor_engine::GEMMA3_270M, arkor_engine::TINY_MODEL];
+/// Whether this backend trains and serves `name` (the model catalog's rule).
+pub fn is_local_model(name: &str) -> bool {
+    arkor_models::catalog::spec(name).is_ok()
+}
+
+/// The names of [`is_local_model`], for messages.
+pub fn local_models() -> String {
+    arkor_models::catalog::MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+}
 
 /// Optimiser names accepted for `optim`; all run as AdamW here.
 const ADAMW_NAMES: &[&str] = &["adamw", "adamw_torch", "adamw_torch_fused", "adamw_hf", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"];
@@ -207,11 +214,8 @@ pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ApiError> {
         return Err(ApiError::BadRequest("`config` must be an object".into()));
     }
     let model = string(cfg, "model")?.ok_or_else(|| bad("model", "is missing"))?;
-    if !LOCAL_MODELS.contains(&model) {
-        return Err(bad(
-            "model",
-            format_args!("{model:?} is not served by this local backend; use one of {}", LOCAL_MODELS.join(", ")),
-        ));
+    if !is_local_model(model) {
+        return Err(bad("model", format_args!("{model:?} is not served by this local backend; use one of {}", local_models())));
     }
     let dataset = dataset(cfg, access)?;
     let mut t = TrainConfig::default();
@@ -252,12 +256,10 @@ pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ApiError> {
     let save_steps = count(cfg, "saveSteps", 1)?;
     count(cfg, "evalSteps", 1)?;
     if let Some(s) = string(cfg, "lrSchedulerType")? {
-        t.lr_scheduler = match s {
-            "linear" => LrScheduler::Linear,
-            "cosine" => LrScheduler::Cosine,
-            "constant" | "constant_with_warmup" => LrScheduler::Constant,
-            other => return Err(bad("lrSchedulerType", format_args!("{other:?} is not supported; use linear, cosine or constant"))),
-        };
+        // The engine owns the names; only the field is added here.
+        t.lr_scheduler = s
+            .parse::<LrScheduler>()
+            .map_err(|_| bad("lrSchedulerType", format_args!("{s:?} is not supported; use one of {}", LrScheduler::NAMES.join(", "))))?;
     }
     if let Some(o) = string(cfg, "optim")? {
         if !ADAMW_NAMES.contains(&o) {

@@ -149,11 +149,11 @@ pub(crate) fn parse_body(body: &Value, limits: &Limits) -> ApiResult<ChatBody> {
             Target::Adapter { job_id: job_id.to_owned(), step }
         }
         (None, Some(Value::String(base))) => {
-            if !crate::config::LOCAL_MODELS.contains(&base.as_str()) {
+            if !crate::config::is_local_model(base) {
                 return Err(bad(format!(
                     "`baseModel` {:?} is not served here; use one of {}",
                     base.chars().take(80).collect::<String>(),
-                    crate::config::LOCAL_MODELS.join(", ")
+                    crate::config::local_models()
                 )));
             }
             Target::Base(base.clone())

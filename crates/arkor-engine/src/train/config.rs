@@ -21,6 +21,11 @@ pub enum LrScheduler {
     Constant,
 }
 
+impl LrScheduler {
+    /// The names [`FromStr`] accepts (`constant_with_warmup` is `constant`).
+    pub const NAMES: [&'static str; 4] = ["linear", "cosine", "constant", "constant_with_warmup"];
+}
+
 impl FromStr for LrScheduler {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -28,9 +33,7 @@ impl FromStr for LrScheduler {
             "linear" => Ok(Self::Linear),
             "cosine" => Ok(Self::Cosine),
             "constant" | "constant_with_warmup" => Ok(Self::Constant),
-            other => Err(Error::Config(format!(
-                "lrSchedulerType {other:?} is not supported (linear, cosine, constant)"
-            ))),
+            other => Err(Error::Config(format!("lrSchedulerType {other:?} is not supported ({})", Self::NAMES.join(", ")))),
         }
     }
 }
