@@ -7,20 +7,21 @@ const { streamingRequest } = require('./response');
 // for trainers created by user code it runs. Internal: not part of the API.
 const PROGRESS_HOOK = Symbol.for('arkor.progress');
 
+// The batch layout and callback bits, asked of each binary once.
+const layouts = new WeakMap();
+function layoutOf(native) {
+  let layout = layouts.get(native);
+  if (!layout) layouts.set(native, (layout = native.eventBatchLayout()));
+  return layout;
+}
+
 // The bit set of registered callbacks, with the native side's bit values.
 function callbackMask(native, callbacks) {
   let mask = 0;
-  for (const [name, bit] of Object.entries(native.eventBatchLayout().callbacks)) {
+  for (const [name, bit] of Object.entries(layoutOf(native).callbacks)) {
     if (typeof callbacks[name] === 'function') mask |= bit;
   }
   return mask;
-}
-
-// createTrainer's internal context as the native side types it: upstream's
-// fields plus streamIdleTimeoutMs. Anything else on the object is ignored.
-function nativeContext(context) {
-  const { baseUrl, credentials, cwd, reconnectDelayMs, maxReconnectDelayMs, maxReconnectAttempts, streamIdleTimeoutMs } = context;
-  return { baseUrl, credentials, cwd, reconnectDelayMs, maxReconnectDelayMs, maxReconnectAttempts, streamIdleTimeoutMs };
 }
 
 const nullable = (x) => (x === x ? x : null); // NaN stands for null
@@ -34,7 +35,7 @@ const nullable = (x) => (x === x ? x : null); // NaN stands for null
  * upstream's contexts do.
  */
 function makeDispatcher(native, callbacks, makeInfer, failure, hook) {
-  const layout = native.eventBatchLayout();
+  const layout = layoutOf(native);
   const { JOB, STARTED, LOG, LOG_TEXT, CHECKPOINT, COMPLETED, FAILED } = layout.kinds;
   const STRIDE = layout.logFields.length;
   let job = null;
@@ -136,7 +137,9 @@ function createTrainerWith(native) {
     const { callbacks, abortSignal, ...rest } = input;
     let nativeTrainer;
     try {
-      nativeTrainer = new native.NativeTrainer(JSON.stringify(rest), nativeContext(context || {}));
+      // The native side reads the context's fields it knows (TrainerContextInput)
+      // and ignores the rest.
+      nativeTrainer = new native.NativeTrainer(JSON.stringify(rest), context || {});
     } catch (err) {
       throw fromNative(err);
     }
