@@ -25,23 +25,6 @@ pub struct Frame<'a> {
     pub data: &'a str,
 }
 
-/// An owned [`Frame`], for callers that keep frames.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SseFrame {
-    /// The `id:` of this frame, if it carried one.
-    pub id: Option<String>,
-    /// The `event:` field; `None` means the default type, `message`.
-    pub event: Option<String>,
-    /// The `data:` lines joined with `\n`.
-    pub data: String,
-}
-
-impl From<Frame<'_>> for SseFrame {
-    fn from(f: Frame<'_>) -> Self {
-        Self { id: f.id.map(str::to_owned), event: f.event.map(str::to_owned), data: f.data.to_owned() }
-    }
-}
-
 /// Where the pending frame's data lives until its blank line.
 #[derive(Debug, Default)]
 enum Data {
@@ -201,6 +184,20 @@ fn lossy(b: &[u8]) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An owned [`Frame`], to compare frames in tests.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    struct SseFrame {
+        id: Option<String>,
+        event: Option<String>,
+        data: String,
+    }
+
+    impl From<Frame<'_>> for SseFrame {
+        fn from(f: Frame<'_>) -> Self {
+            Self { id: f.id.map(str::to_owned), event: f.event.map(str::to_owned), data: f.data.to_owned() }
+        }
+    }
 
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<SseFrame> {
         let mut p = SseParser::new();
