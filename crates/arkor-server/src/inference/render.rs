@@ -1,0 +1,69 @@
+//! The render step for `POST /v1/inference/chat`: upstream's `infer` answer,
+//! an OpenAI `chat.completion` (plus a top-level `content`), or its
+//! `chat.completion.chunk` stream ending in `[DONE]`.
+
+use std::convert::Infallible;
+
+use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::channel::mpsc;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use super::run::Piece;
+use crate::error::{ApiError, ApiResult};
+use crate::store::new_id;
+
+/// Collects the whole answer into one JSON body.
+pub(crate) async fn completion(label: String, mut rx: mpsc::Receiver<Piece>) -> ApiResult<Response> {
+    let id = new_id("chatcmpl");
+    let created = chrono::Utc::now().timestamp();
+    let mut text = String::new();
+    while let Some(p) = rx.next().await {
+        match p.into_error()? {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::Done { finish, prompt_tokens, completion_tokens } => {
+                let body = json!({
+                    "id": id, "object": "chat.completion", "created": created, "model": label,
+                    "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": finish }],
+                    "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens },
+                    "content": text,
+                });
+                return Ok((StatusCode::OK, axum::Json(body)).into_response());
+            }
+            Piece::Failed(_) | Piece::Refused(_) => unreachable!("into_error turned these into errors"),
+        }
+    }
+    Err(ApiError::Internal("generation ended without a result".into()))
+}
+
+/// Streams the answer as chunks. The first piece decides the status, so a
+/// load failure or a prompt that does not fit is still a proper error answer
+/// rather than a broken stream.
+pub(crate) async fn chunks(label: String, mut rx: mpsc::Receiver<Piece>) -> ApiResult<Response> {
+    let first = match rx.next().await {
+        Some(p) => Some(p.into_error()?),
+        None => None,
+    };
+    let id = new_id("chatcmpl");
+    let created = chrono::Utc::now().timestamp();
+    let chunk = move |delta: Value, finish: Option<&str>| {
+        Event::default().data(
+            json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": label,
+                    "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+            .to_string(),
+        )
+    };
+    let head = chunk(json!({ "role": "assistant" }), None);
+    let events = futures::stream::iter(first).chain(rx).flat_map(move |p| {
+        let evs = match p {
+            Piece::Text(t) => vec![chunk(json!({ "content": t }), None)],
+            Piece::Done { finish, .. } => vec![chunk(json!({}), Some(finish)), Event::default().data("[DONE]")],
+            Piece::Failed(e) | Piece::Refused(e) => vec![Event::default().data(json!({ "error": e }).to_string()), Event::default().data("[DONE]")],
+        };
+        futures::stream::iter(evs)
+    });
+    let stream = futures::stream::iter([head]).chain(events).map(Ok::<_, Infallible>);
+    Ok(Sse::new(stream).into_response())
+}
