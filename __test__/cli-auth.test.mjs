@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { arkor, assertExit, cliEnv, scaffold, STARTED } from "./helpers/cli.mjs";
 import { freePort, isolated, startServe } from "./helpers/local-backend.mjs";
 
-test("login --anonymous stores credentials for the named backend; jobs, logs and whoami then use it; logout removes them", async () => {
+test("login (anonymous: the backend offers no OAuth) stores credentials for the named backend; jobs, logs and whoami then use it; logout removes them", async () => {
   const server = await startServe(await freePort(), isolated().env);
   try {
     const url = server.lines.find((l) => l.includes("listening on")).match(/(http:\/\/\S+)/)[1];
@@ -22,17 +22,20 @@ test("login --anonymous stores credentials for the named backend; jobs, logs and
     assert.match(local.stdout, new RegExp(`^Not signed in: using the local backend \\(data in ${arkorHome}\\)\\.$`, "m"));
     assert.match(local.stdout, /^Org: local, project here: arkor-home-/m);
 
-    const noFlag = arkor(["login"], { env });
-    assertExit(noFlag, 1, "login without --anonymous");
-    assert.match(noFlag.stderr, /arkor login --anonymous/);
+    // The backend's /v1/auth/cli/config offers no OAuth: --oauth is refused
+    // with upstream's message, and a plain login goes anonymous.
+    const oauth = arkor(["login", "--oauth"], { env: { ...env, ARKOR_CLOUD_API_URL: url } });
+    assertExit(oauth, 1, "login --oauth");
+    assert.equal(oauth.stderr, "arkor: OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous.\n");
     assert.equal(existsSync(creds), false);
 
     const unsigned = arkor(["whoami"], { env: { ...env, ARKOR_CLOUD_API_URL: url } });
     assertExit(unsigned, 0, "whoami with a backend named but no credentials");
     assert.equal(unsigned.stdout, `Not signed in to ${url}. Run \`arkor login --anonymous\`.\n`);
 
-    const login = arkor(["login", "--anonymous"], { env: { ...env, ARKOR_CLOUD_API_URL: url } });
-    assertExit(login, 0, "login --anonymous");
+    const login = arkor(["login"], { env: { ...env, ARKOR_CLOUD_API_URL: url } });
+    assertExit(login, 0, "login");
+    assert.match(login.stdout, /^OAuth is not configured\. Continuing with an anonymous session\.$/m);
     const stored = JSON.parse(readFileSync(creds, "utf8"));
     assert.equal(stored.mode, "anon");
     assert.equal(stored.arkorCloudApiUrl, url);
@@ -83,8 +86,54 @@ test("login --anonymous stores credentials for the named backend; jobs, logs and
     assert.match(out.stderr, /cannot be restored/);
     assert.equal(existsSync(creds), false);
     assert.equal(arkor(["logout"], { env }).stdout, "No credentials on file.\n");
+
+    // --anonymous goes straight to a token, without asking for the CLI config.
+    const anon = arkor(["login", "--anonymous"], { env: { ...env, ARKOR_CLOUD_API_URL: url } });
+    assertExit(anon, 0, "login --anonymous");
+    assert.doesNotMatch(anon.stdout, /OAuth is not configured/);
+    assert.equal(JSON.parse(readFileSync(creds, "utf8")).arkorCloudApiUrl, url);
+    const both = arkor(["login", "--anonymous", "--oauth"], { env });
+    assertExit(both, 1, "both flags");
+    assert.equal(both.stderr, "arkor: Pick one of --oauth / --anonymous, not both.\n");
   } finally {
     server.kill("SIGTERM");
     await server.done;
+  }
+});
+
+test("whoami exits as upstream's does: 1 only when the backend wants a newer SDK (426)", async () => {
+  const { startMockCloud, anonCreds } = await import("./helpers/mock-cloud.mjs");
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const { spawn } = await import("node:child_process");
+  const { BIN } = await import("./helpers/cli.mjs");
+  // The mock answers from this process, so the CLI must not block it (no spawnSync).
+  const arkorAsync = (args, { env }) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { env });
+      const out = { stdout: "", stderr: "" };
+      child.stdout.on("data", (d) => (out.stdout += d));
+      child.stderr.on("data", (d) => (out.stderr += d));
+      child.on("error", reject);
+      child.on("close", (status, signal) => resolve({ status, signal, ...out }));
+    });
+  const mock = await startMockCloud();
+  try {
+    const { env, home } = cliEnv();
+    mkdirSync(join(home, ".arkor"), { recursive: true });
+    writeFileSync(join(home, ".arkor", "credentials.json"), JSON.stringify(anonCreds(mock.url)), { mode: 0o600 });
+
+    mock.on("GET", "/v1/me", { status: 401, json: { error: "token expired" } });
+    const expired = await arkorAsync(["whoami"], { env });
+    assertExit(expired, 0, "whoami with a rejected token");
+    assert.equal(expired.stdout, "Failed to fetch /v1/me (401). Token may be expired.\n");
+
+    mock.on("GET", "/v1/me", { status: 426, json: { error: "sdk_too_old", minVersion: "9.9.9", message: "Please upgrade" } });
+    const old = await arkorAsync(["whoami"], { env });
+    assertExit(old, 1, "whoami against a backend that wants a newer SDK");
+    assert.match(old.stderr, /arkor/);
+    assert.match(old.stderr, /upgrade|install|update/i);
+    assert.equal(old.stdout, "");
+  } finally {
+    await mock.close();
   }
 });

@@ -63,7 +63,7 @@ test("init scaffolds each template non-interactively; existing files are kept, p
   assert.equal(readFileSync(join(a, "data/triage.jsonl"), "utf8"), readFileSync(join(TEMPLATES_DIR, "triage.jsonl"), "utf8"));
   const pkg = JSON.parse(readFileSync(join(a, "package.json"), "utf8"));
   assert.equal(pkg.name, "a");
-  assert.equal(pkg.dependencies.arkor, `^${version}`);
+  assert.equal(pkg.devDependencies.arkor, `file:${REPO_ROOT}`, "run from a checkout, init links the project to it");
   assert.equal(pkg.scripts.start, "arkor start");
   assert.deepEqual(lines(readFileSync(join(a, ".gitignore"), "utf8")), ["node_modules/", ".arkor/"]);
   const trainer = readFileSync(join(a, "src/arkor/trainer.ts"), "utf8");
@@ -81,14 +81,15 @@ test("init scaffolds each template non-interactively; existing files are kept, p
   writeFileSync(join(b, "package.json"), JSON.stringify({ name: "mine", dependencies: { zod: "^3" } }));
   writeFileSync(join(b, ".gitignore"), "dist\nnode_modules\n");
   for (const template of ["translate", "redaction"]) {
-    const rb = arkor(["init", "b", "--template", template, "--yes"], { cwd: parent, env });
+    const rb = arkor(["init", "b", "--template", template, "--yes", "--skip-git"], { cwd: parent, env });
     assertExit(rb, 0, `init --template ${template}`);
     assert.equal(readFileSync(join(b, `data/${template}.jsonl`), "utf8"), readFileSync(join(TEMPLATES_DIR, `${template}.jsonl`), "utf8"));
   }
   assert.equal(readFileSync(join(b, "src/arkor/trainer.ts"), "utf8"), "// mine\n", "an existing trainer is never overwritten");
   const pb = JSON.parse(readFileSync(join(b, "package.json"), "utf8"));
   assert.equal(pb.name, "mine");
-  assert.deepEqual(pb.dependencies, { zod: "^3", arkor: `^${version}` });
+  assert.deepEqual(pb.dependencies, { zod: "^3" });
+  assert.deepEqual(pb.devDependencies, { arkor: `file:${REPO_ROOT}` });
   assert.deepEqual(lines(readFileSync(join(b, ".gitignore"), "utf8")), ["dist", "node_modules", ".arkor/"]);
 
   const bad = arkor(["init", "c", "--template", "poetry", "--yes"], { cwd: parent, env });

@@ -10,6 +10,7 @@ function credentialsWith(native) {
     writeCredentials: (credentials) => translated(() => native.writeCredentials(credentials)),
     defaultArkorCloudApiUrl: (credentials) => native.defaultArkorCloudApiUrl(credentials ?? null),
     requestAnonymousToken: (baseUrl, kind = 'cli') => translated(() => native.requestAnonymousToken(baseUrl, kind)),
+    fetchCliConfig: (baseUrl) => translated(() => native.fetchCliConfig(baseUrl)),
     ensureCredentials: () => translated(() => native.ensureCredentials()),
     statePath: (cwd = process.cwd()) => native.statePath(cwd),
     readState: (cwd = process.cwd()) => translated(() => native.readState(cwd)),

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::abort::AbortHandle;
 use crate::errors::{bad_arg, IntoNapi};
-use crate::objects::{AnonymousTokenObject, CloudApiUrlObject, CredentialsObject, ProjectStateObject, RetryOptions, ScopeObject};
+use crate::objects::{AnonymousTokenObject, CliConfigObject, CloudApiUrlObject, CredentialsObject, ProjectStateObject, RetryOptions, ScopeObject};
 use crate::response::NativeResponse;
 
 /// A client bound to one backend and identity.
@@ -176,6 +176,12 @@ pub fn request_anonymous_token(env: &Env, base_url: String, kind: String) -> Res
         let t = arkor_client::credentials::request_anonymous_token(&base_url, &kind).await.napi()?;
         Ok(t.into())
     })
+}
+
+/// `GET /v1/auth/cli/config` of `base_url`: whether it signs CLIs in with OAuth.
+#[napi(ts_return_type = "Promise<CliConfigObject>")]
+pub fn fetch_cli_config(env: &Env, base_url: String) -> Result<PromiseRaw<'_, CliConfigObject>> {
+    env.spawn_future(async move { Ok(arkor_client::credentials::fetch_cli_config(&base_url).await.napi()?.into()) })
 }
 
 /// Stored credentials or a new stored anonymous identity.

@@ -201,3 +201,27 @@ impl From<RetryOptions> for RetryPolicy {
 pub(crate) fn millis(v: Option<f64>, default: Duration) -> Duration {
     v.filter(|x| x.is_finite() && *x >= 0.0).map_or(default, |x| Duration::from_secs_f64(x / 1000.0))
 }
+
+/// What `fetchCliConfig` resolves: a deployment's OAuth settings (all null: anonymous only).
+#[napi(object)]
+pub struct CliConfigObject {
+    /// The Auth0 tenant's domain.
+    pub auth0_domain: Option<String>,
+    /// The CLI's OAuth client id.
+    pub client_id: Option<String>,
+    /// The audience of issued tokens.
+    pub audience: Option<String>,
+    /// Loopback ports for the OAuth callback.
+    pub callback_ports: Vec<u32>,
+}
+
+impl From<arkor_client::credentials::CliConfig> for CliConfigObject {
+    fn from(c: arkor_client::credentials::CliConfig) -> Self {
+        CliConfigObject {
+            auth0_domain: c.auth0_domain,
+            client_id: c.client_id,
+            audience: c.audience,
+            callback_ports: c.callback_ports.into_iter().map(u32::from).collect(),
+        }
+    }
+}

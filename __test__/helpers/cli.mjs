@@ -9,9 +9,14 @@ import { BIN, REPO_ROOT, TINY_MODEL, isolated, linkArkor, makeTempDir } from "./
 
 export { BIN, REPO_ROOT, TINY_MODEL, isolated, makeTempDir };
 
-/** An isolated env for the CLI: no CI flag unless given, no npm update check. */
+/**
+ * An isolated env for the CLI: no CI flag unless given, no npm update check,
+ * and no npm_config_user_agent, so `arkor init` behaves the same whether the
+ * tests run under `npm test` or `node --test` (it installs with the package
+ * manager that user agent names).
+ */
 export function cliEnv(extra = {}) {
-  return isolated({ CI: undefined, npm_config_update_notifier: "false", ...extra });
+  return isolated({ CI: undefined, npm_config_update_notifier: "false", npm_config_user_agent: undefined, ...extra });
 }
 
 /** Runs `arkor ...args` to completion: `{ status, stdout, stderr }`. */
@@ -35,7 +40,7 @@ export function assertExit(r, code, what) {
  */
 export function scaffold(env, { template = "triage", steps = 12, name = "proj", trainerEdit } = {}) {
   const parent = makeTempDir("arkor-cli-");
-  const r = arkor(["init", name, "--template", template, "--yes"], { cwd: parent, env });
+  const r = arkor(["init", name, "--template", template, "--yes", "--skip-git"], { cwd: parent, env });
   assertExit(r, 0, "arkor init");
   const dir = join(parent, name);
   linkArkor(dir);

@@ -28,13 +28,36 @@ function buildProgram() {
 
   program
     .command("init")
-    .description("Scaffold a project: src/arkor/{index,trainer}.ts, a dataset, package.json, .gitignore")
+    .description("Scaffold a project (src/arkor/{index,trainer}.ts, a dataset, package.json, .gitignore, AGENTS.md) and install it")
     .argument("[dir]", "project directory (default: the current one)")
     .option("--template <template>", "starter template: triage | translate | redaction")
     .option("-y, --yes", "accept defaults instead of prompting (also when CI is set or stdin is not a terminal)")
-    .action(async (dir, opts) => {
+    .option("--name <name>", "package name (default: the directory's name)")
+    .option("--skip-install", "do not run the package manager's install")
+    .option("--use-npm", "install with npm")
+    .option("--use-pnpm", "install with pnpm")
+    .option("--use-yarn", "install with yarn")
+    .option("--use-bun", "install with bun")
+    .option("--git", "make a git repository with an initial commit, without asking")
+    .option("--skip-git", "do not make a git repository")
+    .option("--agents-md", "write AGENTS.md and CLAUDE.md for coding agents (default)")
+    .option("--no-agents-md", "do not write AGENTS.md / CLAUDE.md")
+    .action(async (dir, opts, cmd) => {
       const { runInit } = require("./commands/init.js");
-      await runInit({ dir, template: opts.template, yes: Boolean(opts.yes) });
+      // commander folds --agents-md / --no-agents-md into one value, last wins; both given is an error.
+      const raw = cmd.parent.rawArgs;
+      const agentsMd = raw.includes("--agents-md") && raw.includes("--no-agents-md") ? "both" : opts.agentsMd;
+      await runInit({
+        dir,
+        template: opts.template,
+        yes: Boolean(opts.yes),
+        name: opts.name,
+        skipInstall: Boolean(opts.skipInstall),
+        use: { npm: opts.useNpm, pnpm: opts.usePnpm, yarn: opts.useYarn, bun: opts.useBun },
+        git: Boolean(opts.git),
+        skipGit: Boolean(opts.skipGit),
+        agentsMd,
+      });
     });
 
   program

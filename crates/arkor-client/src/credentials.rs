@@ -161,6 +161,49 @@ pub async fn request_anonymous_token_with(base_url: &str, kind: &str, policy: &R
     Ok(AnonymousToken { token: wire.token, anonymous_id: wire.anonymous_id, kind: wire.kind, org_slug: wire.personal_org.slug })
 }
 
+/// `GET /v1/auth/cli/config`: how a deployment signs CLIs in. All OAuth
+/// fields set means OAuth is offered; any of them null means anonymous only.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CliConfig {
+    /// The Auth0 tenant's domain.
+    pub auth0_domain: Option<String>,
+    /// The OAuth client id of the CLI.
+    pub client_id: Option<String>,
+    /// The API audience tokens are issued for.
+    pub audience: Option<String>,
+    /// Loopback ports the OAuth callback may use.
+    #[serde(default)]
+    pub callback_ports: Vec<u16>,
+}
+
+impl CliConfig {
+    /// Whether the deployment signs in with OAuth.
+    pub fn oauth_available(&self) -> bool {
+        self.auth0_domain.is_some() && self.client_id.is_some() && self.audience.is_some()
+    }
+}
+
+/// Reads `base_url`'s [`CliConfig`], retrying transient failures. A non-2xx
+/// answer is upstream's "Failed to fetch CLI config from <url> (<status>)".
+pub async fn fetch_cli_config(base_url: &str) -> Result<CliConfig> {
+    let base = base_url.trim_end_matches('/');
+    let url = format!("{base}/v1/auth/cli/config");
+    let http = reqwest::Client::new();
+    with_retries(&RetryPolicy::default(), || async {
+        let transport = |source| Failure::transport(Error::Http { url: url.clone(), source });
+        let res = http.get(&url).header("X-Arkor-Client", client_header()).send().await.map_err(transport)?;
+        let status = res.status().as_u16();
+        if !res.status().is_success() {
+            let error = Error::Api { status, message: format!("Failed to fetch CLI config from {base_url} ({status})") };
+            return Err(Failure::status(error, status, res.headers()));
+        }
+        let bytes = res.bytes().await.map_err(transport)?;
+        serde_json::from_slice(&bytes).map_err(|e| Failure::fatal(Error::Decode { what: url.clone(), detail: e.to_string() }))
+    })
+    .await
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],

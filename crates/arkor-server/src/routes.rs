@@ -26,6 +26,7 @@ pub fn router(state: AppState, hosts: HostPolicy) -> Router {
     }
     let api = api
         .route("/v1/auth/anonymous", post(anonymous))
+        .route("/v1/auth/cli/config", get(cli_config))
         .route("/v1/me", get(me))
         .route("/v1/projects", get(list_projects).post(create_project))
         .route("/v1/jobs", get(list_jobs).post(create_job))
@@ -37,6 +38,14 @@ pub fn router(state: AppState, hosts: HostPolicy) -> Router {
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::fault::json_errors));
     hosts.apply(api).layer(tower_http::catch_panic::CatchPanicLayer::custom(crate::fault::panic_response))
+}
+
+/// `GET /v1/auth/cli/config`: the OAuth settings a CLI reads before it signs
+/// in. This backend has no OAuth provider, so every field is empty and
+/// `arkor login` goes the anonymous way, as upstream's CLI does on such a
+/// deployment.
+async fn cli_config() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "auth0Domain": null, "clientId": null, "audience": null, "callbackPorts": [] }))
 }
 
 /// The test-only route of [`crate::Faults::panic_route`].

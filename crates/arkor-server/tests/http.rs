@@ -27,6 +27,15 @@ async fn auth_is_required_and_anonymous_signup_works() {
 }
 
 #[tokio::test]
+async fn cli_config_advertises_no_oauth_without_a_token() {
+    let s = TestServer::new().await;
+    let res = s.http.get(format!("{}/v1/auth/cli/config", s.url)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let cfg: Value = res.json().await.unwrap();
+    assert_eq!(cfg, json!({ "auth0Domain": null, "clientId": null, "audience": null, "callbackPorts": [] }));
+}
+
+#[tokio::test]
 async fn projects_create_list_and_conflict() {
     let s = TestServer::new().await;
     let (st, p) = s.json(Method::POST, "/v1/projects?orgSlug=local", Some(json!({"name": "My P", "slug": "my-p"}))).await;

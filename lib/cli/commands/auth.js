@@ -34,8 +34,16 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
     me = await client.call("GET", "/v1/me", {}, null);
   } catch (err) {
     const e = require("../../errors.js").fromNative(err);
+    // Upstream's exit codes: an outdated SDK (426) fails the command; any
+    // other answer is reported and the command still succeeds.
+    if (e.status === 426) {
+      process.stderr.write(`${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
     if (typeof e.status === "number") {
-      throw usage(`${baseUrl} answered ${e.status} to /v1/me (${e.message}). The token may be expired: run \`arkor login\` again.`);
+      process.stdout.write(`Failed to fetch /v1/me (${e.status}). Token may be expired.\n`);
+      return;
     }
     throw e;
   }
@@ -48,14 +56,20 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
 
 async function runLogin({ anonymous = false, oauth = false } = {}) {
   if (oauth && anonymous) throw usage("Pick one of --oauth / --anonymous, not both.");
-  if (!anonymous) {
-    throw usage(
-      "This build of arkor signs in anonymously only: run `arkor login --anonymous` " +
-        "(with ARKOR_CLOUD_API_URL naming the backend). Without credentials arkor trains on the local backend.",
-    );
-  }
   const sdk = require("../../../index.js");
   const baseUrl = sdk.defaultArkorCloudApiUrl();
+  if (!anonymous) {
+    // Like upstream: ask the deployment how it signs CLIs in; `--anonymous` skips the question.
+    const cfg = await sdk.fetchCliConfig(baseUrl);
+    const oauthAvailable = Boolean(cfg.auth0Domain && cfg.clientId && cfg.audience);
+    if (!oauthAvailable) {
+      if (oauth) throw usage("OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous.");
+      process.stdout.write("OAuth is not configured. Continuing with an anonymous session.\n");
+    } else {
+      if (oauth && process.env.CI) throw usage("--oauth needs a browser callback that CI runners can't complete. Use --anonymous in CI.");
+      throw usage(`${baseUrl} signs in with OAuth, which this build of arkor does not do yet: run \`arkor login --anonymous\` for an anonymous identity.`);
+    }
+  }
   const result = await sdk.requestAnonymousToken(baseUrl, "cli");
   const orgSlug = result.orgSlug;
   await sdk.writeCredentials({

@@ -62,15 +62,20 @@ import { trainer } from "./trainer";
 export const arkor = createArkor({ trainer });
 `;
 
-function packageJson(name, version) {
+/** The scripts a scaffolded package.json runs arkor with (missing ones are added to an existing file). */
+const SCRIPTS = { dev: "arkor dev", build: "arkor build", start: "arkor start" };
+
+/** A new project's package.json; `dependency` is project-setup.js's `arkorDependency()`. */
+function packageJson(name, dependency) {
   return `${JSON.stringify(
     {
       name,
       version: "0.0.0",
       private: true,
       type: "module",
-      scripts: { build: "arkor build", start: "arkor start" },
-      dependencies: { arkor: `^${version}` },
+      scripts: SCRIPTS,
+      devDependencies: { arkor: dependency.spec },
+      allowScripts: dependency.allowScripts,
     },
     null,
     2,
@@ -90,10 +95,11 @@ A fine-tuning project made by \`arkor init --template ${id}\`: ${t.label.toLower
 npm install
 npx arkor models pull ${DEFAULT_MODEL}   # once, about 250 MB
 npx arkor start                          # train; Ctrl-C cancels
+npx arkor dev                            # Studio: runs, charts, playground
 npx arkor jobs                           # this project's jobs
 npx arkor chat <jobId>                   # talk to the result
 \`\`\`
 `;
 }
 
-module.exports = { TEMPLATES, DEFAULT_MODEL, datasetFile, trainerTs, INDEX_TS, packageJson, readme };
+module.exports = { TEMPLATES, DEFAULT_MODEL, SCRIPTS, datasetFile, trainerTs, INDEX_TS, packageJson, readme };
