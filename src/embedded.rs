@@ -40,21 +40,72 @@ impl EmbeddedBackend for EmbeddedServer {
     }
 }
 
-/// Where the CLI reaches the local backend of this process: starts the
-/// embedded server (once) over `$ARKOR_HOME`, and answers
-/// `{ baseUrl, token, orgSlug, projectSlug }` as JSON, the scope `cwd`'s
-/// jobs have there (the same one `createTrainer` uses). Creates nothing.
-#[napi_derive::napi(ts_return_type = "Promise<string>")]
-pub fn embedded_session(env: &napi::Env, cwd: String) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'_, String>> {
+/// What `connectBackend` resolves: the backend a CLI command in a project
+/// directory works against, and its scope there.
+#[napi_derive::napi(object)]
+pub struct ConnectionObject {
+    /// The embedded backend of this process (the local store).
+    pub local: bool,
+    /// The backend's URL.
+    pub base_url: String,
+    /// The credentials to send.
+    pub credentials: crate::objects::CredentialsObject,
+    /// The org, when known.
+    pub org_slug: Option<String>,
+    /// The project.
+    pub project_slug: String,
+    /// False when a remote backend has no project state for the directory yet.
+    pub has_project: bool,
+}
+
+/// The backend and scope for `cwd`, by the SDK's rule
+/// (`arkor_client::backend::connect`): the local backend of this process
+/// (started once, over `$ARKOR_HOME`) unless something names another.
+#[napi_derive::napi(ts_return_type = "Promise<ConnectionObject>")]
+pub fn connect_backend(env: &napi::Env, cwd: String) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'_, ConnectionObject>> {
     env.spawn_future(async move {
-        let (url, token) = EmbeddedServer.ensure_started().await.map_err(crate::errors::to_napi)?;
-        let slug = arkor_client::state::project_slug_for(std::path::Path::new(&cwd));
-        Ok(serde_json::json!({
-            "baseUrl": url,
-            "token": token,
-            "orgSlug": arkor_client::trainer::EMBEDDED_ORG,
-            "projectSlug": slug,
+        let c = arkor_client::backend::connect(std::path::Path::new(&cwd), &EmbeddedServer).await.map_err(crate::errors::to_napi)?;
+        Ok(ConnectionObject {
+            local: c.local,
+            base_url: c.base_url,
+            credentials: c.credentials.into(),
+            org_slug: c.org_slug,
+            project_slug: c.project_slug,
+            has_project: c.has_project,
         })
-        .to_string())
     })
+}
+
+/// The project slug the SDK derives from a directory (docs/PROTOCOL.md §2).
+#[napi_derive::napi]
+pub fn project_slug_for(dir: String) -> String {
+    arkor_client::state::project_slug_for(std::path::Path::new(&dir))
+}
+
+/// What `settings` returns: the environment as arkor reads it (arkor-settings).
+#[napi_derive::napi(object)]
+pub struct SettingsObject {
+    /// `$ARKOR_HOME`, else `~/.arkor/local`.
+    pub local_home: String,
+    /// `~/.arkor`.
+    pub arkor_dir: String,
+    /// `$ARKOR_CLOUD_API_URL`, trailing slashes removed.
+    pub cloud_api_url: Option<String>,
+    /// `$ARKOR_DEVICE`.
+    pub device: Option<String>,
+    /// bf16 products (off with `ARKOR_BF16=0`).
+    pub bf16: bool,
+}
+
+/// The settings now (read at call time, like the SDK's other path and URL functions).
+#[napi_derive::napi]
+pub fn settings() -> SettingsObject {
+    let s = arkor_settings::Settings::from_env();
+    SettingsObject {
+        local_home: s.local_home.to_string_lossy().into_owned(),
+        arkor_dir: arkor_settings::arkor_dir().to_string_lossy().into_owned(),
+        cloud_api_url: s.cloud_api_url,
+        device: s.device,
+        bf16: s.bf16,
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fsutil::{home_dir, read_optional, write_atomic};
+use crate::fsutil::{read_optional, write_atomic};
 use crate::http::client_header;
 use crate::retry::{with_retries, Failure, RetryPolicy};
 
@@ -70,7 +70,7 @@ impl Credentials {
 
 /// `~/.arkor/credentials.json`.
 pub fn credentials_path() -> PathBuf {
-    home_dir().join(".arkor").join("credentials.json")
+    arkor_settings::arkor_dir().join("credentials.json")
 }
 
 /// Reads the stored credentials. `Ok(None)` when there are none or the file
@@ -97,8 +97,7 @@ pub fn default_cloud_api_url(credentials: Option<&Credentials>) -> String {
 
 /// [`default_cloud_api_url`] given only the URL stored in the credentials.
 pub fn cloud_api_url_from(stored: Option<&str>) -> String {
-    let url = std::env::var("ARKOR_CLOUD_API_URL")
-        .ok()
+    let url = arkor_settings::cloud_api_url()
         .or_else(|| stored.map(str::to_owned))
         .unwrap_or_else(|| DEFAULT_CLOUD_API_URL.to_owned());
     url.trim_end_matches('/').to_owned()

@@ -1,15 +1,8 @@
 //! Small file helpers shared by the credentials and state modules.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
-
-/// The user's home directory, read from the environment at call time so a
-/// process (or a test) that changes `HOME` sees the change.
-pub fn home_dir() -> PathBuf {
-    let var = if cfg!(windows) { "USERPROFILE" } else { "HOME" };
-    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
-}
 
 /// Writes `contents` to `path` through a temporary file in the same folder and
 /// a rename, so a reader never sees half a file. `mode` applies on Unix.

@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod credentials;
 pub mod deprecation;
 pub mod error;

@@ -137,14 +137,8 @@ impl Trainer {
     /// The embedded backend, when this trainer should use it.
     async fn embedded_backend(&self) -> Result<Option<std::sync::Arc<dyn EmbeddedBackend>>> {
         let Some(embedded) = &self.ctx.embedded else { return Ok(None) };
-        if self.ctx.base_url.is_some() || self.ctx.credentials.is_some() || std::env::var_os("ARKOR_CLOUD_API_URL").is_some() {
-            return Ok(None);
-        }
-        // Stored credentials name a backend (theirs, or the hosted default).
-        if crate::credentials::read_credentials().await?.is_some() {
-            return Ok(None);
-        }
-        Ok(Some(embedded.clone()))
+        let named = !crate::backend::nothing_names_a_backend(self.ctx.base_url.as_deref(), self.ctx.credentials.as_ref()).await?;
+        Ok((!named).then(|| embedded.clone()))
     }
 
     /// Creates the job (once; later calls return the same id).

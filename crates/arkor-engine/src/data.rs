@@ -11,7 +11,7 @@ use serde_json::Value;
 
 mod fetch;
 
-pub use fetch::{fetch_url, fetch_url_with, file_url_path, AddressRule, LoadPolicy};
+pub use fetch::{fetch_url, fetch_url_with, file_url_path, AddressRule, HubAccess, LoadPolicy};
 
 use crate::chat::{ChatMessage, Example};
 use crate::error::{io_err, Error, Result};
@@ -79,7 +79,7 @@ pub fn load_dataset(source: &DatasetSource, format: DatasetFormat) -> Result<Vec
 
 /// [`load_dataset`] within the caller's bounds: the size cap applies to every file,
 /// the row cap to the whole dataset, the address rule to blob URLs (a Hub endpoint is
-/// the operator's own setting, `HF_ENDPOINT`).
+/// the operator's own setting, [`LoadPolicy::hub`]).
 pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Vec<Example>> {
     let examples = match source {
         DatasetSource::Blob { url, token } => {
@@ -87,12 +87,11 @@ pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: 
             parse_dataset(&bytes, url, format)?
         }
         DatasetSource::HuggingFace { repo, split, revision } => {
-            let endpoint = std::env::var("HF_ENDPOINT")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "https://huggingface.co".into());
-            let token = std::env::var("HF_TOKEN").ok().filter(|s| !s.is_empty());
-            let hub = Hub { endpoint: endpoint.trim_end_matches('/'), token: token.as_deref(), policy };
+            let (endpoint, token) = match &policy.hub {
+                Some(h) => (h.endpoint.trim_end_matches('/'), h.token.as_deref()),
+                None => ("https://huggingface.co", None),
+            };
+            let hub = Hub { endpoint, token, policy };
             hub.load(repo, split.as_deref().unwrap_or("train"), revision.as_deref().unwrap_or("main"), format)?
         }
     };

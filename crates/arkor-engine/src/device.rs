@@ -34,7 +34,3 @@ pub fn parse_device(spec: Option<&str>) -> Result<Device> {
     }
 }
 
-/// [`parse_device`] of `$ARKOR_DEVICE`.
-pub fn device_from_env() -> Result<Device> {
-    parse_device(std::env::var("ARKOR_DEVICE").ok().as_deref())
-}

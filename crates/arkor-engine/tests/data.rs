@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use arkor_engine::data::{load_dataset, parse_dataset, DatasetFormat, DatasetSource};
+use arkor_engine::data::{load_dataset, load_dataset_with, parse_dataset, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
 use arkor_engine::{ChatMessage, Example};
 
 fn chat(u: &str, a: &str) -> Example {
@@ -331,9 +331,8 @@ fn hugging_face_hub_via_hf_endpoint_and_token() {
         );
     }
     let s = serve(routes);
-    // The only test that touches these variables; other tests never read them.
-    std::env::set_var("HF_ENDPOINT", &s.base);
-    std::env::set_var("HF_TOKEN", "hf_abc");
+    let policy = LoadPolicy { hub: Some(HubAccess { endpoint: s.base.clone(), token: Some("hf_abc".into()) }), ..Default::default() };
+    let load_dataset = |src: &DatasetSource, f: DatasetFormat| load_dataset_with(src, f, &policy);
     let src = |split: Option<&str>| DatasetSource::HuggingFace {
         repo: "acme/chats".into(),
         split: split.map(String::from),

@@ -62,7 +62,7 @@ pub enum DatasetSpec {
 /// steps and 4x faster decoding on gemma-3-270m, with LoRA weights, optimiser, loss,
 /// attention and sampling in f32. `ARKOR_BF16=0` keeps everything f32.
 pub fn bf16_enabled() -> bool {
-    std::env::var("ARKOR_BF16").map_or(true, |v| v != "0")
+    arkor_settings::Settings::global().bf16
 }
 
 fn bad(field: &str, msg: impl std::fmt::Display) -> ApiError {

@@ -31,6 +31,10 @@ fn policy(rules: &Rules) -> LoadPolicy {
         max_bytes: Some(rules.limits.dataset_bytes),
         max_rows: Some(rules.limits.dataset_rows),
         blob_addresses: rules.access.checks_addresses().then(|| Arc::new(crate::access::address_rule) as arkor_engine::data::AddressRule),
+        hub: {
+            let s = arkor_settings::Settings::global();
+            Some(arkor_engine::data::HubAccess { endpoint: s.hf_endpoint.clone(), token: s.hf_token.clone() })
+        },
     }
 }
 

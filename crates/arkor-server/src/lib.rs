@@ -114,13 +114,9 @@ impl ServerOptions {
     }
 }
 
-/// `$ARKOR_HOME`, else `~/.arkor/local`.
+/// `$ARKOR_HOME`, else `~/.arkor/local` ([`arkor_settings::local_home`]).
 pub fn default_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("ARKOR_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    let home = std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" }).map(PathBuf::from).unwrap_or_else(|| ".".into());
-    home.join(".arkor").join("local")
+    arkor_settings::local_home()
 }
 
 /// Why a server could not start.

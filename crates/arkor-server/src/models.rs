@@ -29,7 +29,7 @@ impl ModelCache {
             return Ok(m.clone());
         }
         // The CPU unless ARKOR_DEVICE (or a CUDA build) says otherwise.
-        let device = arkor_engine::device::device_from_env().map_err(|e| format!("loading model {name}: {e}"))?;
+        let device = arkor_engine::device::parse_device(arkor_settings::Settings::global().device.as_deref()).map_err(|e| format!("loading model {name}: {e}"))?;
         let model = self.store.load(name, &device).map_err(|e| match e {
             // Already says what to do.
             arkor_models::Error::NotInstalled { .. } => e.to_string(),

@@ -12,8 +12,9 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
   const sdk = require("../../../index.js");
   const native = require("../../native");
   const credentials = await sdk.readCredentials();
-  if (!credentials && !process.env.ARKOR_CLOUD_API_URL) {
-    const home = process.env.ARKOR_HOME || require("node:path").join(require("node:os").homedir(), ".arkor", "local");
+  const settings = native.settings();
+  if (!credentials && !settings.cloudApiUrl) {
+    const home = settings.localHome;
     process.stdout.write(
       `Not signed in: using the local backend (data in ${home}).\n` +
         `Org: local, project here: ${projectSlugFor(cwd)}\n` +
@@ -23,7 +24,7 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
   }
   if (!credentials) {
     process.stdout.write(
-      `Not signed in to ${process.env.ARKOR_CLOUD_API_URL}. Run \`arkor login --anonymous\`.\n`,
+      `Not signed in to ${settings.cloudApiUrl}. Run \`arkor login --anonymous\`.\n`,
     );
     return;
   }

@@ -23,6 +23,18 @@ pub struct LoadPolicy {
     /// Applied to every address a blob URL, or a redirect from it, connects to
     /// (environment proxies are then bypassed, since they would connect for us).
     pub blob_addresses: Option<AddressRule>,
+    /// The Hugging Face Hub's base URL (the default: `https://huggingface.co`)
+    /// and the token sent to it: the caller's settings (`HF_ENDPOINT`, `HF_TOKEN`).
+    pub hub: Option<HubAccess>,
+}
+
+/// Where Hub datasets come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubAccess {
+    /// Base URL, without a trailing slash.
+    pub endpoint: String,
+    /// Bearer token, for private or gated datasets.
+    pub token: Option<String>,
 }
 
 impl std::fmt::Debug for LoadPolicy {
@@ -31,6 +43,7 @@ impl std::fmt::Debug for LoadPolicy {
             .field("max_bytes", &self.max_bytes)
             .field("max_rows", &self.max_rows)
             .field("blob_addresses", &self.blob_addresses.as_ref().map(|_| "rule"))
+            .field("hub", &self.hub.as_ref().map(|h| &h.endpoint))
             .finish()
     }
 }

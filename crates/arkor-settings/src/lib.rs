@@ -1,0 +1,136 @@
+//! Every environment variable arkor reads, named and parsed here and nowhere
+//! else. The other crates take these values as arguments (the engine never
+//! reads the environment); the JS side asks the addon for them.
+//!
+//! Two ways to read:
+//! - [`Settings::from_env`] / [`Settings::global`]: everything at once, at the
+//!   edge of a process (the server, the embedded backend). `global` reads once.
+//! - The SDK's own path and URL functions ([`home_dir`], [`cloud_api_url`])
+//!   read at call time, because upstream's SDK does and programs (and tests)
+//!   change `HOME` or `ARKOR_CLOUD_API_URL` while running.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The names of the variables, for messages that tell users what to set.
+pub mod vars {
+    /// Where the local backend keeps its store, models and runs.
+    pub const HOME: &str = "ARKOR_HOME";
+    /// The backend the SDK and CLI talk to instead of the local one.
+    pub const CLOUD_API_URL: &str = "ARKOR_CLOUD_API_URL";
+    /// `cpu`, `cuda` or `cuda:N`: where the engine runs.
+    pub const DEVICE: &str = "ARKOR_DEVICE";
+    /// `0` turns off bf16 products through frozen weights.
+    pub const BF16: &str = "ARKOR_BF16";
+    /// The Hugging Face Hub to fetch datasets from.
+    pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
+    /// The token sent to that Hub.
+    pub const HF_TOKEN: &str = "HF_TOKEN";
+}
+
+/// The Hub used when `HF_ENDPOINT` is not set.
+pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
+
+/// A variable's value, with empty meaning unset.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|s| !s.is_empty())
+}
+
+fn var_os(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|s| !s.is_empty())
+}
+
+/// The user's home directory (`HOME`, `USERPROFILE` on Windows), at call time.
+pub fn home_dir() -> PathBuf {
+    var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" }).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `~/.arkor`: credentials, and Studio's token while it runs.
+pub fn arkor_dir() -> PathBuf {
+    home_dir().join(".arkor")
+}
+
+/// `$ARKOR_HOME`, else `~/.arkor/local`: the local backend's data.
+pub fn local_home() -> PathBuf {
+    var_os(vars::HOME).map(PathBuf::from).unwrap_or_else(|| arkor_dir().join("local"))
+}
+
+/// `$ARKOR_CLOUD_API_URL` without trailing slashes, at call time.
+pub fn cloud_api_url() -> Option<String> {
+    var(vars::CLOUD_API_URL).map(|u| u.trim_end_matches('/').to_owned())
+}
+
+/// Everything the environment says, read at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// [`local_home`].
+    pub local_home: PathBuf,
+    /// [`cloud_api_url`].
+    pub cloud_api_url: Option<String>,
+    /// `$ARKOR_DEVICE` as written (the engine parses it and names the variable in its errors).
+    pub device: Option<String>,
+    /// bf16 products through frozen weights, on unless `ARKOR_BF16=0`.
+    pub bf16: bool,
+    /// The Hub's base URL, without trailing slashes.
+    pub hf_endpoint: String,
+    /// `$HF_TOKEN`.
+    pub hf_token: Option<String>,
+}
+
+impl Settings {
+    /// Reads every variable now.
+    pub fn from_env() -> Self {
+        Settings {
+            local_home: local_home(),
+            cloud_api_url: cloud_api_url(),
+            device: var(vars::DEVICE),
+            bf16: std::env::var(vars::BF16).map_or(true, |v| v != "0"),
+            hf_endpoint: var(vars::HF_ENDPOINT).unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_owned()).trim_end_matches('/').to_owned(),
+            hf_token: var(vars::HF_TOKEN),
+        }
+    }
+
+    /// The process's settings, read the first time they are asked for.
+    pub fn global() -> &'static Settings {
+        static GLOBAL: OnceLock<Settings> = OnceLock::new();
+        GLOBAL.get_or_init(Settings::from_env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test: the variables are process-wide.
+    #[test]
+    fn reads_each_variable_with_its_default() {
+        for v in [vars::HOME, vars::CLOUD_API_URL, vars::DEVICE, vars::BF16, vars::HF_ENDPOINT, vars::HF_TOKEN] {
+            std::env::remove_var(v);
+        }
+        std::env::set_var("HOME", "/h");
+        let s = Settings::from_env();
+        assert_eq!(s.local_home, PathBuf::from("/h/.arkor/local"));
+        assert_eq!((s.cloud_api_url, s.device, s.bf16, s.hf_token), (None, None, true, None));
+        assert_eq!(s.hf_endpoint, DEFAULT_HF_ENDPOINT);
+
+        std::env::set_var(vars::HOME, "/data");
+        std::env::set_var(vars::CLOUD_API_URL, "http://x:1//");
+        std::env::set_var(vars::DEVICE, "cuda:1");
+        std::env::set_var(vars::BF16, "0");
+        std::env::set_var(vars::HF_ENDPOINT, "http://hub/");
+        std::env::set_var(vars::HF_TOKEN, "t");
+        let s = Settings::from_env();
+        assert_eq!(s.local_home, PathBuf::from("/data"));
+        assert_eq!(s.cloud_api_url.as_deref(), Some("http://x:1"));
+        assert_eq!(s.device.as_deref(), Some("cuda:1"));
+        assert!(!s.bf16);
+        assert_eq!((s.hf_endpoint.as_str(), s.hf_token.as_deref()), ("http://hub", Some("t")));
+
+        // Empty is unset.
+        std::env::set_var(vars::HOME, "");
+        std::env::set_var(vars::CLOUD_API_URL, "");
+        let s = Settings::from_env();
+        assert_eq!((s.local_home, s.cloud_api_url), (PathBuf::from("/h/.arkor/local"), None));
+    }
+}
