@@ -61,6 +61,45 @@ test("listProjects(orgSlug) GETs /v1/projects?orgSlug and returns {org, projects
   mock.projects = [];
 });
 
+test("the deployment methods send upstream's eight requests, ids escaped, scope in the query", async () => {
+  const dep = { id: "dep 1", slug: "s" };
+  mock.on("GET", "/v1/endpoints", { json: { deployments: [dep] } });
+  mock.on("POST", "/v1/endpoints", { status: 201, json: { deployment: dep } });
+  mock.on("GET", "/v1/endpoints/dep%201", { json: { deployment: dep } });
+  mock.on("PATCH", "/v1/endpoints/dep%201", { json: { deployment: { ...dep, enabled: false } } });
+  mock.on("DELETE", "/v1/endpoints/dep%201", { status: 204 });
+  mock.on("GET", "/v1/endpoints/dep%201/keys", { json: { keys: [] } });
+  mock.on("POST", "/v1/endpoints/dep%201/keys", { status: 201, json: { key: { id: "k/1" }, plaintext: "sk-x" } });
+  mock.on("DELETE", "/v1/endpoints/dep%201/keys/k%2F1", { status: 204 });
+  const input = { slug: "s", target: { kind: "base_model", baseModel: MODEL }, authMode: "none" };
+  assert.deepEqual(await client.listDeployments(scope), { deployments: [dep] });
+  assert.deepEqual(await client.createDeployment(scope, input), { deployment: dep });
+  assert.deepEqual(await client.getDeployment("dep 1", scope), { deployment: dep });
+  assert.equal((await client.updateDeployment("dep 1", scope, { enabled: false })).deployment.enabled, false);
+  assert.equal(await client.deleteDeployment("dep 1", scope), undefined);
+  assert.deepEqual(await client.listDeploymentKeys("dep 1", scope), { keys: [] });
+  assert.equal((await client.createDeploymentKey("dep 1", scope, { label: "ci" })).plaintext, "sk-x");
+  assert.equal(await client.revokeDeploymentKey("dep 1", "k/1", scope), undefined);
+  const sent = mock.requests.filter((r) => r.path.startsWith("/v1/endpoints")).slice(-8);
+  assert.deepEqual(
+    sent.map((r) => `${r.method} ${r.path}`),
+    [
+      "GET /v1/endpoints",
+      "POST /v1/endpoints",
+      "GET /v1/endpoints/dep%201",
+      "PATCH /v1/endpoints/dep%201",
+      "DELETE /v1/endpoints/dep%201",
+      "GET /v1/endpoints/dep%201/keys",
+      "POST /v1/endpoints/dep%201/keys",
+      "DELETE /v1/endpoints/dep%201/keys/k%2F1",
+    ],
+  );
+  for (const r of sent) assert.deepEqual(r.query, scope);
+  assert.deepEqual(sent[1].body, input);
+  assert.deepEqual(sent[3].body, { enabled: false });
+  assert.deepEqual(sent[6].body, { label: "ci" });
+});
+
 test("createProject({orgSlug, name, slug}) POSTs {name, slug} and returns {project}", async () => {
   const res = await client.createProject({ orgSlug: "org1", name: "My Proj", slug: "my-proj" });
   assert.equal(res.project.slug, "my-proj");

@@ -4,7 +4,6 @@ const { fromNative, translated } = require('./errors');
 const { streamingRequest } = require('./response');
 
 const scopeOf = (s) => ({ orgSlug: s.orgSlug, projectSlug: s.projectSlug });
-const seg = encodeURIComponent;
 
 /** `CloudApiClient` with the upstream method set, over the native client. */
 function cloudApiClientWith(native) {
@@ -24,14 +23,6 @@ function cloudApiClientWith(native) {
       } catch (err) {
         throw fromNative(err);
       }
-    }
-
-    #call(method, path, query, body) {
-      return translated(() => this.#native.call(method, path, query, body));
-    }
-
-    async #void(method, path, query) {
-      await this.#call(method, path, query);
     }
 
     listProjects(orgSlug) {
@@ -67,36 +58,37 @@ function cloudApiClientWith(native) {
       return streamingRequest(native, signal, (h) => this.#native.chat(scopeOf(scope), body, h));
     }
 
+    // Deployments: the routes live in the native core (arkor_client::deployments).
     listDeployments(scope) {
-      return this.#call('GET', '/v1/endpoints', scopeOf(scope));
+      return translated(() => this.#native.listDeployments(scopeOf(scope)));
     }
 
     getDeployment(id, scope) {
-      return this.#call('GET', `/v1/endpoints/${seg(id)}`, scopeOf(scope));
+      return translated(() => this.#native.getDeployment(id, scopeOf(scope)));
     }
 
     createDeployment(scope, input) {
-      return this.#call('POST', '/v1/endpoints', scopeOf(scope), input);
+      return translated(() => this.#native.createDeployment(scopeOf(scope), input));
     }
 
     updateDeployment(id, scope, input) {
-      return this.#call('PATCH', `/v1/endpoints/${seg(id)}`, scopeOf(scope), input);
+      return translated(() => this.#native.updateDeployment(id, scopeOf(scope), input));
     }
 
-    deleteDeployment(id, scope) {
-      return this.#void('DELETE', `/v1/endpoints/${seg(id)}`, scopeOf(scope));
+    async deleteDeployment(id, scope) {
+      await translated(() => this.#native.deleteDeployment(id, scopeOf(scope)));
     }
 
     listDeploymentKeys(id, scope) {
-      return this.#call('GET', `/v1/endpoints/${seg(id)}/keys`, scopeOf(scope));
+      return translated(() => this.#native.listDeploymentKeys(id, scopeOf(scope)));
     }
 
     createDeploymentKey(id, scope, input) {
-      return this.#call('POST', `/v1/endpoints/${seg(id)}/keys`, scopeOf(scope), input);
+      return translated(() => this.#native.createDeploymentKey(id, scopeOf(scope), input ?? {}));
     }
 
-    revokeDeploymentKey(id, keyId, scope) {
-      return this.#void('DELETE', `/v1/endpoints/${seg(id)}/keys/${seg(keyId)}`, scopeOf(scope));
+    async revokeDeploymentKey(id, keyId, scope) {
+      await translated(() => this.#native.revokeDeploymentKey(id, keyId, scopeOf(scope)));
     }
   }
   return CloudApiClient;

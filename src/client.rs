@@ -16,7 +16,7 @@ use crate::response::NativeResponse;
 /// A client bound to one backend and identity.
 #[napi]
 pub struct NativeClient {
-    inner: CloudApiClient,
+    pub(crate) inner: CloudApiClient,
 }
 
 #[napi]

@@ -14,6 +14,7 @@
 mod abort;
 mod candle_threads;
 mod client;
+mod deployments;
 mod embedded;
 mod errors;
 mod follow;

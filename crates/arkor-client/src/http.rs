@@ -24,7 +24,7 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn query(&self) -> [(&'static str, &str); 2] {
+    pub(crate) fn query(&self) -> [(&'static str, &str); 2] {
         [("orgSlug", &self.org_slug), ("projectSlug", &self.project_slug)]
     }
 }
@@ -207,7 +207,7 @@ impl CloudApiClient {
     }
 }
 
-fn enc(segment: &str) -> String {
+pub(crate) fn enc(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -23,6 +23,7 @@
 
 pub mod backend;
 pub mod credentials;
+pub mod deployments;
 pub mod deprecation;
 pub mod error;
 pub mod events;

@@ -1,0 +1,52 @@
+//! Deployments: OpenAI-compatible endpoints for an adapter or a base model,
+//! and their API keys (`/v1/endpoints…`, docs/PROTOCOL.md). Bodies and
+//! answers are upstream's DTOs, passed through as JSON; each request is sent
+//! once, as upstream's client does.
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::http::{enc, CloudApiClient, Method, Scope};
+
+impl CloudApiClient {
+    /// `GET /v1/endpoints` → `{ deployments }`.
+    pub async fn list_deployments(&self, scope: &Scope) -> Result<Value> {
+        self.call(Method::GET, "/v1/endpoints", &scope.query(), None).await
+    }
+
+    /// `POST /v1/endpoints` with a `CreateDeploymentInput` → `{ deployment }`.
+    pub async fn create_deployment(&self, scope: &Scope, input: &Value) -> Result<Value> {
+        self.call(Method::POST, "/v1/endpoints", &scope.query(), Some(input)).await
+    }
+
+    /// `GET /v1/endpoints/:id` → `{ deployment }`.
+    pub async fn get_deployment(&self, id: &str, scope: &Scope) -> Result<Value> {
+        self.call(Method::GET, &format!("/v1/endpoints/{}", enc(id)), &scope.query(), None).await
+    }
+
+    /// `PATCH /v1/endpoints/:id` with an `UpdateDeploymentInput` → `{ deployment }`.
+    pub async fn update_deployment(&self, id: &str, scope: &Scope, input: &Value) -> Result<Value> {
+        self.call(Method::PATCH, &format!("/v1/endpoints/{}", enc(id)), &scope.query(), Some(input)).await
+    }
+
+    /// `DELETE /v1/endpoints/:id` (204).
+    pub async fn delete_deployment(&self, id: &str, scope: &Scope) -> Result<()> {
+        self.call(Method::DELETE, &format!("/v1/endpoints/{}", enc(id)), &scope.query(), None).await.map(|_| ())
+    }
+
+    /// `GET /v1/endpoints/:id/keys` → `{ keys }`.
+    pub async fn list_deployment_keys(&self, id: &str, scope: &Scope) -> Result<Value> {
+        self.call(Method::GET, &format!("/v1/endpoints/{}/keys", enc(id)), &scope.query(), None).await
+    }
+
+    /// `POST /v1/endpoints/:id/keys` with `{ label? }` → `{ key, plaintext }`: the only time the key is shown.
+    pub async fn create_deployment_key(&self, id: &str, scope: &Scope, input: &Value) -> Result<Value> {
+        self.call(Method::POST, &format!("/v1/endpoints/{}/keys", enc(id)), &scope.query(), Some(input)).await
+    }
+
+    /// `DELETE /v1/endpoints/:id/keys/:keyId`: the key stops working at once.
+    pub async fn revoke_deployment_key(&self, id: &str, key_id: &str, scope: &Scope) -> Result<()> {
+        let path = format!("/v1/endpoints/{}/keys/{}", enc(id), enc(key_id));
+        self.call(Method::DELETE, &path, &scope.query(), None).await.map(|_| ())
+    }
+}
