@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
-use crate::http::client_header;
+use crate::wire::client_header;
 use crate::retry::{with_retries, Failure, RetryPolicy};
 
 /// The backend used when neither `ARKOR_CLOUD_API_URL` nor the credentials

@@ -6,7 +6,8 @@
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::http::{enc, CloudApiClient, Method, Scope};
+use crate::http::{CloudApiClient, Method, Scope};
+use crate::wire::enc;
 
 impl CloudApiClient {
     /// `GET /v1/endpoints` → `{ deployments }`.

@@ -37,6 +37,7 @@ pub mod state;
 pub mod stream;
 pub mod trainer;
 pub mod upgrade;
+pub mod wire;
 
 pub use credentials::Credentials;
 pub use error::{Error, Result};
