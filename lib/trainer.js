@@ -144,12 +144,11 @@ function createTrainerWith(native) {
       throw fromNative(err);
     }
 
-    const makeInfer = (adapter) => {
-      const adapterJson = JSON.stringify(adapter);
-      return (args) => {
-        const { signal, ...body } = args || {};
-        return streamingRequest(native, signal, (handle) => nativeTrainer.infer(adapterJson, JSON.stringify(body), handle));
-      };
+    // InferArgs cross as a typed object (InferArgsObject): the native side
+    // reads the fields it knows, as upstream forwards only those.
+    const makeInfer = (adapter) => (args) => {
+      const { signal, ...body } = args || {};
+      return streamingRequest(native, signal, (handle) => nativeTrainer.infer(adapter, body, handle));
     };
 
     const trainer = {

@@ -225,3 +225,42 @@ impl From<arkor_client::credentials::CliConfig> for CliConfigObject {
         }
     }
 }
+
+/// `InferArgs` without its signal, as `infer` takes it.
+#[napi(object)]
+pub struct InferArgsObject {
+    /// `[{ role, content }]`.
+    pub messages: serde_json::Value,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Nucleus mass.
+    pub top_p: Option<f64>,
+    /// Most tokens to generate.
+    pub max_tokens: Option<f64>,
+    /// Function tools.
+    pub tools: Option<serde_json::Value>,
+    /// Which tool, if any, must be called.
+    pub tool_choice: Option<serde_json::Value>,
+    /// The answer's format.
+    pub response_format: Option<serde_json::Value>,
+    /// vLLM-style constraints.
+    pub structured_outputs: Option<serde_json::Value>,
+    /// Stream the answer (default true).
+    pub stream: Option<bool>,
+}
+
+impl From<InferArgsObject> for arkor_client::job::InferArgs {
+    fn from(a: InferArgsObject) -> Self {
+        arkor_client::job::InferArgs {
+            messages: a.messages,
+            temperature: a.temperature,
+            top_p: a.top_p,
+            max_tokens: a.max_tokens,
+            tools: a.tools,
+            tool_choice: a.tool_choice,
+            response_format: a.response_format,
+            structured_outputs: a.structured_outputs,
+            stream: a.stream,
+        }
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::abort::AbortHandle;
 use crate::errors::{bad_arg, IntoNapi};
-use crate::objects::{millis, CredentialsObject};
+use crate::objects::{millis, CredentialsObject, InferArgsObject};
 use crate::response::NativeResponse;
 
 /// One batch of callbacks for JS, in the layout of
@@ -126,14 +126,13 @@ impl NativeTrainer {
         })
     }
 
-    /// Sends `args` (InferArgs as JSON, without signal) to the chat endpoint
-    /// against `adapter` (JSON); resolves a streaming response.
+    /// Sends `args` to the chat endpoint against `adapter` (the checkpoint
+    /// context's adapter object); resolves a streaming response.
     #[napi(ts_return_type = "Promise<NativeResponse>")]
-    pub fn infer<'env>(&self, env: &'env Env, adapter: String, args: String, abort: &AbortHandle) -> Result<PromiseRaw<'env, NativeResponse>> {
+    pub fn infer<'env>(&self, env: &'env Env, adapter: Value, args: InferArgsObject, abort: &AbortHandle) -> Result<PromiseRaw<'env, NativeResponse>> {
         let t = self.inner.clone();
         let token = abort.token.clone();
-        let adapter: Value = serde_json::from_str(&adapter).map_err(|e| bad_arg("adapter", e))?;
-        let args: Value = serde_json::from_str(&args).map_err(|e| bad_arg("infer args", e))?;
+        let args = arkor_client::job::InferArgs::from(args);
         env.spawn_future(async move {
             let res = tokio::select! {
                 _ = token.cancelled() => Err(Error::Aborted),

@@ -72,24 +72,53 @@ fn js_string(v: &Value) -> String {
     }
 }
 
-/// Fields of `InferArgs` forwarded to `/v1/inference/chat` as they are.
-const INFER_FIELDS: &[&str] =
-    &["messages", "temperature", "topP", "maxTokens", "tools", "toolChoice", "responseFormat", "structuredOutputs"];
+/// `InferArgs` without its signal: what `infer` sends besides the adapter.
+/// Absent fields stay out of the body (the backend applies its defaults).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferArgs {
+    /// `[{ role, content }]`, as the user wrote them.
+    pub messages: Value,
+    /// Sampling temperature; 0 is greedy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus mass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Most tokens to generate (a JS number; whole ones are sent as integers, as `JSON.stringify` writes them).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "js_number")]
+    pub max_tokens: Option<f64>,
+    /// Function tools the model may call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Value>,
+    /// `auto`, `none`, `required` or `{ type: "function", function: { name } }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    /// `{ type: "text" | "json_object" | "json_schema", ... }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    /// One of `json`, `regex`, `choice`, `grammar`, `json_object`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_outputs: Option<Value>,
+    /// Stream the answer; true unless the user says false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+}
 
-/// The chat request body for `args` (an `InferArgs` without its signal)
-/// against `adapter`; `stream` defaults to true.
-pub fn build_infer_body(args: &Value, adapter: &Value) -> Value {
-    let mut body = Map::new();
-    for key in INFER_FIELDS {
-        if let Some(v) = args.get(*key) {
-            body.insert((*key).into(), v.clone());
-        }
-        if *key == "messages" {
-            body.insert("adapter".into(), adapter.clone());
-        }
+/// Writes a JS number as `JSON.stringify` would: `4`, not `4.0`.
+fn js_number<S: serde::Serializer>(v: &Option<f64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(n) if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 => s.serialize_i64(*n as i64),
+        Some(n) => s.serialize_f64(*n),
+        None => s.serialize_none(),
     }
-    body.insert("stream".into(), args.get("stream").filter(|v| !v.is_null()).cloned().unwrap_or(Value::Bool(true)));
-    Value::Object(body)
+}
+
+/// The chat request body for `args` against `adapter`; `stream` defaults to true.
+pub fn build_infer_body(args: &InferArgs, adapter: &Value) -> Value {
+    let mut body = serde_json::to_value(InferArgs { stream: Some(args.stream.unwrap_or(true)), ..args.clone() }).expect("plain JSON");
+    body["adapter"] = adapter.clone();
+    body
 }
 
 #[cfg(test)]
@@ -126,9 +155,9 @@ mod tests {
     #[test]
     fn infer_body_defaults_stream() {
         let adapter = json!({"kind": "checkpoint", "jobId": "j", "step": 5});
-        let b = build_infer_body(&json!({"messages": [], "maxTokens": 4}), &adapter);
-        assert_eq!(b, json!({"messages": [], "adapter": adapter, "maxTokens": 4, "stream": true}));
-        let b = build_infer_body(&json!({"messages": [], "stream": false}), &adapter);
-        assert_eq!(b["stream"], json!(false));
+        let args = InferArgs { messages: json!([]), max_tokens: Some(4.0), ..Default::default() };
+        assert_eq!(build_infer_body(&args, &adapter), json!({"messages": [], "adapter": adapter, "maxTokens": 4, "stream": true}));
+        let args = InferArgs { messages: json!([]), stream: Some(false), top_p: Some(0.5), ..Default::default() };
+        assert_eq!(build_infer_body(&args, &adapter), json!({"messages": [], "adapter": adapter, "topP": 0.5, "stream": false}));
     }
 }

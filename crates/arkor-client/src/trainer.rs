@@ -13,7 +13,7 @@ use crate::credentials::{default_cloud_api_url, ensure_credentials, Credentials}
 use crate::error::{Error, Result};
 use crate::events::{Applier, Batch, CallbackSet};
 use crate::http::{CloudApiClient, ResponseStream, Scope};
-use crate::job::{build_infer_body, build_job_config};
+use crate::job::{build_infer_body, build_job_config, InferArgs};
 use crate::stream::{Backend, EventStream, Read, StreamPolicy};
 use crate::state::ensure_project_state;
 
@@ -157,8 +157,8 @@ impl Trainer {
     }
 
     /// Sends an inference request against `adapter` (usually a checkpoint of
-    /// this job) with `args` (`InferArgs` without its signal).
-    pub async fn infer(&self, adapter: &Value, args: &Value) -> Result<ResponseStream> {
+    /// this job) with `args`.
+    pub async fn infer(&self, adapter: &Value, args: &InferArgs) -> Result<ResponseStream> {
         let s = self.session.lock().await.clone().ok_or_else(|| {
             Error::InvalidInput("Trainer scope is not initialized at checkpoint dispatch time".into())
         })?;
