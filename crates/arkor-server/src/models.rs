@@ -8,6 +8,49 @@ use std::sync::{Arc, Mutex};
 use arkor_engine::{LoraAdapter, Model};
 use arkor_models::ModelStore;
 
+/// Why a model or an adapter could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// `ARKOR_DEVICE` names a device this build or machine cannot use.
+    #[error("loading model {name}: {source}")]
+    Device {
+        /// The model.
+        name: String,
+        /// What the engine said of the device.
+        #[source]
+        source: arkor_engine::Error,
+    },
+    /// The model is known but its weights are not installed; the message says how to install them.
+    #[error("{0}")]
+    NotInstalled(arkor_models::Error),
+    /// The weights are there but did not load.
+    #[error("loading model {name}: {source}")]
+    Load {
+        /// The model.
+        name: String,
+        /// What went wrong.
+        #[source]
+        source: arkor_models::Error,
+    },
+    /// A saved adapter did not load.
+    #[error("loading adapter {}: {source}", dir.display())]
+    Adapter {
+        /// Its directory.
+        dir: PathBuf,
+        /// What the engine said.
+        #[source]
+        source: arkor_engine::Error,
+    },
+}
+
+// Generation and training report failures to users as text (a failed event,
+// a 500 body); this keeps `?` working where that text is built.
+impl From<ModelError> for String {
+    fn from(e: ModelError) -> String {
+        e.to_string()
+    }
+}
+
 /// Loads each base model once and each adapter directory once.
 #[derive(Clone)]
 pub struct ModelCache {
@@ -24,16 +67,16 @@ impl ModelCache {
 
     /// The model `name`, loading it on first use. Blocking: call from a
     /// worker thread.
-    pub fn model(&self, name: &str) -> Result<Arc<Model>, String> {
+    pub fn model(&self, name: &str) -> Result<Arc<Model>, ModelError> {
         if let Some(m) = self.models.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(m.clone());
         }
         // The CPU unless ARKOR_DEVICE (or a CUDA build) says otherwise.
-        let device = arkor_engine::device::parse_device(arkor_settings::Settings::global().device.as_deref()).map_err(|e| format!("loading model {name}: {e}"))?;
+        let device = arkor_engine::device::parse_device(arkor_settings::Settings::global().device.as_deref())
+            .map_err(|source| ModelError::Device { name: name.to_owned(), source })?;
         let model = self.store.load(name, &device).map_err(|e| match e {
-            // Already says what to do.
-            arkor_models::Error::NotInstalled { .. } => e.to_string(),
-            e => format!("loading model {name}: {e}"),
+            arkor_models::Error::NotInstalled { .. } => ModelError::NotInstalled(e),
+            source => ModelError::Load { name: name.to_owned(), source },
         })?;
         let model = Arc::new(model);
         self.models.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), model.clone());
@@ -42,12 +85,14 @@ impl ModelCache {
 
     /// The adapter saved in `dir` for `model`. Checkpoint directories never
     /// change once written, so caching by path is safe.
-    pub fn adapter(&self, model: &Model, dir: PathBuf) -> Result<Arc<LoraAdapter>, String> {
+    pub fn adapter(&self, model: &Model, dir: PathBuf) -> Result<Arc<LoraAdapter>, ModelError> {
         if let Some(a) = self.adapters.lock().unwrap_or_else(|p| p.into_inner()).get(&dir) {
             return Ok(a.clone());
         }
-        let adapter = LoraAdapter::load_peft(&dir, model.config(), model.device())
-            .map_err(|e| format!("loading adapter {}: {e}", dir.display()))?;
+        let adapter = match LoraAdapter::load_peft(&dir, model.config(), model.device()) {
+            Ok(a) => a,
+            Err(source) => return Err(ModelError::Adapter { dir, source }),
+        };
         let adapter = Arc::new(adapter);
         self.adapters.lock().unwrap_or_else(|p| p.into_inner()).insert(dir, adapter.clone());
         Ok(adapter)
