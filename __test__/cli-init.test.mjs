@@ -21,7 +21,7 @@ function nextSteps(stdout) {
   return stdout.slice(at + 7).split("\n").filter((l) => l.startsWith("  ")).map((l) => l.trim());
 }
 
-test("a scaffolded project installs as its Next steps say and trains with `npx arkor start`", () => {
+test("a scaffolded project installs as its Next steps say and trains with `npx arkor start`", async () => {
   // The npm cache of the user running the tests, so the install does not refetch what it already has.
   const { env } = cliEnv({ npm_config_cache: process.env.npm_config_cache || join(homedir(), ".npm"), npm_config_user_agent: undefined });
   const parent = makeTempDir("arkor-init-install-");
@@ -40,6 +40,11 @@ test("a scaffolded project installs as its Next steps say and trains with `npx a
   assert.ok(src.includes('model: "google/gemma-3-270m"'), src);
   writeFileSync(trainer, src.replace('model: "google/gemma-3-270m"', `model: "${TINY_MODEL}"`).replace(/maxSteps: \d+/, "maxSteps: 6"));
 
+  // The checkout must hold a current build (as after `npm install`), or the
+  // project's install would rebuild it, which this test rules out.
+  const { createRequire } = await import("node:module");
+  const { platformSuffix, usableBinary } = createRequire(import.meta.url)("../scripts/install.js");
+  assert.ok(usableBinary(platformSuffix()), "the checkout's addon is older than its sources: run `npm run build` first");
   const addon = () => readdirSync(REPO_ROOT).filter((f) => /^arkor\..+\.node$/.test(f)).map((f) => statSync(join(REPO_ROOT, f)).mtimeMs);
   const built = addon();
   let cwd = parent;

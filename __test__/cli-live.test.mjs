@@ -132,7 +132,7 @@ test("jobs, logs --follow and cancel from other processes reach a job another li
   }
 });
 
-test("init on a terminal asks for the template (and not under CI)", async () => {
+test("init on a terminal asks for the template and about git (and not under CI)", async () => {
   const parent = makeTempDir("arkor-init-tty-");
   const { env } = cliEnv({ TERM: "xterm" });
   const h = underPty([process.execPath, BIN, "init", "asked"], { cwd: parent, env });
@@ -142,6 +142,9 @@ test("init on a terminal asks for the template (and not under CI)", async () => 
     h.child.stdin.write("\x1b[B"); // down: translate
     await h.waitFor("stdout", /❯ English to French|> English to French/);
     h.child.stdin.write("\r");
+    // Then, as upstream, whether to make a git repository (asked before any install).
+    await h.waitFor("stdout", /Initialise a git repository and create an initial commit\?/);
+    h.child.stdin.write("n\r");
     r = await h.done;
   } finally {
     h.child.kill("SIGKILL");
@@ -149,6 +152,7 @@ test("init on a terminal asks for the template (and not under CI)", async () => 
   assertExit(r, 0, "interactive init");
   assert.ok(existsSync(join(parent, "asked", "data", "translate.jsonl")), r.stdout);
   assert.match(readFileSync(join(parent, "asked", "src", "arkor", "trainer.ts"), "utf8"), /data\/translate\.jsonl/);
+  assert.ok(!existsSync(join(parent, "asked", ".git")), "answered no: no repository");
 
   // Ctrl-C at the question: cancelled, nothing written.
   const c = underPty([process.execPath, BIN, "init", "dropped"], { cwd: parent, env });

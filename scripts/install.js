@@ -66,4 +66,6 @@ function main() {
   return r.status === null ? 1 : r.status;
 }
 
-process.exitCode = main();
+if (require.main === module) process.exitCode = main();
+
+module.exports = { platformSuffix, usableBinary };
