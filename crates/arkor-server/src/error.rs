@@ -70,5 +70,14 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            e @ crate::store::StoreError::ProjectExists { .. } => ApiError::Conflict(e.to_string()),
+            e @ crate::store::StoreError::Database(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 /// Result of a route.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -136,7 +136,7 @@ pub enum StartError {
     Listen(#[from] std::io::Error),
     /// The static token could not be registered.
     #[error("cannot register the local token: {0}")]
-    Token(ApiError),
+    Token(store::StoreError),
     /// An option is unusable (an `--allow-host` name, an `--allow-path` root).
     #[error("{0}")]
     Options(String),

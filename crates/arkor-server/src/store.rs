@@ -10,7 +10,25 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ApiResult};
+/// What the store can fail with; routes turn it into HTTP (`crate::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// `create_project` with a slug the org already has.
+    #[error("a project with slug \"{slug}\" already exists in org \"{org}\"")]
+    ProjectExists {
+        /// The slug asked for.
+        slug: String,
+        /// The org's slug.
+        org: String,
+    },
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
 
 /// An organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,13 +199,13 @@ impl Store {
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> ApiResult<T> {
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut conn)?)
     }
 
     /// The org with `slug`, created when missing.
-    pub fn ensure_org(&self, slug: &str, name: &str) -> ApiResult<Org> {
+    pub fn ensure_org(&self, slug: &str, name: &str) -> StoreResult<Org> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO orgs (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(slug) DO NOTHING",
@@ -200,7 +218,7 @@ impl Store {
     }
 
     /// Registers `token` for `org`.
-    pub fn add_token(&self, token: &str, org: &Org, anonymous_id: Option<&str>, kind: Option<&str>) -> ApiResult<()> {
+    pub fn add_token(&self, token: &str, org: &Org, anonymous_id: Option<&str>, kind: Option<&str>) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO tokens (token, org_id, anonymous_id, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -212,7 +230,7 @@ impl Store {
 
     /// Registers a server's own `token` for `org`, tagged `kind`; with
     /// `retire_others`, the earlier tokens of that kind stop working.
-    pub fn set_token(&self, token: &str, org: &Org, kind: &str, retire_others: bool) -> ApiResult<()> {
+    pub fn set_token(&self, token: &str, org: &Org, kind: &str, retire_others: bool) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             if retire_others {
@@ -227,7 +245,7 @@ impl Store {
     }
 
     /// The org a token belongs to.
-    pub fn org_for_token(&self, token: &str) -> ApiResult<Option<Org>> {
+    pub fn org_for_token(&self, token: &str) -> StoreResult<Option<Org>> {
         self.with(|c| {
             c.query_row(
                 "SELECT o.id, o.slug, o.name FROM tokens t JOIN orgs o ON o.id = t.org_id WHERE t.token = ?1",
@@ -239,7 +257,7 @@ impl Store {
     }
 
     /// Creates a project; 409 when the slug is taken in the org.
-    pub fn create_project(&self, org: &Org, name: &str, slug: &str) -> ApiResult<Value> {
+    pub fn create_project(&self, org: &Org, name: &str, slug: &str) -> StoreResult<Value> {
         let id = new_id("proj");
         let created = now();
         let inserted = self.with(|c| {
@@ -249,13 +267,13 @@ impl Store {
             )
         })?;
         if inserted == 0 {
-            return Err(ApiError::Conflict(format!("a project with slug \"{slug}\" already exists in org \"{}\"", org.slug)));
+            return Err(StoreError::ProjectExists { slug: slug.to_owned(), org: org.slug.clone() });
         }
         Ok(json!({ "id": id, "orgId": org.id, "slug": slug, "name": name, "createdAt": created }))
     }
 
     /// Projects of an org, oldest first.
-    pub fn list_projects(&self, org: &Org) -> ApiResult<Vec<Value>> {
+    pub fn list_projects(&self, org: &Org) -> StoreResult<Vec<Value>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT id, slug, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id")?;
             let rows = st.query_map([&org.id], |r| {
@@ -267,25 +285,25 @@ impl Store {
     }
 
     /// The id of project `slug` in `org`.
-    pub fn project_id(&self, org: &Org, slug: &str) -> ApiResult<Option<String>> {
+    pub fn project_id(&self, org: &Org, slug: &str) -> StoreResult<Option<String>> {
         self.with(|c| {
             c.query_row("SELECT id FROM projects WHERE org_id = ?1 AND slug = ?2", params![org.id, slug], |r| r.get(0)).optional()
         })
     }
 
     /// Queues a new job, to be run by the server instance `owner`.
-    pub fn create_job(&self, org: &Org, project_id: &str, name: &str, config: &Value, owner: &str) -> ApiResult<Job> {
+    pub fn create_job(&self, org: &Org, project_id: &str, name: &str, config: &Value, owner: &str) -> StoreResult<Job> {
         Ok(self.create_job_once(org, project_id, name, config, owner, None)?.0)
     }
 
     /// The job created in `project_id` under `Idempotency-Key` `key`.
-    pub fn job_by_key(&self, org: &Org, project_id: &str, key: &str) -> ApiResult<Option<Job>> {
+    pub fn job_by_key(&self, org: &Org, project_id: &str, key: &str) -> StoreResult<Option<Job>> {
         self.with(|c| job_by_key(c, org, project_id, key))
     }
 
     /// Queues a new job unless one was already created under `key` in this
     /// project; returns that job instead, and whether a job was created.
-    pub fn create_job_once(&self, org: &Org, project_id: &str, name: &str, config: &Value, owner: &str, key: Option<&str>) -> ApiResult<(Job, bool)> {
+    pub fn create_job_once(&self, org: &Org, project_id: &str, name: &str, config: &Value, owner: &str, key: Option<&str>) -> StoreResult<(Job, bool)> {
         let job = Job {
             id: new_id("job"),
             org_id: org.id.clone(),
@@ -313,7 +331,7 @@ impl Store {
     }
 
     /// Jobs of a project, newest first.
-    pub fn list_jobs(&self, project_id: &str) -> ApiResult<Vec<Job>> {
+    pub fn list_jobs(&self, project_id: &str) -> StoreResult<Vec<Job>> {
         self.with(|c| {
             let mut st = c.prepare(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = ?1 ORDER BY seq DESC"))?;
             let rows = st.query_map([project_id], job_from_row)?;
@@ -322,12 +340,12 @@ impl Store {
     }
 
     /// One job by id.
-    pub fn job(&self, id: &str) -> ApiResult<Option<Job>> {
+    pub fn job(&self, id: &str) -> StoreResult<Option<Job>> {
         self.with(|c| c.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], job_from_row).optional())
     }
 
     /// The oldest queued job of server instance `owner`.
-    pub fn next_queued(&self, owner: &str) -> ApiResult<Option<Job>> {
+    pub fn next_queued(&self, owner: &str) -> StoreResult<Option<Job>> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' AND owner = ?1 ORDER BY seq LIMIT 1"),
@@ -339,7 +357,7 @@ impl Store {
     }
 
     /// `(id, status, owner)` of every job that has not ended.
-    pub fn unfinished_jobs(&self) -> ApiResult<Vec<(String, String, Option<String>)>> {
+    pub fn unfinished_jobs(&self) -> StoreResult<Vec<(String, String, Option<String>)>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT id, status, owner FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -351,7 +369,7 @@ impl Store {
     /// `transition` in the same transaction, so the log and the job never
     /// disagree. Returns the event id. Refuses to write after a terminal
     /// status, so nothing follows the end of a job.
-    pub fn append_event(&self, job_id: &str, data: &Value, transition: Option<Transition>) -> ApiResult<Option<i64>> {
+    pub fn append_event(&self, job_id: &str, data: &Value, transition: Option<Transition>) -> StoreResult<Option<i64>> {
         self.with(|c| {
             let tx = c.transaction()?;
             let status: Option<String> =
@@ -387,7 +405,7 @@ impl Store {
     }
 
     /// Events of a job with id greater than `after`, oldest first, at most `limit`.
-    pub fn events_after(&self, job_id: &str, after: i64, limit: usize) -> ApiResult<Vec<(i64, String)>> {
+    pub fn events_after(&self, job_id: &str, after: i64, limit: usize) -> StoreResult<Vec<(i64, String)>> {
         self.with(|c| {
             let mut st = c.prepare_cached("SELECT id, data FROM events WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")?;
             let rows = st.query_map(params![job_id, after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -407,7 +425,7 @@ mod tests {
         let org = s.ensure_org("o", "O").unwrap();
         assert_eq!(s.ensure_org("o", "O").unwrap(), org);
         let p = s.create_project(&org, "P", "p").unwrap();
-        assert!(matches!(s.create_project(&org, "P", "p"), Err(ApiError::Conflict(_))));
+        assert!(matches!(s.create_project(&org, "P", "p"), Err(StoreError::ProjectExists { .. })));
         let job = s.create_job(&org, p["id"].as_str().unwrap(), "run", &json!({"model": "m"}), "me").unwrap();
         assert_eq!(s.next_queued("other").unwrap(), None);
         assert_eq!(s.next_queued("me").unwrap().unwrap().id, job.id);
