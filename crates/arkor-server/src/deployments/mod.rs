@@ -7,8 +7,9 @@ mod error;
 mod input;
 mod keys;
 mod model;
-// mod openai;
-// mod serve;
+mod openai;
+mod render;
+mod serve;
 pub(crate) mod store;
 
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -46,7 +47,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/endpoints/{id}/keys", get(list_keys).post(create_key))
         .route("/v1/endpoints/{id}/keys/{key_id}", delete(revoke_key))
         .route("/v1/endpoints/{id}/runs", get(list_runs))
-        // .merge(serve::routes())
+        .merge(serve::routes())
 }
 
 /// Deletes expired runs every [`SWEEP_EVERY`], for as long as the server runs.

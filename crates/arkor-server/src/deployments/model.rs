@@ -1,7 +1,7 @@
 //! A deployment as the server holds it, and its wire shapes (upstream's
 //! `DeploymentDto`, `DeploymentKeyDto`, `CreateDeploymentKeyResult`).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// What a deployment serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,22 +26,14 @@ impl Target {
         }
     }
 
-    /// The same target in the fields of the internal chat body
-    /// (`adapter` or `baseModel`, SPEC §4), which the inference path reads.
-    pub(crate) fn chat_fields(&self) -> Map<String, Value> {
-        let mut m = Map::new();
+    /// The same target as the inference path names it.
+    pub(crate) fn to_inference(&self) -> crate::inference::Target {
+        use crate::inference::Target as T;
         match self {
-            Target::Final { job_id } => {
-                m.insert("adapter".into(), json!({ "kind": "final", "jobId": job_id }));
-            }
-            Target::Checkpoint { job_id, step } => {
-                m.insert("adapter".into(), json!({ "kind": "checkpoint", "jobId": job_id, "step": step }));
-            }
-            Target::Base(model) => {
-                m.insert("baseModel".into(), json!(model));
-            }
+            Target::Final { job_id } => T::Adapter { job_id: job_id.clone(), step: None },
+            Target::Checkpoint { job_id, step } => T::Adapter { job_id: job_id.clone(), step: Some(*step) },
+            Target::Base(model) => T::Base(model.clone()),
         }
-        m
     }
 
     /// The job it serves from, if any.

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::error::{DeployError, DeployResult};
 use super::model::{AuthMode, Deployment, Key, Retention, Run, StoredRun, Target};
-use crate::store::Store;
+use crate::store::{Org, Store};
 
 /// The deployments table. `slug` is unique server-wide: it is the URL.
 pub(crate) const CREATE_DEPLOYMENTS: &str = "
@@ -150,6 +150,15 @@ impl Store {
             )?;
             prune(&tx, &d.id, d.retention, chrono::Utc::now())?;
             tx.commit()
+        })?)
+    }
+
+    /// The org a deployment belongs to.
+    pub(crate) fn org_of(&self, d: &Deployment) -> DeployResult<Org> {
+        Ok(self.sql(|c| {
+            c.query_row("SELECT id, slug, name FROM orgs WHERE id = ?1", [&d.org_id], |r| {
+                Ok(Org { id: r.get(0)?, slug: r.get(1)?, name: r.get(2)? })
+            })
         })?)
     }
 
