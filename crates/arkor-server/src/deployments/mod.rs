@@ -14,7 +14,8 @@ pub(crate) mod store;
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, RawPathParams, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
@@ -24,7 +25,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::body::JsonBody;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::routes::{project, ScopeQuery};
 use crate::store::{new_id, now, Org, Store};
 use crate::AppState;
@@ -61,15 +62,30 @@ pub(crate) async fn sweep_runs(store: Store) {
     }
 }
 
-/// The caller's deployment `id` in the query's project, else 404 (another
-/// org's or project's deployment is not revealed).
-fn own(state: &AppState, org: &Org, q: &ScopeQuery, id: &str) -> DeployResult<Deployment> {
-    let project_id = project(state, org, q)?;
-    state
-        .store
-        .deployment(id)?
-        .filter(|d| d.org_id == org.id && d.project_id == project_id)
-        .ok_or_else(|| DeployError::NotFound(id.to_owned()))
+/// The caller's deployment named by the path's `{id}`, in the query's
+/// project; else a 404 (another org's or project's deployment is not revealed).
+struct Owned {
+    org: Org,
+    d: Deployment,
+}
+
+impl FromRequestParts<AppState> for Owned {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(org) = Caller::from_request_parts(parts, state).await?;
+        let Query(q) = Query::<ScopeQuery>::from_request_parts(parts, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let id = params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()).unwrap_or_default();
+        let project_id = project(state, &org, &q)?;
+        let d = state
+            .store
+            .deployment(&id)
+            .map_err(ApiError::from)?
+            .filter(|d| d.org_id == org.id && d.project_id == project_id)
+            .ok_or(DeployError::NotFound(id))?;
+        Ok(Self { org, d })
+    }
 }
 
 /// A target's job must be one of the caller's org. Its adapter need not
@@ -109,19 +125,11 @@ async fn create(State(state): State<AppState>, Caller(org): Caller, Query(q): Qu
     Ok((StatusCode::CREATED, Json(json!({ "deployment": d.to_json() }))).into_response())
 }
 
-async fn get_one(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let d = own(&state, &org, &q, &id)?;
-    Ok(Json(json!({ "deployment": d.to_json() })))
+async fn get_one(Owned { d, .. }: Owned) -> Json<Value> {
+    Json(json!({ "deployment": d.to_json() }))
 }
 
-async fn update(
-    State(state): State<AppState>,
-    Caller(org): Caller,
-    Query(q): Query<ScopeQuery>,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Json<Value>> {
-    let mut d = own(&state, &org, &q, &id)?;
+async fn update(State(state): State<AppState>, Owned { org, mut d }: Owned, body: JsonBody) -> ApiResult<Json<Value>> {
     let input = input::update(body.0.as_ref())?;
     if let Some(t) = input.target {
         check_target(&state, &org, &t)?;
@@ -135,26 +143,17 @@ async fn update(
     Ok(Json(json!({ "deployment": d.to_json() })))
 }
 
-async fn remove(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let d = own(&state, &org, &q, &id)?;
+async fn remove(State(state): State<AppState>, Owned { d, .. }: Owned) -> ApiResult<StatusCode> {
     state.store.delete_deployment(&d.id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_keys(State(state): State<AppState>, Caller(org): Caller, Query(q): Query<ScopeQuery>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let d = own(&state, &org, &q, &id)?;
+async fn list_keys(State(state): State<AppState>, Owned { d, .. }: Owned) -> ApiResult<Json<Value>> {
     let all: Vec<Value> = state.store.list_keys(&d.id)?.iter().map(Key::to_json).collect();
     Ok(Json(json!({ "keys": all })))
 }
 
-async fn create_key(
-    State(state): State<AppState>,
-    Caller(org): Caller,
-    Query(q): Query<ScopeQuery>,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Response> {
-    let d = own(&state, &org, &q, &id)?;
+async fn create_key(State(state): State<AppState>, Owned { d, .. }: Owned, body: JsonBody) -> ApiResult<Response> {
     let label = input::key_label(body.0.as_ref())?;
     let made = keys::generate();
     let key = Key { id: new_id("key"), label, prefix: made.prefix, enabled: true, created_at: now(), last_used_at: None };
@@ -163,13 +162,7 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn revoke_key(
-    State(state): State<AppState>,
-    Caller(org): Caller,
-    Query(q): Query<ScopeQuery>,
-    Path((id, key_id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    let d = own(&state, &org, &q, &id)?;
+async fn revoke_key(State(state): State<AppState>, Owned { d, .. }: Owned, Path((_, key_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
     if !state.store.revoke_key(&d.id, &key_id)? {
         return Err(DeployError::KeyNotFound { deployment: d.id, key: key_id }.into());
     }
@@ -182,14 +175,7 @@ struct RunsQuery {
     limit: Option<String>,
 }
 
-async fn list_runs(
-    State(state): State<AppState>,
-    Caller(org): Caller,
-    Query(q): Query<ScopeQuery>,
-    Query(r): Query<RunsQuery>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let d = own(&state, &org, &q, &id)?;
+async fn list_runs(State(state): State<AppState>, Owned { d, .. }: Owned, Query(r): Query<RunsQuery>) -> ApiResult<Json<Value>> {
     let limit = match r.limit.as_deref() {
         None => RUNS_DEFAULT,
         Some(s) => s
