@@ -1,5 +1,8 @@
 "use strict";
 
+/** The port `arkor serve` listens on unless `--port` says otherwise. */
+const DEFAULT_PORT = 8787;
+
 /**
  * `arkor serve`: the local backend as a standalone server. Point any client
  * at it with ARKOR_CLOUD_API_URL; it speaks the same API as the hosted one.
@@ -8,7 +11,7 @@
  */
 async function runServe(opts = {}) {
   const native = require("../../native");
-  const { host = "127.0.0.1", port = "8787", home } = opts;
+  const { host = "127.0.0.1", port = String(DEFAULT_PORT), home } = opts;
   const p = Number(port);
   if (!Number.isInteger(p) || p < 0 || p > 65535) {
     const err = new Error(`--port must be a whole number from 0 to 65535, got ${JSON.stringify(port)}`);
@@ -50,4 +53,4 @@ async function runServe(opts = {}) {
   }
 }
 
-module.exports = { runServe };
+module.exports = { runServe, DEFAULT_PORT };
