@@ -400,6 +400,14 @@ async fn serving_errors_use_openais_error_object() {
     let st = res.status().as_u16();
     assert!(openai_error(st, &res.json().await.unwrap(), 404)["message"].as_str().unwrap().contains("/deployments/<slug>"));
 
+    // Other routes and methods under a deployment: OpenAI's shape as well.
+    let res = s.http.get(format!("{}/deployments/err-bot/v1/chat/completions", s.url)).send().await.unwrap();
+    let st = res.status().as_u16();
+    assert!(openai_error(st, &res.json().await.unwrap(), 405)["message"].as_str().unwrap().contains("POST"));
+    let res = s.http.post(format!("{}/deployments/err-bot/v1/embeddings", s.url)).send().await.unwrap();
+    let st = res.status().as_u16();
+    assert_eq!(openai_error(st, &res.json().await.unwrap(), 404)["code"], "unknown_url");
+
     // Disabled: 404, as upstream's edge answers; enabled again, it serves.
     ep(&s, Method::PATCH, &format!("/{id}"), Some(json!({"enabled": false}))).await;
     let (st, e) = call_json(&s, "err-bot", hi(json!({})), None).await;

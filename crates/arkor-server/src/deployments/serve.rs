@@ -6,9 +6,9 @@
 use std::time::Instant;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use serde_json::json;
 
@@ -19,13 +19,29 @@ use crate::error::ApiError;
 use crate::guard::Authority;
 use crate::AppState;
 
-/// The OpenAI routes, by Host and by path.
+/// The OpenAI routes, by Host and by path. A wrong method or another
+/// OpenAI route under a deployment is answered in OpenAI's error shape too,
+/// which is what an OpenAI client reads.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/chat/completions", post(chat_by_host))
-        .route("/v1/models", get(models_by_host))
-        .route("/deployments/{slug}/v1/chat/completions", post(chat_by_path))
-        .route("/deployments/{slug}/v1/models", get(models_by_path))
+        .route("/v1/chat/completions", post(chat_by_host).fallback(wrong_method))
+        .route("/v1/models", get(models_by_host).fallback(wrong_method))
+        .route("/deployments/{slug}/v1/chat/completions", post(chat_by_path).fallback(wrong_method))
+        .route("/deployments/{slug}/v1/models", get(models_by_path).fallback(wrong_method))
+        .route("/deployments/{slug}/{*rest}", any(unknown_route))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> OpenAiError {
+    let allowed = if uri.path().ends_with("/models") { "GET" } else { "POST" };
+    OpenAiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("`{method} {}` is not allowed; use {allowed}", uri.path()), None)
+}
+
+async fn unknown_route(uri: Uri) -> OpenAiError {
+    OpenAiError::new(
+        StatusCode::NOT_FOUND,
+        format!("{} is not served: a deployment answers POST .../v1/chat/completions and GET .../v1/models", uri.path()),
+        Some("unknown_url"),
+    )
 }
 
 /// The `<slug>` of `Host: <slug>.localhost[:port]`.
