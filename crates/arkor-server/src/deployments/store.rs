@@ -293,6 +293,52 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn deployment(s: &Store, slug: &str, retention: Retention) -> Deployment {
+        let org = s.ensure_org("o", "O").unwrap();
+        let project = s.create_project(&org, slug, slug).unwrap();
+        let at = crate::store::now();
+        let d = Deployment {
+            id: crate::store::new_id("dep"),
+            slug: slug.into(),
+            org_id: org.id,
+            project_id: project["id"].as_str().unwrap().into(),
+            target: Target::Base("m".into()),
+            auth: AuthMode::None,
+            enabled: true,
+            retention,
+            created_at: at.clone(),
+            updated_at: at,
+        };
+        s.insert_deployment(&d).unwrap();
+        d
+    }
+
+    fn age_all(s: &Store, days: i64) {
+        let old = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        s.sql(|c| c.execute("UPDATE deployment_runs SET created_at = ?1", [old])).unwrap();
+    }
+
+    #[test]
+    fn the_sweep_deletes_expired_runs_without_any_call_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let week = deployment(&s, "week", Retention::Days(7));
+        let forever = deployment(&s, "forever", Retention::Unlimited);
+        let off = deployment(&s, "off", Retention::Disabled);
+        for d in [&week, &forever, &off] {
+            s.record_run(&d.id, d.retention, &Run { status: 200, ..Run::default() }).unwrap();
+        }
+        let count = || s.sql(|c| c.query_row("SELECT count(*) FROM deployment_runs", [], |r| r.get::<_, i64>(0))).unwrap();
+        assert_eq!(count(), 2, "disabled records nothing");
+        age_all(&s, 6);
+        assert_eq!(s.prune_all_runs().unwrap(), 0, "six days old is within a week");
+        age_all(&s, 8);
+        assert_eq!(s.prune_all_runs().unwrap(), 1);
+        assert_eq!(s.list_runs(&forever, 10).unwrap().len(), 1, "unlimited keeps it");
+        assert_eq!(s.list_runs(&week, 10).unwrap().len(), 0);
+        assert_eq!(count(), 1);
+    }
+
     #[test]
     fn the_cutoff_is_days_before_now_in_the_stored_format() {
         let now = chrono::DateTime::parse_from_rfc3339("2026-12-10T12:00:00.000Z").unwrap().with_timezone(&chrono::Utc);
