@@ -530,6 +530,30 @@ async fn runs_are_recorded_and_kept_as_the_retention_mode_says() {
     assert_eq!(runs(&s, &id).await.len(), 1, "the 3-day-old run is past a 2-day retention");
     assert_eq!(stored_runs(&s), 1, "and is gone from the database, not just hidden");
 
+    // A stream the client drops midway is still a run, marked as cut short.
+    ep(&s, Method::PATCH, &format!("/{id}"), Some(json!({"runRetentionMode": "unlimited"}))).await;
+    let mut res = s
+        .http
+        .post(format!("{}/deployments/kept/v1/chat/completions", s.url))
+        .json(&hi(json!({"stream": true, "max_tokens": 3500})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.chunk().await.unwrap();
+    drop(res);
+    let mut cut = None;
+    for _ in 0..500 {
+        cut = runs(&s, &id).await.into_iter().find(|r| r["stream"] == true);
+        if cut.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let cut = cut.expect("the dropped stream was recorded");
+    assert_eq!((cut["status"].as_u64(), &cut["finishReason"]), (Some(200), &Value::Null), "{cut}");
+    assert!(cut["error"].as_str().unwrap().contains("disconnected"), "{cut}");
+
     // Deleting the deployment deletes its runs.
     ep(&s, Method::DELETE, &format!("/{id}"), None).await;
     assert_eq!(stored_runs(&s), 0);

@@ -128,12 +128,14 @@ impl Streaming {
 
 /// Streams the answer. The first piece decides the status, so a load
 /// failure or a prompt that does not fit the model is still an error answer.
-async fn chunks(c: Completion, mut rx: mpsc::Receiver<Piece>, include_usage: bool, log: RunLog) -> Response {
+async fn chunks(c: Completion, mut rx: mpsc::Receiver<Piece>, include_usage: bool, mut log: RunLog) -> Response {
     let first = match rx.next().await.map(Piece::into_error) {
         Some(Ok(p)) => p,
         Some(Err(e)) => return fail(log, OpenAiError::from_api(e)),
         None => return fail(log, ended_early()),
     };
+    // From here the status is sent: a run cut short is still a 200.
+    log.run.status = StatusCode::OK.as_u16();
     let head = Event::default().data(c.chunk(json!({ "role": "assistant", "content": "" }), None).to_string());
     let state = Streaming { first: Some(first), rx, c, include_usage, log: Some(log) };
     let events = futures::stream::unfold(state, |mut s| async move { s.next().await.map(|evs| (evs, s)) })

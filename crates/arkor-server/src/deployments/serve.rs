@@ -171,12 +171,16 @@ impl RunLog {
     }
 }
 
+/// What a run records when the client went away before any answer was
+/// sent (nginx's "client closed request").
+const CLIENT_CLOSED: u16 = 499;
+
 impl Drop for RunLog {
-    /// A stream the client dropped midway is still a run.
+    /// A call the client dropped midway is still a run.
     fn drop(&mut self) {
         if !self.done {
             if self.run.status == 0 {
-                self.run.status = StatusCode::OK.as_u16();
+                self.run.status = CLIENT_CLOSED;
             }
             self.run.error.get_or_insert_with(|| "the client disconnected before the answer ended".into());
             self.write();
