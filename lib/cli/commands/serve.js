@@ -32,6 +32,7 @@ async function runServe(opts = {}) {
   const out = (line) => process.stdout.write(`${line}\n`);
   out(`arkor server listening on ${info.url}${info.public ? " (public mode)" : ""}`);
   out(`Point the SDK at it with: ARKOR_CLOUD_API_URL=${info.url}`);
+  out(`Deployments (arkor endpoints) answer at ${info.url}/deployments/<slug>/v1${info.public ? "" : ` and http://<slug>.localhost:${new URL(info.url).port}/v1`}`);
   if (info.public) {
     if (info.newToken) {
       out(`Generated this server's token (shown once; kept in ${info.tokenFile}):`);
