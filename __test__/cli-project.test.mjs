@@ -22,7 +22,7 @@ test("--version, and --help on every command", () => {
   assert.equal(v.stdout.trim(), version);
   const top = arkor(["--help"], { env });
   assertExit(top, 0, "--help");
-  const commands = ["init", "build", "start", "jobs", "logs", "cancel", "chat", "models", "serve", "whoami", "login", "logout"];
+  const commands = ["init", "build", "start", "jobs", "logs", "cancel", "chat", "models", "serve", "endpoints", "whoami", "login", "logout"];
   for (const c of commands) assert.match(top.stdout, new RegExp(`^  ${c}\\b`, "m"), `top-level help lists ${c}`);
   for (const c of commands) {
     const r = arkor([c, "--help"], { env });

@@ -53,7 +53,7 @@ impl NativeClient {
         env.spawn_future(async move { client.list_deployment_keys(&id, &scope).await.napi() })
     }
 
-    /// `POST /v1/endpoints/:id/keys` → `{ key, plaintext }`.
+    /// `POST /v1/endpoints/:id/keys` → `{ key: { id, label, plaintext, prefix, createdAt } }`.
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn create_deployment_key<'env>(&self, env: &'env Env, id: String, scope: ScopeObject, input: Value) -> Result<PromiseRaw<'env, Value>> {
         let (client, scope) = (self.inner.clone(), Scope::from(scope));

@@ -60,11 +60,19 @@ pub struct ConnectionObject {
 
 /// The backend and scope for `cwd`, by the SDK's rule
 /// (`arkor_client::backend::connect`): the local backend of this process
-/// (started once, over `$ARKOR_HOME`) unless something names another.
+/// (started once, over `$ARKOR_HOME`) unless something names another. With
+/// `ensureProject`, the project is made to exist as a trainer's first
+/// `start()` would (`connect_with_project`).
 #[napi_derive::napi(ts_return_type = "Promise<ConnectionObject>")]
-pub fn connect_backend(env: &napi::Env, cwd: String) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'_, ConnectionObject>> {
+pub fn connect_backend(env: &napi::Env, cwd: String, ensure_project: Option<bool>) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'_, ConnectionObject>> {
     env.spawn_future(async move {
-        let c = arkor_client::backend::connect(std::path::Path::new(&cwd), &EmbeddedServer).await.map_err(crate::errors::to_napi)?;
+        let dir = std::path::Path::new(&cwd);
+        let c = if ensure_project.unwrap_or(false) {
+            arkor_client::backend::connect_with_project(dir, &EmbeddedServer).await
+        } else {
+            arkor_client::backend::connect(dir, &EmbeddedServer).await
+        }
+        .map_err(crate::errors::to_napi)?;
         Ok(ConnectionObject {
             local: c.local,
             base_url: c.base_url,

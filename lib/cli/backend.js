@@ -23,12 +23,14 @@ function projectSlugFor(dir) {
  * Resolves `{ local, baseUrl, credentials, client, scope, hasProject }`: a
  * `CloudApiClient` and the `{ orgSlug, projectSlug }` of `cwd`'s project,
  * as the native core chooses them (arkor_client::backend). `hasProject` is
- * false when a remote backend has no project state here yet.
+ * false when a remote backend has no project state here yet; with
+ * `ensureProject` the project is created (and its state written) as a
+ * trainer's first `start()` would.
  */
-async function connect({ cwd = process.cwd() } = {}) {
+async function connect({ cwd = process.cwd(), ensureProject = false } = {}) {
   const sdk = require("../../index.js");
   const native = require("../native");
-  const c = await require("../errors.js").translated(() => native.connectBackend(path.resolve(cwd)));
+  const c = await require("../errors.js").translated(() => native.connectBackend(path.resolve(cwd), ensureProject));
   return {
     local: c.local,
     baseUrl: c.baseUrl,

@@ -172,10 +172,37 @@ function buildProgram() {
     });
 
   program
+    .command("endpoints")
+    .description("Deployments: serve a job's adapter or a base model as an OpenAI-compatible API")
+    .argument("[command]", "list | create <slug> | delete <slug> | keys <slug> [list | create | revoke <keyId>]", "list")
+    .argument("[args...]", "the command's slug, and for keys its action and key id")
+    .option("--job <jobId>", "create: serve this job's adapter (its final one unless --step)")
+    .option("--step <n>", "create: the checkpoint saved at step n")
+    .option("--final", "create: the job's final adapter (the default with --job)")
+    .option("--base <model>", "create: serve a base model, e.g. arkor/tiny-gemma3")
+    .option("--auth <mode>", "create: none (open URL) or key (API keys; the first one is issued and printed)", "none")
+    .option("--label <label>", "the label of a key created now", "default")
+    .option("--json", "print the answer as JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  arkor endpoints create support-bot --job <jobId> --auth key\n" +
+        "  arkor endpoints create tiny --base arkor/tiny-gemma3\n" +
+        "  arkor endpoints keys support-bot create\n" +
+        "  arkor endpoints keys support-bot revoke <keyId>\n" +
+        "Local deployments are served by `arkor serve` at http://<slug>.localhost:<port>/v1.\n",
+    )
+    .action(async (command, args, opts) => {
+      const { runEndpoints } = require("./commands/endpoints.js");
+      await runEndpoints({ action: command, args, ...opts });
+      exitSoon();
+    });
+
+  program
     .command("serve")
     .description("Run the local backend (training and inference) as a server")
     .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--port <port>", "port to listen on (0 picks a free one)", "8787")
+    .option("--port <port>", "port to listen on (0 picks a free one)", String(require("./commands/serve.js").DEFAULT_PORT))
     .option("--home <dir>", "data directory (default: $ARKOR_HOME or ~/.arkor/local)")
     .option("--allow-host <name>", "also answer requests addressed to this host name (repeatable); others get 403", collect, [])
     .option("--public", "public mode: token-only access, datasets only from --allow-path roots and public URLs (on by itself when --host is not loopback)")

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use crate::credentials::{default_cloud_api_url, ensure_credentials, read_credentials, Credentials};
 use crate::error::Result;
-use crate::state::{project_slug_for, read_state};
+use crate::http::CloudApiClient;
+use crate::state::{ensure_project_state, project_slug_for, read_state};
 use crate::trainer::{EmbeddedBackend, EMBEDDED_ORG};
 
 /// Whether nothing names a remote backend, so the embedded one is to be used.
@@ -79,4 +80,34 @@ pub async fn connect(cwd: &Path, embedded: &dyn EmbeddedBackend) -> Result<Conne
         Credentials::OAuth { .. } => None,
     };
     Ok(Connection { local: false, base_url, credentials, org_slug, project_slug: project_slug_for(cwd), has_project: false })
+}
+
+/// [`connect`], then the project made to exist, as a trainer's first
+/// `start()` does: on the embedded backend the directory's project in the
+/// org `local`; on a remote one the project state (`.arkor/state.json`),
+/// creating the project for anonymous credentials.
+pub async fn connect_with_project(cwd: &Path, embedded: &dyn EmbeddedBackend) -> Result<Connection> {
+    let mut c = connect(cwd, embedded).await?;
+    let client = CloudApiClient::new(&c.base_url, &c.credentials);
+    if c.local {
+        ensure_local_project(&client, cwd).await?;
+    } else if !c.has_project {
+        let state = ensure_project_state(cwd, &client, &c.credentials).await?;
+        c.org_slug = Some(state.org_slug);
+        c.project_slug = state.project_slug;
+        c.has_project = true;
+    }
+    Ok(c)
+}
+
+/// Creates `cwd`'s project in the embedded backend's org unless it exists;
+/// returns its slug.
+pub(crate) async fn ensure_local_project(client: &CloudApiClient, cwd: &Path) -> Result<String> {
+    let slug = project_slug_for(cwd);
+    let name = cwd.file_name().and_then(|n| n.to_str()).unwrap_or("project");
+    match client.create_project(EMBEDDED_ORG, name, &slug).await {
+        Ok(_) => Ok(slug),
+        Err(e) if e.status() == Some(409) => Ok(slug),
+        Err(e) => Err(e),
+    }
 }

@@ -40,7 +40,7 @@ impl CloudApiClient {
         self.call(Method::GET, &format!("/v1/endpoints/{}/keys", enc(id)), &scope.query(), None).await
     }
 
-    /// `POST /v1/endpoints/:id/keys` with `{ label? }` → `{ key, plaintext }`: the only time the key is shown.
+    /// `POST /v1/endpoints/:id/keys` with `{ label? }` → `{ key: { id, label, plaintext, prefix, createdAt } }`: the only time the plaintext is shown.
     pub async fn create_deployment_key(&self, id: &str, scope: &Scope, input: &Value) -> Result<Value> {
         self.call(Method::POST, &format!("/v1/endpoints/{}/keys", enc(id)), &scope.query(), Some(input)).await
     }

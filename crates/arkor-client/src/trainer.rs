@@ -238,16 +238,9 @@ async fn read_ahead(mut stream: EventStream, mut applier: Applier, tx: tokio::sy
 async fn embedded_session(embedded: &dyn EmbeddedBackend, cwd: &std::path::Path) -> Result<(CloudApiClient, Scope)> {
     let (url, token) = embedded.ensure_started().await?;
     let client = CloudApiClient::with_token(&url, &token);
-    let slug = crate::state::project_slug_for(cwd);
-    let name = cwd.file_name().and_then(|n| n.to_str()).unwrap_or("project");
-    match client.create_project(EMBEDDED_ORG, name, &slug).await {
-        Ok(_) => {}
-        Err(e) if e.status() == Some(409) => {}
-        Err(e) => return Err(e),
-    }
+    let slug = crate::backend::ensure_local_project(&client, cwd).await?;
     Ok((client, Scope { org_slug: EMBEDDED_ORG.to_owned(), project_slug: slug }))
 }
-
 
 #[cfg(test)]
 mod tests {

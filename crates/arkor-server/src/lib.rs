@@ -13,6 +13,7 @@ mod auth;
 mod body;
 pub mod config;
 mod dataset;
+mod deployments;
 mod error;
 mod events;
 mod fault;
@@ -189,17 +190,20 @@ pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) ->
     let queue = Queue::new(store.clone(), log.clone(), models.clone(), options.home.clone(), instance, rules.clone());
     queue.recover();
     let signups = ratelimit::RateLimiter::new(rules.limits.signup_burst, rules.limits.signup_every);
+    let sweep_store = store.clone();
     let state = AppState { store, log, queue: queue.clone(), models, home: options.home.clone(), ping_every: options.ping_every, rules, signups };
     let app = routes::router(state, hosts).into_make_service_with_connect_info::<SocketAddr>();
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let worker = tokio::spawn(queue.run());
+        let sweeper = tokio::spawn(deployments::sweep_runs(sweep_store));
         let _ = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = rx.await;
         })
         .await;
         worker.abort();
+        sweeper.abort();
     });
     Ok(RunningServer { addr, shutdown: Some(tx), task })
 }

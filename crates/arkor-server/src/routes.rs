@@ -34,6 +34,7 @@ pub fn router(state: AppState, hosts: HostPolicy) -> Router {
         .route("/v1/jobs/{id}/cancel", post(cancel_job))
         .route("/v1/jobs/{id}/events/stream", get(stream_job))
         .route("/v1/inference/chat", post(chat))
+        .merge(crate::deployments::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::fault::json_errors));
@@ -56,7 +57,7 @@ async fn injected_panic() -> StatusCode {
 /// `?orgSlug=..&projectSlug=..`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ScopeQuery {
+pub(crate) struct ScopeQuery {
     org_slug: Option<String>,
     project_slug: Option<String>,
 }
@@ -69,7 +70,8 @@ fn check_org(caller: &Org, q: &ScopeQuery) -> ApiResult<()> {
     }
 }
 
-fn project(state: &AppState, caller: &Org, q: &ScopeQuery) -> ApiResult<String> {
+/// The id of the query's project in the caller's org, else 400 / 404.
+pub(crate) fn project(state: &AppState, caller: &Org, q: &ScopeQuery) -> ApiResult<String> {
     check_org(caller, q)?;
     let slug = q.project_slug.as_deref().ok_or_else(|| ApiError::BadRequest("query parameter `projectSlug` is required".into()))?;
     state.store.project_id(caller, slug)?.ok_or_else(|| ApiError::NotFound(format!("project \"{slug}\" not found in org \"{}\"", caller.slug)))

@@ -138,10 +138,14 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
 ";
 
-/// Columns added after the first schema, applied when missing.
+/// Columns and tables added after the first schema, each applied when its
+/// `(table, column)` is missing (a missing table has no columns).
 const MIGRATIONS: &[(&str, &str, &str)] = &[
     ("jobs", "owner", "ALTER TABLE jobs ADD COLUMN owner TEXT"),
     ("jobs", "idempotency_key", "ALTER TABLE jobs ADD COLUMN idempotency_key TEXT"),
+    ("deployments", "id", crate::deployments::store::CREATE_DEPLOYMENTS),
+    ("deployment_keys", "id", crate::deployments::store::CREATE_KEYS),
+    ("deployment_runs", "id", crate::deployments::store::CREATE_RUNS),
 ];
 
 /// Indexes over migrated columns, created once those exist. One job per
@@ -200,8 +204,14 @@ impl Store {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        Ok(self.sql(f)?)
+    }
+
+    /// Runs `f` on the connection, for the modules that keep their own
+    /// tables in this database (deployments) and their own error types.
+    pub(crate) fn sql<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(f(&mut conn)?)
+        f(&mut conn)
     }
 
     /// The org with `slug`, created when missing.

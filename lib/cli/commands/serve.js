@@ -1,5 +1,8 @@
 "use strict";
 
+/** The port `arkor serve` listens on unless `--port` says otherwise. */
+const DEFAULT_PORT = 8787;
+
 /**
  * `arkor serve`: the local backend as a standalone server. Point any client
  * at it with ARKOR_CLOUD_API_URL; it speaks the same API as the hosted one.
@@ -8,7 +11,7 @@
  */
 async function runServe(opts = {}) {
   const native = require("../../native");
-  const { host = "127.0.0.1", port = "8787", home } = opts;
+  const { host = "127.0.0.1", port = String(DEFAULT_PORT), home } = opts;
   const p = Number(port);
   if (!Number.isInteger(p) || p < 0 || p > 65535) {
     const err = new Error(`--port must be a whole number from 0 to 65535, got ${JSON.stringify(port)}`);
@@ -29,6 +32,7 @@ async function runServe(opts = {}) {
   const out = (line) => process.stdout.write(`${line}\n`);
   out(`arkor server listening on ${info.url}${info.public ? " (public mode)" : ""}`);
   out(`Point the SDK at it with: ARKOR_CLOUD_API_URL=${info.url}`);
+  out(`Deployments (arkor endpoints) answer at ${info.url}/deployments/<slug>/v1${info.public ? "" : ` and http://<slug>.localhost:${new URL(info.url).port}/v1`}`);
   if (info.public) {
     if (info.newToken) {
       out(`Generated this server's token (shown once; kept in ${info.tokenFile}):`);
@@ -50,4 +54,4 @@ async function runServe(opts = {}) {
   }
 }
 
-module.exports = { runServe };
+module.exports = { runServe, DEFAULT_PORT };

@@ -11,10 +11,8 @@ use axum::response::Response;
 use serde_json::Value;
 
 // The OpenAI front end (deployments) builds on these as well as `chat`.
-#[allow(unused_imports)]
-pub(crate) use parse::{parse_body, parse_chat, ChatBody, Dialect, Target};
-#[allow(unused_imports)]
-pub(crate) use run::{resolve, start, Piece, Resolved};
+pub(crate) use parse::{parse_body, parse_chat, Dialect, Target};
+pub(crate) use run::{resolve, start, Piece};
 
 use crate::error::ApiResult;
 use crate::store::Org;

@@ -27,7 +27,6 @@ pub(crate) struct ChatBody {
 /// target fixed by the deployment). One parser serves both, so a limit or a
 /// range check is written once; only the field names differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // `OpenAi` is the deployments' front end
 pub(crate) enum Dialect {
     Arkor,
     OpenAi,
