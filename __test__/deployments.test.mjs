@@ -169,6 +169,18 @@ test("arkor endpoints create prints a URL and a curl line that work, and keys re
   const after = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${plaintext}`, "content-type": "application/json" }, body });
   assert.equal(after.status, 401);
 
+  // The one call that got through is a recorded run; refused calls are not.
+  const runs = arkor(["endpoints", "runs", "cli-bot", "--json"], { cwd, env: cliEnv });
+  assertExit(runs, 0, "arkor endpoints runs");
+  const recorded = JSON.parse(runs.stdout);
+  assert.equal(recorded.length, 1, runs.stdout);
+  assert.equal(recorded[0].status, 200);
+  assert.ok(recorded[0].completionTokens > 0, runs.stdout);
+  const table = arkor(["endpoints", "runs", "cli-bot"], { cwd, env: cliEnv });
+  assertExit(table, 0, "arkor endpoints runs (table)");
+  assert.match(table.stdout, /^TIME +STATUS +FINISH +TOKENS +LATENCY/m);
+  assert.match(table.stdout, /\(runs kept( \d+ days)?\)/);
+
   const bad = arkor(["endpoints", "create", "Bad_Slug", "--base", TINY_MODEL], { cwd, env: cliEnv });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /`slug`.*\(HTTP 400\)/);

@@ -87,6 +87,11 @@ function cloudApiClientWith(native) {
       return translated(() => this.#native.createDeploymentKey(id, scopeOf(scope), input ?? {}));
     }
 
+    /** Not in upstream's client: the calls a deployment answered (arkor's local backend). */
+    listDeploymentRuns(id, scope, { limit } = {}) {
+      return translated(() => this.#native.listDeploymentRuns(id, scopeOf(scope), limit ?? null));
+    }
+
     async revokeDeploymentKey(id, keyId, scope) {
       await translated(() => this.#native.revokeDeploymentKey(id, keyId, scopeOf(scope)));
     }

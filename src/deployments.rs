@@ -60,6 +60,13 @@ impl NativeClient {
         env.spawn_future(async move { client.create_deployment_key(&id, &scope, &input).await.napi() })
     }
 
+    /// `GET /v1/endpoints/:id/runs?limit` → `{ runs }` (arkor's local backend only).
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn list_deployment_runs<'env>(&self, env: &'env Env, id: String, scope: ScopeObject, limit: Option<u32>) -> Result<PromiseRaw<'env, Value>> {
+        let (client, scope) = (self.inner.clone(), Scope::from(scope));
+        env.spawn_future(async move { client.list_deployment_runs(&id, &scope, limit).await.napi() })
+    }
+
     /// `DELETE /v1/endpoints/:id/keys/:keyId`.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn revoke_deployment_key<'env>(&self, env: &'env Env, id: String, key_id: String, scope: ScopeObject) -> Result<PromiseRaw<'env, ()>> {

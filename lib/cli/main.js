@@ -174,7 +174,7 @@ function buildProgram() {
   program
     .command("endpoints")
     .description("Deployments: serve a job's adapter or a base model as an OpenAI-compatible API")
-    .argument("[command]", "list | create <slug> | delete <slug> | keys <slug> [list | create | revoke <keyId>]", "list")
+    .argument("[command]", "list | create <slug> | delete <slug> | keys <slug> [list | create | revoke <keyId>] | runs <slug>", "list")
     .argument("[args...]", "the command's slug, and for keys its action and key id")
     .option("--job <jobId>", "create: serve this job's adapter (its final one unless --step)")
     .option("--step <n>", "create: the checkpoint saved at step n")
@@ -182,6 +182,7 @@ function buildProgram() {
     .option("--base <model>", "create: serve a base model, e.g. arkor/tiny-gemma3")
     .option("--auth <mode>", "create: none (open URL) or key (API keys; the first one is issued and printed)", "none")
     .option("--label <label>", "the label of a key created now", "default")
+    .option("--limit <n>", "runs: how many of the latest calls (default 100)")
     .option("--json", "print the answer as JSON")
     .addHelpText(
       "after",

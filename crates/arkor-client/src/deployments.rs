@@ -45,6 +45,18 @@ impl CloudApiClient {
         self.call(Method::POST, &format!("/v1/endpoints/{}/keys", enc(id)), &scope.query(), Some(input)).await
     }
 
+    /// `GET /v1/endpoints/:id/runs?limit` → `{ runs }`, newest first: the
+    /// calls the deployment answered, as its retention mode keeps them (a
+    /// route of arkor's local backend; upstream's API has none).
+    pub async fn list_deployment_runs(&self, id: &str, scope: &Scope, limit: Option<u32>) -> Result<Value> {
+        let limit = limit.map(|l| l.to_string());
+        let mut query = scope.query().to_vec();
+        if let Some(l) = &limit {
+            query.push(("limit", l));
+        }
+        self.call(Method::GET, &format!("/v1/endpoints/{}/runs", enc(id)), &query, None).await
+    }
+
     /// `DELETE /v1/endpoints/:id/keys/:keyId`: the key stops working at once.
     pub async fn revoke_deployment_key(&self, id: &str, key_id: &str, scope: &Scope) -> Result<()> {
         let path = format!("/v1/endpoints/{}/keys/{}", enc(id), enc(key_id));

@@ -157,6 +157,17 @@ async function keys(backend, slug, action = "list", keyId, opts) {
   out(table(["ID", "LABEL", "PREFIX", "STATE", "CREATED", "LAST USED"], rows));
 }
 
+async function runs(backend, slug, opts) {
+  const d = await bySlug(backend, slug);
+  const res = await backend.client.listDeploymentRuns(d.id, backend.scope, { limit: opts.limit === undefined ? undefined : Number(opts.limit) });
+  if (opts.json) return out(`${JSON.stringify(res.runs, null, 2)}\n`);
+  const kept = res.runRetentionMode === "days" ? `kept ${res.runRetentionDays} days` : res.runRetentionMode === "disabled" ? "not recorded" : "kept";
+  if (res.runs.length === 0) return out(`No calls recorded for ${slug} (runs ${kept}).\n`);
+  const rows = res.runs.map((r) => [r.createdAt, String(r.status), r.finishReason || "-", `${r.promptTokens ?? 0}+${r.completionTokens ?? 0}`, `${r.latencyMs} ms`, r.error || ""]);
+  out(table(["TIME", "STATUS", "FINISH", "TOKENS", "LATENCY", "ERROR"], rows));
+  out(`(runs ${kept})\n`);
+}
+
 /** `arkor endpoints [action] [args...]` with its options. */
 async function runEndpoints({ action = "list", args = [], cwd = process.cwd(), ...opts } = {}) {
   if (action === "create") return create(cwd, args[0], opts);
@@ -168,8 +179,10 @@ async function runEndpoints({ action = "list", args = [], cwd = process.cwd(), .
       return remove(backend, args[0]);
     case "keys":
       return keys(backend, args[0], args[1], args[2], opts);
+    case "runs":
+      return runs(backend, args[0], opts);
     default:
-      throw usage(`unknown endpoints command ${JSON.stringify(action)}; use list, create, delete or keys`);
+      throw usage(`unknown endpoints command ${JSON.stringify(action)}; use list, create, delete, keys or runs`);
   }
 }
 
