@@ -93,7 +93,8 @@ function apiRoutes({ cwd, binPath, children }) {
       const b = await backendFor(cwd);
       if (!b.hasProject) throw new HttpError(400, "No project state");
       await b.client.cancelJob(params.id, b.scope);
-      sendJson(res, 200, { cancelled: true });
+      const { job } = await b.client.getJob(params.id, b.scope);
+      sendJson(res, 200, { job });
     }],
     ["POST", "/api/train", async ({ req, res }) => {
       const body = await readJson(req, { empty: {} });

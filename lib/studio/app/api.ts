@@ -122,7 +122,7 @@ const seg = encodeURIComponent;
 export const fetchCredentials = () => json<Credentials>("/api/credentials");
 export const fetchJobs = () => json<{ jobs: Job[] }>("/api/jobs");
 export const fetchJob = (id: string) => json<{ job: Job; events?: JobEvent[] }>(`/api/jobs/${seg(id)}`);
-export const cancelJob = (id: string) => json<unknown>(`/api/jobs/${seg(id)}/cancel`, send("POST"));
+export const cancelJob = (id: string) => json<{ job: Job }>(`/api/jobs/${seg(id)}/cancel`, send("POST"));
 
 export async function fetchManifest(): Promise<ManifestResult> {
   const res = await apiFetch("/api/manifest");

@@ -114,8 +114,7 @@ export function JobDetail({ id }: { id: string }) {
   const cancel = async () => {
     setCancelling(true);
     try {
-      await cancelJob(id);
-      setStatus("cancelled");
+      setStatus((await cancelJob(id)).job.status);
     } catch (e) {
       setError((e as Error).message);
     } finally {
