@@ -40,6 +40,16 @@ export function LossChart({ points }: { points: LossPoint[] }) {
       height: 280,
       scales: { x: { time: false } },
       cursor: { drag: { x: true, y: false }, points: { size: 7 } },
+      // The visible step range, on the element: what a zoom changed, for tests and tools.
+      hooks: {
+        setScale: [
+          (u, key) => {
+            if (key !== "x") return;
+            el.dataset.xMin = String(u.scales.x.min);
+            el.dataset.xMax = String(u.scales.x.max);
+          },
+        ],
+      },
       axes: [
         { label: "step", stroke: AXIS, grid: { stroke: GRID, width: 1 }, ticks: { stroke: GRID, width: 1 } },
         { label: "loss", stroke: AXIS, grid: { stroke: GRID, width: 1 }, ticks: { stroke: GRID, width: 1 }, size: 60 },

@@ -1,0 +1,177 @@
+// Studio in a real browser (Debian's Chromium through playwright-core)
+// against `arkor dev` on the real local backend with the tiny model.
+// Nothing is mocked: trainings run, checkpoints are written, answers are
+// generated. Screenshots land in __test__/artifacts/.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+
+import { launch } from "./helpers/browser.mjs";
+import { addEntry, openStream, startStudio } from "./helpers/studio.mjs";
+
+describe("Studio in Chromium", () => {
+  let s;
+  let b;
+  let jobId;
+  const url = (hash) => `http://localhost:${s.port}/${hash}`;
+
+  before(async () => {
+    s = await startStudio({ steps: 20 });
+    b = await launch();
+  });
+  after(async () => {
+    if (b) await b.context.close();
+    if (s) await s.stop();
+  });
+
+  test("each page opens, with the trainer from the manifest and an empty project", async () => {
+    const { page } = b;
+    await page.goto(url("#/"));
+    await page.getByTestId("trainer-label").filter({ hasText: "Run training: triage-v1" }).waitFor();
+    assert.match(await page.getByTestId("identity").textContent(), /^local · local \/ proj$/);
+    await b.shot("overview");
+    await page.goto(url("#/jobs"));
+    await page.getByText("No jobs yet").waitFor();
+    await b.shot("jobs-empty");
+    await page.goto(url("#/playground"));
+    await page.getByRole("heading", { name: "Playground" }).waitFor();
+    await page.goto(url("#/endpoints"));
+    await page.getByRole("heading", { name: "Endpoints", level: 1 }).waitFor();
+    assert.deepEqual(b.problems, []);
+  });
+
+  test("Run training on Overview streams `arkor start` to the page until its exit code", async () => {
+    const { page } = b;
+    await page.goto(url("#/"));
+    const run = page.getByTestId("run-button");
+    await run.filter({ hasText: "Run training: triage-v1" }).waitFor();
+    await run.click();
+    await page.getByTestId("run-output").filter({ hasText: /exit=0/ }).waitFor({ timeout: 120_000 });
+    const out = await page.getByTestId("run-output").textContent();
+    assert.match(out, /step 20\/20/);
+    assert.match(out, /finished with status=completed/);
+    assert.equal(await page.getByTestId("run-exit").textContent(), "exit 0");
+    jobId = out.match(/Started job (\S+)/)[1];
+    await b.shot("overview-trained");
+  });
+
+  test("Jobs shows the run completed; search and the status filter narrow the rows", async () => {
+    const { page } = b;
+    await page.goto(url("#/jobs"));
+    const row = page.locator(`tr[data-job-id="${jobId}"]`);
+    await row.locator('[data-status="completed"]').waitFor();
+    await page.getByTestId("job-search").fill(jobId.slice(-6));
+    await row.waitFor();
+    await page.getByTestId("job-search").fill("no-such-job");
+    await page.getByText("No matches").waitFor();
+    await page.getByTestId("job-search").fill("");
+    await page.getByTestId("filter-failed").click();
+    await page.getByText("No matches").waitFor();
+    await page.getByTestId("filter-completed").click();
+    await row.waitFor();
+    await b.shot("jobs");
+  });
+
+  test("the job detail draws the loss chart (values on hover, drag to zoom) and lists the checkpoints", async () => {
+    const { page } = b;
+    await page.locator(`tr[data-job-id="${jobId}"] a`).click();
+    await page.waitForURL(new RegExp(`#/jobs/${jobId}$`));
+    await page.locator('.title-row [data-status="completed"]').waitFor();
+    const chart = page.getByTestId("loss-chart");
+    await page.waitForFunction(() => document.querySelector('[data-testid="loss-chart"]')?.dataset.points === "20");
+    const canvas = chart.locator("canvas");
+    assert.equal(await canvas.count(), 1);
+    // Drawn: the plot area has pixels in the loss series' colour.
+    const teal = await canvas.evaluate((c) => {
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] < 60 && d[i + 1] > 150 && d[i + 2] > 130) n++;
+      return n;
+    });
+    assert.ok(teal > 200, `loss line pixels: ${teal}`);
+    // Hover: the legend shows the step and loss under the cursor.
+    const over = chart.locator(".u-over");
+    const box = await over.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    const legend = chart.locator(".u-legend .u-series").nth(1).locator(".u-value");
+    await page.waitForFunction((el) => /^\d+\.\d{4}$/.test(el.textContent), await legend.elementHandle());
+    const stepShown = Number(await chart.locator(".u-legend .u-series").nth(0).locator(".u-value").textContent());
+    assert.ok(stepShown >= 8 && stepShown <= 13, `hovered step ${stepShown}`);
+    // Zoom: drag across the middle third; double-click goes back.
+    const host = chart.locator(".chart");
+    const full = Number(await host.getAttribute("data-x-max")) - Number(await host.getAttribute("data-x-min"));
+    await page.mouse.move(box.x + box.width * 0.33, box.y + box.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.66, box.y + box.height * 0.5, { steps: 8 });
+    await page.mouse.up();
+    const zoomed = Number(await host.getAttribute("data-x-max")) - Number(await host.getAttribute("data-x-min"));
+    assert.ok(zoomed < full * 0.6, `zoomed span ${zoomed} of ${full}`);
+    await over.dblclick();
+    const back = Number(await host.getAttribute("data-x-max")) - Number(await host.getAttribute("data-x-min"));
+    assert.equal(back, full);
+    await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.4);
+    const log = await page.getByTestId("event-log").textContent();
+    assert.match(log, /training\.logstep=20 loss=\d+\.\d{4}/);
+    assert.match(log, /training\.completed1 artifact/);
+    const checkpoints = await page.getByTestId("checkpoints").locator("li").allTextContents();
+    assert.deepEqual(checkpoints, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20].map((n) => `step ${n} · chat`).concat(["final · chat"]));
+    await b.shot("job-detail");
+  });
+
+  test("Playground chats with an intermediate checkpoint, streaming, and with base and adapter side by side", async () => {
+    const { page } = b;
+    await page.goto(url("#/playground"));
+    await page.getByTestId("job-select").selectOption(jobId);
+    await page.getByTestId("adapter-select").locator('option[value="10"]').waitFor({ state: "attached" });
+    await page.getByTestId("adapter-select").selectOption("10");
+    await page.getByTestId("max-tokens").fill("16");
+    await page.getByTestId("temperature").fill("0");
+    await page.getByTestId("prompt").fill("I can't log in to my account.");
+    const answered = page.waitForResponse((r) => r.url().endsWith("/api/inference/chat"));
+    await page.getByTestId("send").click();
+    const res = await answered;
+    const sent = JSON.parse(res.request().postData());
+    assert.deepEqual(sent.adapter, { kind: "checkpoint", jobId, step: 10 });
+    assert.equal(sent.maxTokens, 16);
+    assert.equal(sent.temperature, 0);
+    assert.equal(sent.stream, true);
+    assert.equal(res.status(), 200);
+    const body = await res.text();
+    assert.ok(body.includes(`"model":"${jobId}:checkpoint-10"`), body.slice(0, 300));
+    const deltas = [...body.matchAll(/"content":"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`)).join("");
+    const pane = page.getByTestId("pane-adapter");
+    await page.getByTestId("send").waitFor(); // the stream ended
+    const shown = await pane.locator(".msg.assistant .content").textContent();
+    assert.equal(shown, deltas, "the page shows exactly what the backend streamed");
+    assert.ok(deltas.length > 0);
+
+    await page.getByTestId("mode-compare").check();
+    await page.getByTestId("prompt").fill("Reset my password please.");
+    const both = [];
+    page.on("response", (r) => r.url().endsWith("/api/inference/chat") && both.push(r));
+    await page.getByTestId("send").click();
+    await page.getByTestId("pane-base").locator(".msg.assistant").waitFor();
+    await page.getByTestId("send").waitFor();
+    const bodies = both.map((r) => JSON.parse(r.request().postData()));
+    assert.ok(bodies.some((x) => x.baseModel === "arkor/tiny-gemma3" && !x.adapter), JSON.stringify(bodies));
+    assert.ok(bodies.some((x) => x.adapter && x.adapter.step === 10), JSON.stringify(bodies));
+    await b.shot("playground");
+    assert.deepEqual(b.problems, []);
+  });
+
+  test("the job detail keeps up with a live run, and Cancel stops it", async () => {
+    const { page } = b;
+    const file = addEntry(s.dir, "long", 100000);
+    const run = await openStream(s.port, "POST", "/api/train", { headers: { "x-arkor-studio-token": s.token }, body: { file } });
+    const [, id] = await run.waitFor(/Started job (\S+)/, 90_000);
+    await page.goto(url(`#/jobs/${id}`));
+    await page.locator('.title-row [data-status="running"]').waitFor({ timeout: 60_000 });
+    const points = () => page.getByTestId("loss-chart").getAttribute("data-points").then(Number);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.dataset.points) >= 3);
+    const first = await points();
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="loss-chart"]')?.dataset.points) > n + 3, first);
+    await page.getByTestId("cancel-job").click();
+    await page.locator('.title-row [data-status="cancelled"]').waitFor();
+    assert.match(await run.ended, /\n---\nexit=\d+\n$/);
+    await b.shot("job-cancelled");
+  });
+});
