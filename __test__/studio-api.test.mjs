@@ -306,3 +306,46 @@ describe("arkor dev's ports and token file", () => {
     }
   });
 });
+
+test("Studio's web app type-checks (TypeScript, strict) and builds with esbuild", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const { REPO_ROOT, makeTempDir } = await import("./helpers/local-backend.mjs");
+  const tsc = spawnSync(process.execPath, [join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(REPO_ROOT, "lib", "studio", "app", "tsconfig.json")], { encoding: "utf8" });
+  assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+  const { buildStudioApp } = await import("../lib/studio/build-app.js");
+  const out = await buildStudioApp({ outDir: makeTempDir("arkor-studio-dist-") });
+  const html = readFileSync(join(out, "index.html"), "utf8");
+  assert.match(html, /<script type="module" src="\/assets\/main\.js">/);
+  assert.ok(statSync(join(out, "assets", "main.js")).size > 10_000);
+  assert.ok(readFileSync(join(out, "assets", "main.css"), "utf8").includes(".u-legend"), "uPlot's stylesheet is bundled");
+});
+
+test("with ARKOR_CLOUD_API_URL, Studio signs in to that backend and bootstraps the project on first chat", async () => {
+  const { freePort: free, isolated, startServe } = await import("./helpers/local-backend.mjs");
+  const servePort = await free();
+  const serve = await startServe(servePort, isolated().env);
+  const remote = `http://127.0.0.1:${servePort}`;
+  let s;
+  try {
+    s = await startStudio({ steps: 2, env: { ARKOR_CLOUD_API_URL: remote } });
+    assert.match(s.dev.out.stdout, /No credentials on file\. Requesting an anonymous token\./);
+    assert.match(s.dev.out.stdout, /Anonymous id: \S+\. Arkor Cloud uses this id/);
+    const api = (method, path, body) => request(s.port, method, path, { headers: { "x-arkor-studio-token": s.token }, body });
+    const before = (await api("GET", "/api/credentials")).json();
+    assert.equal(before.local, false);
+    assert.equal(before.baseUrl, remote);
+    assert.equal(before.projectSlug, null, "no .arkor/state.json yet");
+    assert.deepEqual((await api("GET", "/api/jobs")).json(), { jobs: [] });
+    assert.deepEqual((await api("GET", "/api/deployments")).json(), { deployments: [], scopeMissing: true });
+    const chat = await api("POST", "/api/inference/chat", { messages: [{ role: "user", content: "hi" }], baseModel: "arkor/tiny-gemma3", maxTokens: 2, stream: true });
+    assert.equal(chat.status, 200, chat.text);
+    assert.match(chat.text, /data: \[DONE\]/);
+    const state = JSON.parse(readFileSync(join(s.dir, ".arkor", "state.json"), "utf8"));
+    assert.equal(state.orgSlug, before.orgSlug);
+    assert.equal(state.projectSlug, "proj");
+    assert.equal((await api("GET", "/api/credentials")).json().projectSlug, "proj");
+  } finally {
+    if (s) await s.stop();
+    serve.child.kill("SIGTERM");
+  }
+});

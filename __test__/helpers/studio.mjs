@@ -23,9 +23,10 @@ export function freePort() {
 /**
  * A tiny-model project (`steps` training steps) with `arkor dev --port`
  * running in it: `{ dir, env, home, port, base, token, dev, stop() }`.
+ * `env` adds to (or, with `undefined` values, removes from) its environment.
  */
-export async function startStudio({ steps = 8, trainerEdit } = {}) {
-  const { env, home, arkorHome } = cliEnv();
+export async function startStudio({ steps = 8, trainerEdit, env: extra = {} } = {}) {
+  const { env, home, arkorHome } = cliEnv(extra);
   const dir = scaffold(env, { template: "triage", steps, trainerEdit });
   const port = await freePort();
   const dev = startArkor(["dev", "--port", String(port)], { cwd: dir, env, timeoutMs: 900_000 });

@@ -88,10 +88,11 @@ async function runDev({ port, open = false, cwd = process.cwd() } = {}) {
   await ensureStudioApp();
   // The backend first: a remote one may need an anonymous sign-in, and the
   // local one starts here once rather than on the first page load.
-  const hadCredentials = Boolean(process.env.ARKOR_CLOUD_API_URL) && (await require("../../../index.js").readCredentials());
-  if (process.env.ARKOR_CLOUD_API_URL && !hadCredentials) process.stdout.write("No credentials on file. Requesting an anonymous token.\n");
+  const remote = Boolean(process.env.ARKOR_CLOUD_API_URL);
+  const hadCredentials = Boolean(await require("../../../index.js").readCredentials());
+  if (remote && !hadCredentials) process.stdout.write("No credentials on file. Requesting an anonymous token.\n");
   const backend = await connect({ cwd });
-  if (!backend.local && !hadCredentials && backend.credentials.mode === "anon") {
+  if (remote && !hadCredentials && backend.credentials.mode === "anon") {
     const file = require("../../native").credentialsPath();
     process.stdout.write(
       `Anonymous id: ${backend.credentials.anonymousId}. Arkor Cloud uses this id to recognise this client across sessions. Keep \`${file}\` to stay signed in as the same anonymous identity.\n`,
