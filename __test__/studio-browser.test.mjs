@@ -39,12 +39,16 @@ describe("Studio in Chromium", () => {
     assert.deepEqual(b.problems, []);
   });
 
-  test("Run training on Overview streams `arkor start` to the page until its exit code", async () => {
+  test("Run training on Overview streams `arkor start` to the page until its exit code, across page changes", async () => {
     const { page } = b;
     await page.goto(url("#/"));
     const run = page.getByTestId("run-button");
     await run.filter({ hasText: "Run training: triage-v1" }).waitFor();
     await run.click();
+    // Following the job's link mid-run leaves the run going.
+    await page.getByTestId("run-job-link").click();
+    await page.locator('.title-row [data-status="completed"]').waitFor({ timeout: 120_000 });
+    await page.getByRole("link", { name: "Overview" }).click();
     await page.getByTestId("run-output").filter({ hasText: /exit=0/ }).waitFor({ timeout: 120_000 });
     const out = await page.getByTestId("run-output").textContent();
     assert.match(out, /step 20\/20/);

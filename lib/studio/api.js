@@ -100,7 +100,7 @@ function apiRoutes({ cwd, binPath, children }) {
       const body = await readJson(req, { empty: {} });
       if (!isPlainObject(body)) throw new HttpError(400, "train body must be a JSON object, e.g. {} or { \"file\": \"src/arkor/index.ts\" }");
       if (body.file !== undefined && typeof body.file !== "string") throw new HttpError(400, "`file` must be a path string inside the project");
-      await startTraining({ cwd, binPath, file: body.file || undefined, req, res, children });
+      await startTraining({ cwd, binPath, file: body.file || undefined, res, children });
     }],
     ["POST", "/api/inference/chat", async ({ req, res }) => {
       const body = await readJson(req);

@@ -9,6 +9,9 @@ const path = require("node:path");
 
 const { HttpError } = require("./http.js");
 
+/** How long a child told to stop may take to cancel its job and exit. */
+const STOP_GRACE_MS = 10_000;
+
 /**
  * The training entry `file` as an absolute path inside `cwd`, symlinks
  * resolved first (a link in the project to a file outside it is refused).
@@ -30,10 +33,10 @@ async function containedFile(cwd, file) {
 
 /**
  * Spawns the CLI's `start` in `cwd` and streams its stdout and stderr to
- * `res`. The child is killed when the client goes away, and (through
- * `children`) when this process exits.
+ * `res`. When the client goes away the child is stopped (its job
+ * cancelled), and (through `children`) killed when this process exits.
  */
-async function startTraining({ cwd, binPath, file, req, res, children }) {
+async function startTraining({ cwd, binPath, file, res, children }) {
   const args = [binPath, "start"];
   if (file !== undefined) args.push(await containedFile(cwd, file));
   const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: process.env });
@@ -53,12 +56,13 @@ async function startTraining({ cwd, binPath, file, req, res, children }) {
   child.on("error", (err) => finish(`\n---\nfailed to start: ${err.message}\n`));
   child.on("close", (code, signal) => finish(`\n---\nexit=${code ?? signal}\n`));
   res.on("close", () => {
-    if (!finished) {
-      finished = true;
-      child.kill();
-    }
+    if (finished) return;
+    finished = true;
+    // SIGINT is Ctrl-C to `arkor start`: it cancels its job, then exits.
+    // A child that does not exit by itself soon is terminated.
+    child.kill("SIGINT");
+    setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGTERM"), STOP_GRACE_MS).unref();
   });
-  void req;
 }
 
 module.exports = { startTraining, containedFile };

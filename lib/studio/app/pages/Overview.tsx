@@ -2,22 +2,18 @@
 // the live output of the `arkor start` it spawns.
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { fetchManifest, streamTraining, type ManifestResult } from "../api";
+import { fetchManifest, type ManifestResult } from "../api";
 import { Card, ErrorNote } from "../components/ui";
+import { startRun, useRun } from "../run";
 
 export function Overview() {
   const [manifest, setManifest] = useState<ManifestResult | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
-  const [output, setOutput] = useState("");
-  const [running, setRunning] = useState(false);
-  const [exit, setExit] = useState<number | null | undefined>(undefined);
-  const [runError, setRunError] = useState<string | null>(null);
+  const { output, running, exit, error: runError } = useRun();
   const logRef = useRef<HTMLPreElement>(null);
-  const abort = useRef<AbortController | null>(null);
 
   useEffect(() => {
     fetchManifest().then(setManifest, (e: Error) => setLoadError(e.message));
-    return () => abort.current?.abort();
   }, []);
   useEffect(() => {
     const el = logRef.current;
@@ -33,20 +29,6 @@ export function Overview() {
         ? `Run training: ${trainer.name}`
         : "No trainer in src/arkor/index.ts yet. Add createTrainer(...) and pass it to createArkor.";
 
-  const run = async () => {
-    setRunning(true);
-    setOutput("");
-    setExit(undefined);
-    setRunError(null);
-    abort.current = new AbortController();
-    try {
-      setExit(await streamTraining((t) => setOutput((o) => o + t), abort.current.signal));
-    } catch (e) {
-      if (!abort.current.signal.aborted) setRunError((e as Error).message);
-    } finally {
-      setRunning(false);
-    }
-  };
   const jobId = /Started job (\S+)/.exec(output)?.[1];
 
   return (
@@ -56,7 +38,7 @@ export function Overview() {
       <Card title="Run training" testid="run-training">
         <p class="trainer-label" data-testid="trainer-label">{label}</p>
         <div class="row">
-          <button type="button" class="btn primary" data-testid="run-button" disabled={running || !trainer} onClick={run}>
+          <button type="button" class="btn primary" data-testid="run-button" disabled={running || !trainer} onClick={() => void startRun()}>
             {running ? "Training…" : trainer ? `Run training: ${trainer.name}` : "Run training"}
           </button>
           {jobId && (
@@ -75,8 +57,8 @@ export function Overview() {
       </Card>
       <Card title="What runs where">
         <p class="muted">
-          Run training spawns <code>arkor start</code> in this project; it rebuilds nothing unless <code>.arkor/build/index.mjs</code> is
-          missing (this page rebuilt it when it loaded). Watch runs under <a href="#/jobs">Jobs</a>, chat with any checkpoint in the{" "}
+          Run training spawns <code>arkor start</code> in this project, on the build this page made of <code>src/arkor/index.ts</code> when it
+          loaded. It goes on while you move between pages; closing the tab stops it. Watch runs under <a href="#/jobs">Jobs</a>, chat with any checkpoint in the{" "}
           <a href="#/playground">Playground</a>, publish one under <a href="#/endpoints">Endpoints</a>.
         </p>
       </Card>
