@@ -2,23 +2,11 @@
 // running in it on the real local backend, and raw HTTP requests to it
 // (node:http, so Host and Origin can be set as a browser or an attacker would).
 import http from "node:http";
-import { createServer } from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { cliEnv, scaffold, startArkor } from "./cli.mjs";
-
-/** A free loopback port. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "./local-backend.mjs";
 
 /**
  * A tiny-model project (`steps` training steps) with `arkor dev --port`

@@ -115,7 +115,8 @@ async function runDev({ port, open = false, cwd = process.cwd() } = {}) {
   }
   const cleanup = () => {
     removeStudioToken(token);
-    for (const child of server.children) child.kill();
+    // As Ctrl-C would: each `arkor start` cancels its job, then exits.
+    for (const child of server.children) child.kill("SIGINT");
   };
   process.on("exit", cleanup);
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => process.exit(sig === "SIGINT" ? 130 : 143));
