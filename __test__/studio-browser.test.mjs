@@ -162,12 +162,16 @@ describe("Studio in Chromium", () => {
     assert.deepEqual(b.problems, []);
   });
 
-  test("the job detail keeps up with a live run, and Cancel stops it", async () => {
+  test("Jobs picks up a new run by itself; its page keeps up with it live, and Cancel stops it", async () => {
     const { page } = b;
+    await page.goto(url("#/jobs"));
+    await page.locator("tr[data-job-id]").first().waitFor();
     const file = addEntry(s.dir, "long", 100000);
     const run = await openStream(s.port, "POST", "/api/train", { headers: { "x-arkor-studio-token": s.token }, body: { file } });
     const [, id] = await run.waitFor(/Started job (\S+)/, 90_000);
-    await page.goto(url(`#/jobs/${id}`));
+    // No reload: the 5 s poll brings the row in.
+    await page.locator(`tr[data-job-id="${id}"] [data-status="running"]`).waitFor({ timeout: 15_000 });
+    await page.locator(`tr[data-job-id="${id}"] a`).click();
     await page.locator('.title-row [data-status="running"]').waitFor({ timeout: 60_000 });
     const points = () => page.getByTestId("loss-chart").getAttribute("data-points").then(Number);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.dataset.points) >= 3);
