@@ -116,6 +116,12 @@ describe("arkor dev", () => {
     assert.ok(Array.isArray(me.json().orgs));
     assert.deepEqual((await api("GET", "/api/manifest")).json(), { trainer: { name: "triage-v1" } });
     assert.deepEqual((await api("GET", "/api/jobs")).json(), { jobs: [] });
+    // The local project exists only once something made it: lists are empty, a create makes it.
+    assert.deepEqual((await api("GET", "/api/deployments")).json(), { deployments: [] });
+    const early = await api("POST", "/api/deployments", { body: { slug: "early-bot", target: { kind: "base_model", baseModel: "arkor/tiny-gemma3" }, authMode: "none" } });
+    assert.equal(early.status, 200, early.text);
+    assert.deepEqual((await api("DELETE", `/api/deployments/${early.json().deployment.id}`)).json(), {});
+    assert.ok(!existsSync(join(s.dir, ".arkor", "state.json")), "the local backend needs no state file");
   });
 
   test("unknown routes are 404, wrong methods 405, bad JSON 400", async () => {
@@ -200,6 +206,47 @@ describe("arkor dev", () => {
     assert.equal(typeof refused.json().error, "string");
     const notObject = await api("POST", "/api/inference/chat", { body: [] });
     assert.equal(notObject.status, 400);
+  });
+
+  test("deployments and keys go through to the backend, with upstream's shapes and the endpoint's URL", async () => {
+    assert.deepEqual((await api("GET", "/api/deployments")).json(), { deployments: [] });
+    const target = { kind: "adapter", adapter: { kind: "final", jobId } };
+    const created = await api("POST", "/api/deployments", { body: { slug: "api-bot", target, authMode: "fixed_api_key" } });
+    assert.equal(created.status, 200, created.text);
+    const d = created.json().deployment;
+    assert.equal(d.slug, "api-bot");
+    assert.deepEqual(d.target, target);
+    assert.equal(d.enabled, true);
+    const { baseUrl } = (await api("GET", "/api/credentials")).json();
+    assert.equal(d.url, `${baseUrl}/deployments/api-bot/v1`);
+    const list = (await api("GET", "/api/deployments")).json();
+    assert.deepEqual(list.deployments.map((x) => [x.id, x.url]), [[d.id, d.url]]);
+    assert.equal((await api("GET", `/api/deployments/${d.id}`)).json().deployment.id, d.id);
+    const patched = (await api("PATCH", `/api/deployments/${d.id}`, { body: { enabled: false } })).json();
+    assert.equal(patched.deployment.enabled, false);
+    const key = (await api("POST", `/api/deployments/${d.id}/keys`, { body: { label: "ci" } })).json().key;
+    assert.equal(key.label, "ci");
+    assert.ok(key.plaintext.startsWith(key.prefix), JSON.stringify(key));
+    const keys = (await api("GET", `/api/deployments/${d.id}/keys`)).json().keys;
+    assert.deepEqual(keys.map((k) => [k.id, k.enabled]), [[key.id, true]]);
+    assert.ok(!("plaintext" in keys[0]), "the plaintext is shown once");
+    assert.deepEqual((await api("DELETE", `/api/deployments/${d.id}/keys/${key.id}`)).json(), {});
+    assert.equal((await api("GET", `/api/deployments/${d.id}/keys`)).json().keys[0].enabled, false);
+
+    // Refusals: Studio's own shape checks, and the backend's, with its status and message.
+    for (const [method, path] of [["POST", "/api/deployments"], ["PATCH", `/api/deployments/${d.id}`], ["POST", `/api/deployments/${d.id}/keys`]]) {
+      const r = await api(method, path, { body: [] });
+      assert.equal(r.status, 400, `${method} ${path}`);
+      assert.match(r.json().error, /body must be a JSON object/);
+    }
+    const taken = await api("POST", "/api/deployments", { body: { slug: "api-bot", target, authMode: "none" } });
+    assert.equal(taken.status, 409, taken.text);
+    const badSlug = await api("POST", "/api/deployments", { body: { slug: "A", target, authMode: "none" } });
+    assert.equal(badSlug.status, 400, badSlug.text);
+    assert.match(badSlug.json().error, /slug/);
+    assert.equal((await api("GET", "/api/deployments/dep_nope")).status, 404);
+    assert.deepEqual((await api("DELETE", `/api/deployments/${d.id}`)).json(), {});
+    assert.deepEqual((await api("GET", "/api/deployments")).json(), { deployments: [] });
   });
 
   test("cancel stops a running job; closing the train stream stops its `arkor start`, cancelling the job", async () => {

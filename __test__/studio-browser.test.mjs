@@ -162,6 +162,70 @@ describe("Studio in Chromium", () => {
     assert.deepEqual(b.problems, []);
   });
 
+  test("Endpoints: create one for checkpoint 10, issue a key, call it, switch auth and state, revoke the key", async () => {
+    const { page } = b;
+    await page.goto(url("#/endpoints"));
+    await page.getByText("No endpoints yet").waitFor();
+    await page.getByTestId("new-endpoint").click();
+    await page.getByTestId("endpoint-slug").fill("studio-bot");
+    await page.getByTestId("endpoint-target-kind").selectOption("checkpoint");
+    await page.getByTestId("endpoint-job").fill(jobId);
+    await page.getByTestId("endpoint-step").fill("10");
+    await page.getByTestId("endpoint-create").click();
+    const row = page.getByTestId("endpoints-table").locator("tr", { hasText: "studio-bot" });
+    await row.waitFor();
+    assert.match(await row.textContent(), new RegExp(`Checkpoint step 10 \\(job ${jobId.slice(0, 8)}\\)fixed_api_keyenabled`));
+    await b.shot("endpoints");
+    await row.getByRole("link", { name: "studio-bot" }).click();
+
+    const { baseUrl } = await (await fetch(`http://127.0.0.1:${s.port}/api/credentials`, { headers: { "x-arkor-studio-token": s.token } })).json();
+    const endpoint = `${baseUrl}/deployments/studio-bot/v1`;
+    await page.getByTestId("endpoint-url").filter({ hasText: `${endpoint}/chat/completions` }).waitFor();
+    const curl = await page.getByTestId("snippet").textContent();
+    assert.ok(curl.startsWith(`curl ${endpoint}/chat/completions`), curl);
+    assert.match(curl, /Authorization: Bearer YOUR_API_KEY/);
+    await page.getByTestId("snippet-lang").selectOption("python");
+    assert.match(await page.getByTestId("snippet").textContent(), new RegExp(`OpenAI\\(base_url="${endpoint}", api_key="YOUR_API_KEY"\\)`));
+    await page.getByTestId("snippet-lang").selectOption("javascript");
+    assert.match(await page.getByTestId("snippet").textContent(), new RegExp(`new OpenAI\\(\\{ baseURL: "${endpoint}"`));
+
+    await page.getByTestId("key-label").fill("ci");
+    await page.getByTestId("issue-key").click();
+    const plaintext = (await page.getByTestId("new-key").locator("code").textContent()).trim();
+    assert.ok(plaintext.length > 16, plaintext);
+    const keyRow = page.getByTestId("keys").locator("li", { hasText: "ci" });
+    await keyRow.waitFor();
+    assert.ok((await keyRow.textContent()).includes(plaintext.slice(0, 8)), "the list shows the key's prefix");
+
+    // The endpoint answers, with the key and only with it.
+    const ask = (headers = {}) =>
+      fetch(`${endpoint}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ model: "ignored", messages: [{ role: "user", content: "hi" }], max_tokens: 3 }),
+      });
+    const ok = await ask({ authorization: `Bearer ${plaintext}` });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    assert.equal((await ok.json()).object, "chat.completion");
+    assert.equal((await ask()).status, 401);
+
+    await page.getByTestId("endpoint-auth-mode").selectOption("none");
+    await page.getByTestId("snippet-lang").selectOption("curl");
+    await page.waitForFunction(() => !document.querySelector('[data-testid="snippet"]').textContent.includes("Authorization"));
+    assert.equal((await ask()).status, 200, "no auth: open");
+    await page.getByTestId("endpoint-enabled").uncheck();
+    await page.waitForFunction(() => !document.querySelector('[data-testid="endpoint-enabled"]').checked);
+    assert.equal((await ask()).status, 404, "disabled");
+    await page.getByTestId("endpoint-enabled").check();
+    await page.getByTestId("endpoint-auth-mode").selectOption("fixed_api_key");
+    await keyRow.getByRole("button", { name: "Revoke" }).click();
+    await page.getByTestId("keys").locator("li.revoked", { hasText: "ci" }).waitFor();
+    await page.waitForFunction(() => document.querySelector('[data-testid="endpoint-auth-mode"]').value === "fixed_api_key");
+    assert.equal((await ask({ authorization: `Bearer ${plaintext}` })).status, 401, "revoked");
+    await b.shot("endpoint-detail");
+    assert.deepEqual(b.problems, []);
+  });
+
   test("Jobs picks up a new run by itself; its page keeps up with it live, and Cancel stops it", async () => {
     const { page } = b;
     await page.goto(url("#/jobs"));

@@ -31,3 +31,17 @@ pub fn ensure_project_state(env: &Env, cwd: String, base_url: String, credential
         Ok(ProjectStateObject::from(state))
     })
 }
+
+/// The OpenAI base URL (`.../v1`) of the deployment `slug` on the backend
+/// at `backend_url`: the hosted cloud serves each at `<slug>.arkor.app`;
+/// an arkor backend (local or `arkor serve`) under `/deployments/<slug>`
+/// (see arkor-server's deployment routes).
+#[napi]
+pub fn deployment_base_url(backend_url: String, slug: String) -> String {
+    let backend = backend_url.trim_end_matches('/');
+    if backend == arkor_client::credentials::DEFAULT_CLOUD_API_URL {
+        format!("https://{slug}.arkor.app/v1")
+    } else {
+        format!("{backend}/deployments/{slug}/v1")
+    }
+}

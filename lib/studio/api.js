@@ -6,6 +6,8 @@
 // under org `local` and the directory's project, unless ARKOR_CLOUD_API_URL
 // or stored credentials name a remote backend.
 
+const path = require("node:path");
+
 const { connect } = require("../cli/backend.js");
 const { HttpError, sendJson, readJson, isPlainObject, pipeResponse } = require("./http.js");
 const { readManifestSummary } = require("./manifest.js");
@@ -16,10 +18,26 @@ const native = () => require("../native");
 /** The SDK's CloudApiError (a backend's non-2xx answer). */
 const isApiError = (err) => Boolean(err) && err.name === "CloudApiError" && typeof err.status === "number";
 
-/** The backend for this request, and a scope (bootstrapped when `create`). */
-async function backendFor(cwd, { create = false } = {}) {
+/**
+ * The backend for this request and its scope. With `create`, the project
+ * is made to exist first: on a remote backend by the SDK's bootstrap (which
+ * writes .arkor/state.json); on the local one, whose project appears with
+ * the first job, by creating it under its scope (no state file, as
+ * `createTrainer` writes none there) unless `localProject` is false (the
+ * local backend answers chats without one).
+ */
+async function backendFor(cwd, { create = false, localProject = true } = {}) {
   const backend = await connect({ cwd });
-  if (!backend.hasProject && create) {
+  if (!create) return backend;
+  if (backend.local) {
+    if (!localProject) return backend;
+    const { orgSlug, projectSlug } = backend.scope;
+    try {
+      await backend.client.createProject({ orgSlug, name: path.basename(path.resolve(cwd)), slug: projectSlug });
+    } catch (err) {
+      if (!(isApiError(err) && err.status === 409)) throw err; // 409: it exists
+    }
+  } else if (!backend.hasProject) {
     const state = await native().ensureProjectState(cwd, backend.baseUrl, backend.credentials);
     backend.scope = { orgSlug: state.orgSlug, projectSlug: state.projectSlug };
     backend.hasProject = true;
@@ -105,7 +123,7 @@ function apiRoutes({ cwd, binPath, children }) {
     ["POST", "/api/inference/chat", async ({ req, res }) => {
       const body = await readJson(req);
       if (!isPlainObject(body)) throw new HttpError(400, "chat body must be a JSON object with `messages`");
-      const b = await backendFor(cwd, { create: true });
+      const b = await backendFor(cwd, { create: true, localProject: false });
       const controller = new AbortController();
       const upstream = await b.client.chat({ scope: b.scope, body, signal: controller.signal });
       await pipeResponse(upstream, req, res, { abort: () => controller.abort() });
@@ -125,8 +143,15 @@ function deploymentRoutes(cwd) {
       if (intent === "list") return sendJson(ctx.res, 200, { deployments: [], scopeMissing: true });
       throw new HttpError(400, "No project state: create an endpoint or run a training first");
     }
-    const result = await call(b.client, b.scope, ctx);
-    sendJson(ctx.res, 200, result ?? {});
+    let result;
+    try {
+      result = await call(b.client, b.scope, ctx);
+    } catch (err) {
+      // No such project on the backend yet: nothing is deployed.
+      if (intent === "list" && isApiError(err) && err.status === 404) return sendJson(ctx.res, 200, { deployments: [] });
+      throw err;
+    }
+    sendJson(ctx.res, 200, withUrls(result ?? {}, b.baseUrl));
   };
   const objectBody = async (req, what) => {
     const body = await readJson(req);
@@ -152,6 +177,17 @@ function deploymentRoutes(cwd) {
     }],
     ["DELETE", "/api/deployments/:id/keys/:keyId", scoped("mutate", async (c, s, { params }) => void (await c.revokeDeploymentKey(params.id, params.keyId, s)))],
   ];
+}
+
+/**
+ * Beyond upstream: each deployment with `url`, the OpenAI base URL it is
+ * served at on this backend (the SPA's quick starts use it).
+ */
+function withUrls(result, backendUrl) {
+  const add = (d) => (d && typeof d.slug === "string" ? { ...d, url: native().deploymentBaseUrl(backendUrl, d.slug) } : d);
+  if (Array.isArray(result.deployments)) return { ...result, deployments: result.deployments.map(add) };
+  if (result.deployment) return { ...result, deployment: add(result.deployment) };
+  return result;
 }
 
 /** Compiles `/api/jobs/:id` into a matcher that yields `{ id }`. */

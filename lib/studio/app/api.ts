@@ -50,6 +50,7 @@ export interface Deployment {
   target: DeploymentTarget;
   authMode: AuthMode;
   enabled: boolean;
+  /** Added by Studio's server: the OpenAI base URL (`.../v1`) it is served at. */
   url?: string;
   createdAt: string;
   updatedAt: string;

@@ -27,11 +27,9 @@ export function targetSummary(t: DeploymentTarget): string {
   return a.kind === "final" ? `Final adapter (job ${a.jobId.slice(0, 8)})` : `Checkpoint step ${a.step} (job ${a.jobId.slice(0, 8)})`;
 }
 
-/** The endpoint's OpenAI base URL: what the backend says, else the hosted `<slug>.arkor.app`. */
+/** The endpoint's OpenAI base URL: the one Studio's server names, else the hosted `<slug>.arkor.app`. */
 export function baseUrlOf(d: Deployment): string {
-  const given = [d.url, d.baseUrl, d.endpointUrl].find((v): v is string => typeof v === "string" && v.length > 0);
-  if (given) return given.replace(/\/chat\/completions$/, "").replace(/\/+$/, "");
-  return `https://${d.slug}.arkor.app/v1`;
+  return typeof d.url === "string" && d.url ? d.url : `https://${d.slug}.arkor.app/v1`;
 }
 
 /** The copyable quick starts for one endpoint, by language. */
