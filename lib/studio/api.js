@@ -104,7 +104,7 @@ function apiRoutes({ cwd, binPath, children }) {
       const lastEventId = req.headers["last-event-id"] || undefined;
       const controller = new AbortController();
       const upstream = await b.client.openEventStream(params.id, b.scope, { lastEventId, signal: controller.signal });
-      await pipeResponse(upstream, req, res, { abort: () => controller.abort() });
+      await pipeResponse(upstream, res, { abort: () => controller.abort() });
     }],
     // Beyond upstream: the Cancel button.
     ["POST", "/api/jobs/:id/cancel", async ({ res, params }) => {
@@ -126,7 +126,7 @@ function apiRoutes({ cwd, binPath, children }) {
       const b = await backendFor(cwd, { create: true, localProject: false });
       const controller = new AbortController();
       const upstream = await b.client.chat({ scope: b.scope, body, signal: controller.signal });
-      await pipeResponse(upstream, req, res, { abort: () => controller.abort() });
+      await pipeResponse(upstream, res, { abort: () => controller.abort() });
     }],
     ...deploymentRoutes(cwd),
   ];

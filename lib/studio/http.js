@@ -58,7 +58,7 @@ const isPlainObject = (v) => typeof v === "object" && v !== null && !Array.isArr
  * body is cancelled (and `abort` called), so nothing keeps reading for a
  * client that is gone.
  */
-async function pipeResponse(upstream, req, res, { abort } = {}) {
+async function pipeResponse(upstream, res, { abort } = {}) {
   const headers = { "cache-control": "no-cache, no-transform" };
   const type = upstream.headers.get("content-type");
   if (type) headers["content-type"] = type;
