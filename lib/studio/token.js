@@ -2,7 +2,7 @@
 
 // The per-launch Studio token and its copy in ~/.arkor/studio-token, for a
 // separately served SPA (a dev server) to read. The file sits beside the
-// SDK's credentials file, so it follows HOME as that does.
+// SDK's credentials file (the native settings' `arkorDir`).
 
 const { randomBytes } = require("node:crypto");
 const { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require("node:fs");
@@ -11,9 +11,9 @@ const path = require("node:path");
 /** 32 random bytes, base64url (43 characters). */
 const newStudioToken = () => randomBytes(32).toString("base64url");
 
-/** `~/.arkor/studio-token` (the directory of the SDK's credentials file). */
+/** `~/.arkor/studio-token` (beside the SDK's credentials file). */
 function studioTokenPath() {
-  return path.join(path.dirname(require("../native").credentialsPath()), "studio-token");
+  return path.join(require("../native").settings().arkorDir, "studio-token");
 }
 
 /** Writes `token` (mode 0600, atomically); throws what the file system said. */

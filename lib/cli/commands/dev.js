@@ -7,7 +7,7 @@
 const { spawn } = require("node:child_process");
 const path = require("node:path");
 
-const { usage } = require("../backend.js");
+const { connect, usage } = require("../backend.js");
 
 const DEFAULT_PORT = 4000;
 /** Tries without --port, the default included. */
@@ -78,26 +78,58 @@ function openBrowser(url) {
   }
 }
 
+/**
+ * Upstream's launch sequence for a remote backend with no credentials on
+ * file: ask how it signs CLIs in, then get an anonymous identity, saying
+ * so. Resolves null when there was nothing to do, true once signed in, and
+ * false when the backend could not be reached after its config answered
+ * (a warning: Studio retries on its first /api/credentials call).
+ */
+async function signIn(cwd) {
+  const sdk = require("../../../index.js");
+  const native = require("../../native");
+  const baseUrl = native.settings().cloudApiUrl;
+  if (!baseUrl || (await sdk.readCredentials())) return null;
+  const cfg = await sdk.fetchCliConfig(baseUrl);
+  const oauth = Boolean(cfg.auth0Domain && cfg.clientId && cfg.audience);
+  process.stdout.write(
+    oauth
+      ? "No credentials on file. Bootstrapping an anonymous session. Run `arkor login --oauth` to sign in to your account instead.\n"
+      : "No credentials on file. Requesting an anonymous token.\n",
+  );
+  let backend;
+  try {
+    backend = await connect({ cwd });
+  } catch (err) {
+    if (err && err.name === "CloudApiError" && err.status >= 400 && err.status < 500) {
+      throw usage(`Failed to bootstrap an anonymous session (HTTP ${err.status}). This deployment may require sign-in. Run \`arkor login --oauth\` and try again.`);
+    }
+    if (err instanceof TypeError && err.message === "fetch failed") {
+      process.stderr.write(`Could not reach ${baseUrl} (fetch failed). Studio will keep running and retry on first /api/credentials hit.\n`);
+      return false;
+    }
+    throw err;
+  }
+  process.stdout.write(
+    `Anonymous id: ${backend.credentials.anonymousId}. Arkor Cloud uses this id to recognise this client across sessions. Keep \`${native.credentialsPath()}\` to stay signed in as the same anonymous identity.\n`,
+  );
+  if (oauth) {
+    process.stderr.write("Anonymous sessions aren't guaranteed to persist. Sign in with `arkor login --oauth` to tie future work to your Arkor Cloud account.\n");
+  }
+  return true;
+}
+
 async function runDev({ port, open = false, cwd = process.cwd() } = {}) {
   const explicitPort = port === undefined ? undefined : parsePort(port);
   const { ensureStudioApp } = require("../../studio/build-app.js");
   const { createStudioServer } = require("../../studio/server.js");
   const { newStudioToken, studioTokenPath, writeStudioToken, removeStudioToken } = require("../../studio/token.js");
-  const { connect } = require("../backend.js");
 
   await ensureStudioApp();
-  // The backend first: a remote one may need an anonymous sign-in, and the
-  // local one starts here once rather than on the first page load.
-  const remote = Boolean(process.env.ARKOR_CLOUD_API_URL);
-  const hadCredentials = Boolean(await require("../../../index.js").readCredentials());
-  if (remote && !hadCredentials) process.stdout.write("No credentials on file. Requesting an anonymous token.\n");
-  const backend = await connect({ cwd });
-  if (remote && !hadCredentials && backend.credentials.mode === "anon") {
-    const file = require("../../native").credentialsPath();
-    process.stdout.write(
-      `Anonymous id: ${backend.credentials.anonymousId}. Arkor Cloud uses this id to recognise this client across sessions. Keep \`${file}\` to stay signed in as the same anonymous identity.\n`,
-    );
-  }
+  // The backend before the server: a remote one may need an anonymous
+  // sign-in, and the local one starts here rather than on the first page.
+  const reached = (await signIn(cwd)) !== false;
+  const b = reached ? await connect({ cwd }) : null;
 
   const token = newStudioToken();
   const server = createStudioServer({ token, cwd });
@@ -121,9 +153,7 @@ async function runDev({ port, open = false, cwd = process.cwd() } = {}) {
   process.on("exit", cleanup);
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => process.exit(sig === "SIGINT" ? 130 : 143));
 
-  const where = backend.local
-    ? `the local backend (org ${backend.scope.orgSlug}, project ${backend.scope.projectSlug})`
-    : backend.baseUrl;
+  const where = !b ? require("../../native").settings().cloudApiUrl : b.local ? `the local backend (org ${b.scope.orgSlug}, project ${b.scope.projectSlug})` : b.baseUrl;
   process.stdout.write(`Arkor Studio running on ${url}\n`);
   process.stdout.write(`Project ${path.resolve(cwd)} on ${where}. Ctrl-C stops Studio.\n`);
   if (open) openBrowser(url);
