@@ -159,6 +159,32 @@ describe("Studio in Chromium", () => {
     assert.ok(bodies.some((x) => x.baseModel === "arkor/tiny-gemma3" && !x.adapter), JSON.stringify(bodies));
     assert.ok(bodies.some((x) => x.adapter && x.adapter.step === 10), JSON.stringify(bodies));
     await b.shot("playground");
+
+    // Structured output: the schema goes out as responseFormat json_schema,
+    // and the page shows what the backend made of it (an answer, or its refusal).
+    await page.getByTestId("mode-adapter").check();
+    await page.getByTestId("use-schema").check();
+    const schema = { type: "object", properties: { team: { type: "string" } }, required: ["team"] };
+    await page.getByTestId("schema").fill(JSON.stringify(schema));
+    await page.getByTestId("prompt").fill("Route this ticket.");
+    const structured = page.waitForResponse((r) => r.url().endsWith("/api/inference/chat"));
+    await page.getByTestId("send").click();
+    const sr = await structured;
+    assert.deepEqual(JSON.parse(sr.request().postData()).responseFormat, { type: "json_schema", json_schema: { name: "response", schema, strict: true } });
+    await page.getByTestId("send").waitFor();
+    if (sr.status() === 200) {
+      await pane.locator(".msg.assistant").last().waitFor();
+    } else {
+      const { error } = await sr.json();
+      assert.equal(await pane.locator(".error-note").textContent(), error);
+      b.problems.splice(b.problems.findIndex((p) => p.includes("/api/inference/chat")), 1);
+    }
+    // A schema that is not JSON never leaves the page.
+    await page.getByTestId("schema").fill("{ nope");
+    await page.getByTestId("prompt").fill("again");
+    await page.getByTestId("send").click();
+    await page.getByText(/^JSON schema is not valid JSON/).waitFor();
+    await page.getByTestId("use-schema").uncheck();
     assert.deepEqual(b.problems, []);
   });
 
