@@ -1,18 +1,13 @@
 // The Studio server's /api/*, as the SPA calls it. Every call carries the
 // per-launch token the server put in <meta name="arkor-studio-token">.
 
-export type JobStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
+// The wire types are the SDK's own (type-only: nothing of the package is bundled).
+import type { DeploymentAuthMode, DeploymentDto, DeploymentKeyDto, DeploymentTarget, JobStatus, ResponseFormat, TrainingJob } from "../../../index";
 
-export interface Job {
-  id: string;
-  name: string;
-  status: JobStatus;
-  createdAt: string;
-  startedAt?: string | null;
-  completedAt?: string | null;
-  error?: string | null;
-  config?: Record<string, unknown> & { model?: string };
-}
+export type { DeploymentTarget, JobStatus };
+export type Job = TrainingJob;
+export type AuthMode = DeploymentAuthMode;
+export type DeploymentKey = DeploymentKeyDto;
 
 export interface JobEvent {
   id?: number | string;
@@ -41,30 +36,9 @@ export interface Credentials {
 export type ManifestResult = { trainer: { name: string } | null } | { error: string };
 
 export type Adapter = { kind: "final"; jobId: string } | { kind: "checkpoint"; jobId: string; step: number };
-export type DeploymentTarget = { kind: "adapter"; adapter: Adapter } | { kind: "base_model"; baseModel: string };
-export type AuthMode = "none" | "fixed_api_key";
 
-export interface Deployment {
-  id: string;
-  slug: string;
-  target: DeploymentTarget;
-  authMode: AuthMode;
-  enabled: boolean;
-  /** Added by Studio's server: the OpenAI base URL (`.../v1`) it is served at. */
-  url?: string;
-  createdAt: string;
-  updatedAt: string;
-  [key: string]: unknown;
-}
-
-export interface DeploymentKey {
-  id: string;
-  label: string;
-  prefix: string;
-  enabled: boolean;
-  createdAt: string;
-  lastUsedAt: string | null;
-}
+/** A deployment, with the OpenAI base URL (`.../v1`) Studio's server adds. */
+export type Deployment = DeploymentDto & { url?: string };
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
@@ -79,7 +53,7 @@ export interface ChatBody {
   topP?: number;
   maxTokens?: number;
   stream: true;
-  responseFormat?: { type: "json_schema"; json_schema: { name: string; schema: unknown; strict?: boolean } };
+  responseFormat?: ResponseFormat;
 }
 
 const TOKEN = document.querySelector('meta[name="arkor-studio-token"]')?.getAttribute("content") ?? "";

@@ -38,7 +38,8 @@ export function samplingFields(o: { temperature: string; topP: string; maxTokens
     } catch (e) {
       throw new Error(`JSON schema is not valid JSON: ${(e as Error).message}`);
     }
-    out.responseFormat = { type: "json_schema", json_schema: { name: "response", schema, strict: true } };
+    if (typeof schema !== "object" || schema === null || Array.isArray(schema)) throw new Error("JSON schema must be a JSON object, e.g. { \"type\": \"object\" }");
+    out.responseFormat = { type: "json_schema", json_schema: { name: "response", schema: schema as Record<string, unknown>, strict: true } };
   }
   for (const k of Object.keys(out) as (keyof ChatBody)[]) if (out[k] === undefined) delete out[k];
   return out;
