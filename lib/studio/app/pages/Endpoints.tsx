@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import {
   createDeployment,
   createDeploymentKey,
+  fetchCredentials,
   fetchDeployment,
   fetchDeploymentKeys,
   fetchDeployments,
@@ -201,7 +202,11 @@ export function EndpointDetail({ id }: { id: string }) {
   const [fresh, setFresh] = useState<string | null>(null);
   const [lang, setLang] = useState<"curl" | "python" | "javascript">("curl");
   const [error, setError] = useState<string | null>(null);
+  const [local, setLocal] = useState(false);
   const fail = (e: Error) => setError(e.message);
+  useEffect(() => {
+    fetchCredentials().then((c) => setLocal(Boolean(c.local)), () => undefined);
+  }, []);
   const loadKeys = () => fetchDeploymentKeys(id).then((r) => setKeys(r.keys), fail);
   useEffect(() => {
     fetchDeployment(id).then((r) => setD(r.deployment), fail);
@@ -238,6 +243,12 @@ export function EndpointDetail({ id }: { id: string }) {
               <CopyButton text={url} />
             </div>
             <p class="muted">{targetSummary(d.target)}</p>
+            {local && (
+              <p class="muted" data-testid="local-note">
+                Served by this Studio's local backend while <code>arkor dev</code> runs. For a URL that stays, run <code>arkor serve</code> and
+                start Studio with <code>ARKOR_CLOUD_API_URL</code> pointing at it.
+              </p>
+            )}
           </Card>
           <Card
             title="Quick start"
