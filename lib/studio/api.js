@@ -6,8 +6,6 @@
 // under org `local` and the directory's project, unless ARKOR_CLOUD_API_URL
 // or stored credentials name a remote backend.
 
-const path = require("node:path");
-
 const { connect } = require("../cli/backend.js");
 const { HttpError, sendJson, readJson, isPlainObject, pipeResponse } = require("./http.js");
 const { readManifestSummary } = require("./manifest.js");
@@ -19,31 +17,11 @@ const native = () => require("../native");
 const isApiError = (err) => Boolean(err) && err.name === "CloudApiError" && typeof err.status === "number";
 
 /**
- * The backend for this request and its scope. With `create`, the project
- * is made to exist first: on a remote backend by the SDK's bootstrap (which
- * writes .arkor/state.json); on the local one, whose project appears with
- * the first job, by creating it under its scope (no state file, as
- * `createTrainer` writes none there) unless `localProject` is false (the
- * local backend answers chats without one).
+ * The backend for this request and its scope; with `create`, the project
+ * is made to exist first, as a trainer's first start() makes it (the native
+ * core's rule: on a remote backend it also writes .arkor/state.json).
  */
-async function backendFor(cwd, { create = false, localProject = true } = {}) {
-  const backend = await connect({ cwd });
-  if (!create) return backend;
-  if (backend.local) {
-    if (!localProject) return backend;
-    const { orgSlug, projectSlug } = backend.scope;
-    try {
-      await backend.client.createProject({ orgSlug, name: path.basename(path.resolve(cwd)), slug: projectSlug });
-    } catch (err) {
-      if (!(isApiError(err) && err.status === 409)) throw err; // 409: it exists
-    }
-  } else if (!backend.hasProject) {
-    const state = await native().ensureProjectState(cwd, backend.baseUrl, backend.credentials);
-    backend.scope = { orgSlug: state.orgSlug, projectSlug: state.projectSlug };
-    backend.hasProject = true;
-  }
-  return backend;
-}
+const backendFor = (cwd, { create = false } = {}) => connect({ cwd, ensureProject: create });
 
 const tokenOf = (c) => (c.mode === "anon" ? c.token : c.accessToken);
 
@@ -123,7 +101,10 @@ function apiRoutes({ cwd, binPath, children }) {
     ["POST", "/api/inference/chat", async ({ req, res }) => {
       const body = await readJson(req);
       if (!isPlainObject(body)) throw new HttpError(400, "chat body must be a JSON object with `messages`");
-      const b = await backendFor(cwd, { create: true, localProject: false });
+      // A remote backend without project state gets one, as upstream's
+      // Playground does; the local one answers chats without a project.
+      let b = await backendFor(cwd);
+      if (!b.hasProject) b = await backendFor(cwd, { create: true });
       const controller = new AbortController();
       const upstream = await b.client.chat({ scope: b.scope, body, signal: controller.signal });
       await pipeResponse(upstream, res, { abort: () => controller.abort() });
@@ -181,10 +162,12 @@ function deploymentRoutes(cwd) {
 
 /**
  * Beyond upstream: each deployment with `url`, the OpenAI base URL it is
- * served at on this backend (the SPA's quick starts use it).
+ * served at by the backend Studio talks to (for the local one, while
+ * `arkor dev` runs), by `arkor endpoints`' rule; the SPA's quick starts use it.
  */
 function withUrls(result, backendUrl) {
-  const add = (d) => (d && typeof d.slug === "string" ? { ...d, url: native().deploymentBaseUrl(backendUrl, d.slug) } : d);
+  const { urlsFor } = require("../cli/commands/endpoints.js");
+  const add = (d) => (d && typeof d.slug === "string" ? { ...d, url: urlsFor({ local: false, baseUrl: backendUrl }, d.slug).path } : d);
   if (Array.isArray(result.deployments)) return { ...result, deployments: result.deployments.map(add) };
   if (result.deployment) return { ...result, deployment: add(result.deployment) };
   return result;
