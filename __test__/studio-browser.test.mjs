@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { launch } from "./helpers/browser.mjs";
-import { addEntry, openStream, startStudio } from "./helpers/studio.mjs";
+import { addEntry, openStream, request, startStudio } from "./helpers/studio.mjs";
 
 describe("Studio in Chromium", () => {
   let s;
@@ -119,6 +119,34 @@ describe("Studio in Chromium", () => {
     const checkpoints = await page.getByTestId("checkpoints").locator("li").allTextContents();
     assert.deepEqual(checkpoints, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20].map((n) => `step ${n} · chat`).concat(["final · chat"]));
     await b.shot("job-detail");
+  });
+
+  test("a run with evalSteps draws the eval-loss line beside the training loss", async (t) => {
+    const { page } = b;
+    const file = addEntry(s.dir, "evals", 20, (src) => src.replace(/maxSteps: (\d+),/, "maxSteps: $1,\n  evalSteps: 5,"));
+    const run = await openStream(s.port, "POST", "/api/train", { headers: { "x-arkor-studio-token": s.token }, body: { file } });
+    const [, id] = await run.waitFor(/Started job (\S+)/, 90_000);
+    assert.match(await run.ended, /\n---\nexit=0\n$/);
+    const { events } = (await request(s.port, "GET", `/api/jobs/${id}`, { headers: { "x-arkor-studio-token": s.token } })).json();
+    if (!events.some((e) => e.type === "training.log" && typeof e.evalLoss === "number")) {
+      // Until the local backend computes eval loss, there is no eval line to draw.
+      return t.skip("the local backend sent no evalLoss for evalSteps");
+    }
+    await page.goto(url(`#/jobs/${id}`));
+    await page.locator('.title-row [data-status="completed"]').waitFor();
+    const chart = page.getByTestId("loss-chart");
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.dataset.points) >= 20);
+    const evalLegend = chart.locator(".u-legend .u-series").nth(2);
+    assert.ok(!(await evalLegend.getAttribute("class")).includes("u-off"), "the eval series is shown");
+    const pink = await chart.locator("canvas").evaluate((c) => {
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 110 && d[i + 2] > 120) n++;
+      return n;
+    });
+    assert.ok(pink > 50, `eval line pixels: ${pink}`);
+    assert.match(await page.getByTestId("event-log").textContent(), /evalLoss=\d+\.\d{4}/);
+    await b.shot("job-detail-eval");
   });
 
   test("Playground chats with an intermediate checkpoint, streaming, and with base and adapter side by side", async () => {

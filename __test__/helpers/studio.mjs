@@ -101,9 +101,9 @@ export function openStream(port, method, path, { headers = {}, body } = {}) {
   });
 }
 
-/** Adds `src/arkor/<name>.ts`, an entry whose trainer runs `steps` steps. */
-export function addEntry(dir, name, steps) {
-  const trainer = readFileSync(join(dir, "src", "arkor", "trainer.ts"), "utf8").replace(/maxSteps: \d+/, `maxSteps: ${steps}`);
+/** Adds `src/arkor/<name>.ts`, an entry whose trainer runs `steps` steps (its source through `edit`). */
+export function addEntry(dir, name, steps, edit = (src) => src) {
+  const trainer = edit(readFileSync(join(dir, "src", "arkor", "trainer.ts"), "utf8").replace(/maxSteps: \d+/, `maxSteps: ${steps}`));
   writeFileSync(join(dir, "src", "arkor", `${name}-trainer.ts`), trainer);
   const index = readFileSync(join(dir, "src", "arkor", "index.ts"), "utf8").replace('"./trainer"', `"./${name}-trainer"`);
   writeFileSync(join(dir, "src", "arkor", `${name}.ts`), index);
