@@ -22,6 +22,7 @@ mod models;
 mod objects;
 mod response;
 mod serve;
+mod studio;
 mod trainer;
 
 use napi_derive::napi;

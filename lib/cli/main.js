@@ -162,6 +162,16 @@ function buildProgram() {
     });
 
   program
+    .command("dev")
+    .description("Launch Studio, the local web UI, on http://localhost:4000")
+    .option("-p, --port <port>", "port to bind (default 4000, else the next free one)")
+    .option("--open", "open Studio in a browser once it is up")
+    .action(async (opts) => {
+      const { runDev } = require("./commands/dev.js");
+      await runDev({ port: opts.port, open: Boolean(opts.open) });
+    });
+
+  program
     .command("models")
     .description("List local models, install one (pull) or remove one (rm)")
     .argument("[action]", "list | pull | rm", "list")
