@@ -37,7 +37,10 @@ pub use candle_core::Device;
 pub use chat::{ChatMessage, EncodedExample, Example};
 pub use config::{LayerType, ModelConfig};
 pub use error::{Error, Result};
-pub use generate::{generate, FinishReason, Generation, Generator, SamplingParams, TokenEvent};
+pub use generate::{
+    generate, CompiledGrammar, ConstraintError, FinishReason, Generation, Generator, GrammarSpec, SamplingParams, TokenEvent,
+};
+pub use generate::tools::{parse_tool_calls, tool_grammar, ParsedToolCall, ToolCallStream, ToolChoice, ToolSpec, ToolStreamEvent};
 pub use lora::{LoraAdapter, LoraConfig, Target};
 pub use model::{Model, GEMMA3_270M, TINY_MODEL};
 pub use tokenizer::{SpecialTokens, StreamDecoder, Tokenizer};

@@ -14,10 +14,12 @@ mod tiny;
 pub mod tokenizer;
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::Device;
 
 use crate::error::{Error, Result};
+use crate::generate::ConstraintCompiler;
 use config::ModelConfig;
 use gemma3::Gemma3;
 use tokenizer::Tokenizer;
@@ -34,6 +36,9 @@ pub struct Model {
     name: String,
     weights: Gemma3,
     tokenizer: Tokenizer,
+    /// Built on the first constrained request: indexing 262k tokens takes a moment that
+    /// unconstrained use should not pay.
+    constraints: OnceLock<Arc<ConstraintCompiler>>,
 }
 
 impl Model {
@@ -50,7 +55,7 @@ impl Model {
                 ),
             });
         }
-        Ok(Self { name, weights, tokenizer })
+        Ok(Self { name, weights, tokenizer, constraints: OnceLock::new() })
     }
 
     /// Loads a GGUF file (dequantized to f32) with its embedded tokenizer.
@@ -77,6 +82,17 @@ impl Model {
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// Constrained decoding for this model's vocabulary (built once, then shared): compile
+    /// grammars with it and pass them to [`crate::Generator::with_constraint`].
+    pub fn constraints(&self) -> Result<&ConstraintCompiler> {
+        if let Some(c) = self.constraints.get() {
+            return Ok(c);
+        }
+        let built = Arc::new(ConstraintCompiler::new(&self.tokenizer, self.config().vocab_size)?);
+        // Two first requests racing both build; one result is kept.
+        Ok(self.constraints.get_or_init(|| built))
     }
 
     /// The device the weights are on.
