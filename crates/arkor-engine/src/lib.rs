@@ -31,7 +31,7 @@ pub mod train;
 
 // The modules' paths from before they were grouped, which callers and benches use.
 pub use kernels::bf16;
-pub use model::{chat, config, gemma3, gguf, lora, tokenizer};
+pub use model::{chat, config, gemma3, gguf, lora, tokenizer, tool_text};
 
 pub use candle_core::Device;
 pub use chat::{ChatMessage, EncodedExample, Example};

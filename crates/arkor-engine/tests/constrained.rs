@@ -161,6 +161,18 @@ fn regex_output_matches() {
 }
 
 #[test]
+fn anchored_regex_and_gbnf_grammar_as_vllm_users_write_them() {
+    let model = tiny();
+    let (text, _) = run(&model, None, &GrammarSpec::Regex(r"^[A-Z]{3}-\d{4}$".into()), &SamplingParams { max_tokens: 20, ..Default::default() });
+    assert!(regex::Regex::new(r"^[A-Z]{3}-\d{4}$").unwrap().is_match(&text), "{text:?}");
+    let gbnf = "root ::= \"zero\" | \"one\" | num\nnum ::= [2-9] [0-9]?";
+    for params in settings(8) {
+        let (text, _) = run(&model, None, &GrammarSpec::Lark(gbnf.into()), &params);
+        assert!(text == "zero" || text == "one" || regex::Regex::new("^[2-9][0-9]?$").unwrap().is_match(&text), "{text:?}");
+    }
+}
+
+#[test]
 fn lark_grammar_is_followed() {
     let model = tiny();
     let g = "start: \"answer: \" (\"yes\" | \"no\") \".\"";

@@ -30,7 +30,8 @@ pub enum GrammarSpec {
     Regex(String),
     /// Exactly one of these strings.
     Choice(Vec<String>),
-    /// A grammar in llguidance's Lark dialect (which also embeds `%json {...}` schemas).
+    /// A grammar in llguidance's Lark dialect (which also embeds `%json {...}` schemas),
+    /// or in GBNF (`root ::= ...`, told apart by its `::=`).
     Lark(String),
 }
 
@@ -56,7 +57,7 @@ impl GrammarSpec {
                 TopLevelGrammar::from_json_schema(compact_json(schema.clone()))
             }
             GrammarSpec::JsonObject => TopLevelGrammar::from_json_schema(compact_json(json!({"type": "object"}))),
-            GrammarSpec::Regex(rx) => TopLevelGrammar::from_regex(rx),
+            GrammarSpec::Regex(rx) => TopLevelGrammar::from_regex(strip_anchors(rx)),
             GrammarSpec::Choice(options) => {
                 if options.is_empty() {
                     return Err(ConstraintError::EmptyChoice);
@@ -69,7 +70,11 @@ impl GrammarSpec {
                 if g.trim().is_empty() {
                     return Err(ConstraintError::Grammar("the grammar is empty".into()));
                 }
-                TopLevelGrammar::from_lark(g.clone())
+                if super::gbnf::is_gbnf(g) {
+                    TopLevelGrammar::from_lark(super::gbnf::gbnf_to_lark(g).map_err(ConstraintError::Grammar)?)
+                } else {
+                    TopLevelGrammar::from_lark(g.clone())
+                }
             }
         })
     }
@@ -81,6 +86,16 @@ impl GrammarSpec {
             GrammarSpec::Regex(_) => ConstraintError::Regex(message),
             GrammarSpec::Choice(_) | GrammarSpec::Lark(_) => ConstraintError::Grammar(message),
         }
+    }
+}
+
+/// The output always matches a regex whole, so a leading `^` and a trailing `$` (which
+/// vLLM users write) say nothing; the parser does not take them.
+fn strip_anchors(rx: &str) -> &str {
+    let rx = rx.strip_prefix('^').unwrap_or(rx);
+    match rx.strip_suffix('$') {
+        Some(r) if !r.ends_with('\\') || r.ends_with("\\\\") => r,
+        _ => rx,
     }
 }
 

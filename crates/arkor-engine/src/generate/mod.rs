@@ -14,6 +14,7 @@ use crate::ops::F32Slice;
 use crate::rng::SplitMix64;
 
 pub mod constraint;
+mod gbnf;
 mod sampling;
 pub mod tools;
 

@@ -3,31 +3,12 @@
 //! or while it streams. The prompt side (tool definitions, past calls and tool results
 //! in the chat) is [`crate::chat`]'s; both follow `docs/PROTOCOL.md` § Tool calls.
 //!
-//! An answer that calls tools is nothing but calls, one per line:
-//! `<tool_call>{"name":"get_weather","arguments":{"city":"Paris"}}</tool_call>`.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::constraint::{compact_json, GrammarSpec};
-
-/// What opens a call in the model's answer.
-pub const CALL_OPEN: &str = "<tool_call>";
-/// What closes it.
-pub const CALL_CLOSE: &str = "</tool_call>";
-
-/// A tool the model may call (OpenAI's `function` object).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ToolSpec {
-    /// The function's name.
-    pub name: String,
-    /// What it does, for the model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// JSON schema of its arguments (an object schema; absent means any object).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
-}
+use crate::model::tool_text::{call_head, CALL_CLOSE, CALL_OPEN, CALL_TAIL};
+pub use crate::model::tool_text::ToolSpec;
 
 /// Whether and which tool the model must call (OpenAI's `tool_choice`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,8 +32,11 @@ pub struct ParsedToolCall {
     pub arguments: String,
 }
 
-/// Free text that does not start a call: anything but a text beginning with `<tool_call>`.
-const TEXT_RULE: &str = "TEXT: /(?s:.*)/ & ~/<tool_call>(?s:.*)/";
+/// Free text that does not start a call: anything but a text beginning with the marker
+/// (which has no regex metacharacters).
+fn text_rule() -> String {
+    format!("TEXT: /(?s:.*)/ & ~/{CALL_OPEN}(?s:.*)/\n")
+}
 
 /// The grammar an answer is decoded under, given the tools and the choice; the names of
 /// `choice` must be among `tools` (the caller checks, to name the field).
@@ -73,14 +57,12 @@ pub fn tool_grammar(tools: &[ToolSpec], choice: &ToolChoice) -> GrammarSpec {
         let alts: Vec<String> = (0..callable.len()).map(|i| format!("call_{i}")).collect();
         g.push_str(&format!("call: {}\n", alts.join(" | ")));
         for (i, t) in callable.iter().enumerate() {
-            let head = format!("{CALL_OPEN}{{\"name\":{},\"arguments\":", json!(t.name));
             let params = compact_json(t.parameters.clone().unwrap_or_else(|| json!({"type": "object"})));
-            g.push_str(&format!("call_{i}: {} %json {params} {}\n", json!(head), json!(format!("}}{CALL_CLOSE}"))));
+            g.push_str(&format!("call_{i}: {} %json {params} {}\n", json!(call_head(&t.name)), json!(CALL_TAIL)));
         }
     }
     if !matches!(choice, ToolChoice::Required | ToolChoice::Function(_)) {
-        g.push_str(TEXT_RULE);
-        g.push('\n');
+        g.push_str(&text_rule());
     }
     GrammarSpec::Lark(g)
 }
@@ -214,8 +196,8 @@ impl ToolCallStream {
                     self.state = StreamState::Arguments;
                 }
                 StreamState::Arguments => {
-                    let close = format!("}}{CALL_CLOSE}");
-                    if let Some(end) = self.buf.find(&close) {
+                    let close = CALL_TAIL;
+                    if let Some(end) = self.buf.find(close) {
                         let args: String = self.buf[..end].to_owned();
                         if !args.is_empty() {
                             out.push(ToolStreamEvent::Arguments { index: self.calls, delta: args });

@@ -2,7 +2,8 @@
 //! tokenizer that goes with them) and what it is made of.
 //! - [`config`]: architecture hyper-parameters; [`gemma3`]: the forward pass;
 //! - [`lora`]: adapters and their PEFT files; [`gguf`]: loading weights from a GGUF;
-//! - [`tokenizer`] and [`chat`]: text to ids and Gemma's chat template;
+//! - [`tokenizer`] and [`chat`]: text to ids and Gemma's chat template; [`tool_text`]:
+//!   the plain-text tool protocol the template writes tool turns in;
 //! - `tiny`: the seeded `arkor/tiny-gemma3` for tests.
 
 pub mod chat;
@@ -12,6 +13,7 @@ pub mod gguf;
 pub mod lora;
 mod tiny;
 pub mod tokenizer;
+pub mod tool_text;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

@@ -1,6 +1,7 @@
 //! The render step for `POST /v1/inference/chat`: upstream's `infer` answer,
 //! an OpenAI `chat.completion` (plus a top-level `content`), or its
-//! `chat.completion.chunk` stream ending in `[DONE]`.
+//! `chat.completion.chunk` stream ending in `[DONE]`; tool calls as OpenAI's
+//! `tool_calls` (whole, or as deltas when streaming).
 
 use std::convert::Infallible;
 
@@ -20,13 +21,25 @@ pub(crate) async fn completion(label: String, mut rx: mpsc::Receiver<Piece>) -> 
     let id = new_id("chatcmpl");
     let created = chrono::Utc::now().timestamp();
     let mut text = String::new();
+    let mut calls: Vec<Value> = Vec::new();
     while let Some(p) = rx.next().await {
         match p.into_error()? {
             Piece::Text(t) => text.push_str(&t),
+            Piece::ToolCall { id, name, .. } => calls.push(json!({ "id": id, "type": "function", "function": { "name": name, "arguments": "" } })),
+            Piece::ToolArguments { index, delta } => {
+                if let Some(Value::String(a)) = calls.get_mut(index).and_then(|c| c.pointer_mut("/function/arguments")) {
+                    a.push_str(&delta);
+                }
+            }
             Piece::Done { finish, prompt_tokens, completion_tokens } => {
+                let mut message = json!({ "role": "assistant", "content": text });
+                if !calls.is_empty() {
+                    // As OpenAI: a calling answer has no content.
+                    message = json!({ "role": "assistant", "content": Value::Null, "tool_calls": calls });
+                }
                 let body = json!({
                     "id": id, "object": "chat.completion", "created": created, "model": label,
-                    "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": finish }],
+                    "choices": [{ "index": 0, "message": message, "finish_reason": finish }],
                     "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens },
                     "content": text,
                 });
@@ -59,6 +72,14 @@ pub(crate) async fn chunks(label: String, mut rx: mpsc::Receiver<Piece>) -> ApiR
     let events = futures::stream::iter(first).chain(rx).flat_map(move |p| {
         let evs = match p {
             Piece::Text(t) => vec![chunk(json!({ "content": t }), None)],
+            // OpenAI's tool-call deltas: the id, type and name first, then the arguments in pieces.
+            Piece::ToolCall { index, id, name } => vec![chunk(
+                json!({ "tool_calls": [{ "index": index, "id": id, "type": "function", "function": { "name": name, "arguments": "" } }] }),
+                None,
+            )],
+            Piece::ToolArguments { index, delta } => {
+                vec![chunk(json!({ "tool_calls": [{ "index": index, "function": { "arguments": delta } }] }), None)]
+            }
             Piece::Done { finish, .. } => vec![chunk(json!({}), Some(finish)), Event::default().data("[DONE]")],
             Piece::Failed(e) | Piece::Refused(e) => vec![Event::default().data(json!({ "error": e }).to_string()), Event::default().data("[DONE]")],
         };
