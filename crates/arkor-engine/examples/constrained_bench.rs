@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arkor_engine::{chat::encode_chat_prompt, ChatMessage, Device, Generator, GrammarSpec, Model, SamplingParams};
-use serde_json::json;
 
 const TICKETS: [&str; 4] = [
     "I can't log in to my account.",
@@ -33,17 +32,8 @@ fn main() -> arkor_engine::Result<()> {
     };
     let path = args.first().expect("usage: constrained_bench model.gguf [--bf16] [--rounds N]");
     let model = Arc::new(Model::from_gguf("bench", path.as_ref(), &Device::Cpu)?);
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "category": {"type": "string", "enum": ["billing", "bug", "cancellation", "feature", "login", "outage", "privacy", "shipping"]},
-            "priority": {"type": "string", "enum": ["low", "medium", "high", "urgent"]},
-            "team": {"type": "string", "enum": ["billing", "engineering", "identity", "logistics", "product", "retention", "sre", "trust-safety"]},
-            "summary": {"type": "string", "minLength": 1, "maxLength": 80}
-        },
-        "required": ["category", "priority", "team", "summary"],
-        "additionalProperties": false
-    });
+    // The demo's triage answer (`examples/data/triage.jsonl`), as the real-model test checks it.
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../tests/fixtures/triage_schema.json")).unwrap();
     let t0 = Instant::now();
     let compiler = model.constraints()?;
     let table = t0.elapsed();

@@ -24,19 +24,10 @@ fn model_path() -> PathBuf {
     home.join("models").join(GEMMA3_270M.replace('/', "--")).join("model.gguf")
 }
 
-/// The triage answer the demo's data teaches (`examples/data/triage.jsonl`), as a schema.
-pub fn triage_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "category": {"type": "string", "enum": ["billing", "bug", "cancellation", "feature", "login", "outage", "privacy", "shipping"]},
-            "priority": {"type": "string", "enum": ["low", "medium", "high", "urgent"]},
-            "team": {"type": "string", "enum": ["billing", "engineering", "identity", "logistics", "product", "retention", "sre", "trust-safety"]},
-            "summary": {"type": "string", "minLength": 1, "maxLength": 80}
-        },
-        "required": ["category", "priority", "team", "summary"],
-        "additionalProperties": false
-    })
+/// The triage answer the demo's data teaches (`examples/data/triage.jsonl`), as a schema
+/// (shared with `examples/constrained_bench.rs`).
+fn triage_schema() -> Value {
+    serde_json::from_str(include_str!("fixtures/triage_schema.json")).unwrap()
 }
 
 const TICKETS: [&str; 5] = [
