@@ -318,8 +318,9 @@ await outcome("chatty", m.chatty.wait());
   // structured-outputs.ts: four exported trainers, run for real. `trainer`
   // logs the triage JSON per checkpoint, or its parse failure when the tiny
   // model runs out of maxTokens inside a string (the grammar cannot close a
-  // string for it); `guarded` never aborts on those; `toolCaller` and
-  // `classifier` complete, the classifier printing one of its choices.
+  // string for it); `guarded` aborts on a category outside its label set;
+  // `toolCaller` and `classifier` complete, the classifier printing one of
+  // its choices.
   covers("structured-outputs.ts");
   test("structured-outputs.ts: responseFormat json_schema, tools and structuredOutputs are decoded under their constraints", async () => {
     const p = makeProject({ "structured-outputs.ts": "structured-outputs.ts" });
@@ -336,8 +337,13 @@ await outcome("classifier", m.classifier.wait());
     const parsed = stepsIn(r.stdout, /^step=(\d+) triage=/gm);
     const unfinished = stepsIn(r.stderr, /^step=(\d+) triage check failed: SyntaxError/gm);
     assert.deepEqual([...parsed, ...unfinished].sort(), [1, 2, 3, 4], r.stdout + r.stderr);
-    assertCompleted(out.guarded, "guarded");
-    assert.doesNotMatch(r.stderr, /aborting/);
+    // guarded aborts its run when a parsed category is outside its label set,
+    // which the tiny model's answers are free to be (the schema has no enum).
+    if (out.guarded.ok) assertCompleted(out.guarded, "guarded");
+    else {
+      assert.match(out.guarded.message, /aborted/);
+      assert.match(r.stderr, /^step=\d+ category=.* not in label set, aborting$/m);
+    }
     assertCompleted(out.toolCaller, "toolCaller");
     assertCompleted(out.classifier, "classifier");
     assert.deepEqual(r.stdout.split("\n").filter((l) => /^(low|medium|high)$/.test(l)).length, 4, r.stdout);
