@@ -59,9 +59,9 @@ fn answers(model: &Arc<Model>, adapter: Option<Arc<LoraAdapter>>) {
     for (i, t) in TICKETS.iter().enumerate() {
         let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", t)]).unwrap();
         let params = if i % 2 == 0 {
-            SamplingParams { max_tokens: 96, bf16_matmul: true, ..Default::default() }
+            SamplingParams { max_tokens: 200, bf16_matmul: true, ..Default::default() }
         } else {
-            SamplingParams { max_tokens: 96, temperature: 0.8, top_p: 0.95, seed: i as u64, bf16_matmul: true, ..Default::default() }
+            SamplingParams { max_tokens: 200, temperature: 0.8, top_p: 0.95, seed: i as u64, bf16_matmul: true, ..Default::default() }
         };
         let out = Generator::new(model.clone(), adapter.clone(), &prompt, params).unwrap().with_constraint(&grammar).run(|_| true).unwrap();
         eprintln!("{} {t:?} -> {}", if adapter.is_some() { "checkpoint" } else { "base" }, out.text);
