@@ -136,15 +136,6 @@ function assertCompleted(rec, what) {
   assert.equal(rec.status, "completed", `${what}: ${rec.status} ${rec.error}`);
 }
 
-function assertNotSupported(rec, field, what) {
-  assert.ok(rec, `${what}: no outcome`);
-  assert.equal(rec.ok, false, `${what} should reject`);
-  assert.equal(rec.cloudApiError, true, `${what}: ${rec.name} ${rec.message}`);
-  assert.equal(rec.status, 400);
-  assert.ok(rec.message.includes(`\`${field}\``), rec.message);
-  assert.match(rec.message, /not supported by the local backend yet/);
-}
-
 /** Lines of `text` matching `re`, with their first capture as a number. */
 const stepsIn = (text, re) => [...text.matchAll(re)].map((m) => Number(m[1]));
 
@@ -219,7 +210,7 @@ await outcome("blob", m.blobTrainer.wait());
   // helpers only make sense inside onCheckpoint, so the driver calls each of
   // them from the onCheckpoint of a one-step trainer of its own.
   covers("infer.ts");
-  test("infer.ts: `basic` samples per checkpoint; tools / responseFormat / structuredOutputs → 400 not supported by the local backend yet", async () => {
+  test("infer.ts: `basic` samples per checkpoint; tools, responseFormat and structuredOutputs run under their constraints", async () => {
     const p = makeProject({ "infer.ts": "infer.ts" });
     await build(p, "infer.ts");
     const { r, out } = await drive(p, `
@@ -246,14 +237,17 @@ await outcome("helpers", createTrainer({
 `.replace('"DATA_URL"', JSON.stringify(p.dataUrl)));
     assertCompleted(out.basic, "basic");
     assert.deepEqual(stepsIn(r.stdout, /^step=(\d+) sample= data: \{/gm), [1, 2, 3, 4]);
-    // toolCalling's onCheckpoint does not catch: the CloudApiError from
-    // infer() rejects wait() itself.
-    assertNotSupported(out.toolCalling, "tools", "toolCalling.wait()");
+    // toolCalling's onCheckpoint does not catch: a 400 would reject wait() itself.
+    assertCompleted(out.toolCalling, "toolCalling");
     assertCompleted(out.helpers, "helper trainer");
     assert.equal(out.consume.ok, true, out.consume.message);
     assert.deepEqual(out.guarded.value, { status: 200, object: "chat.completion" });
-    assertNotSupported(out.structured, "responseFormat", "structured()");
-    assertNotSupported(out.roundTrip, "tools", "roundTrip()");
+    // structured() sends the json_schema, choice, regex, GBNF grammar and
+    // json_object requests; any 400 would reject it.
+    assert.equal(out.structured.ok, true, out.structured.message);
+    // The tiny model's tool call may run out of tokens inside its arguments (then
+    // JSON.parse throws in the recipe); it is never refused.
+    assert.ok(out.roundTrip.ok || !out.roundTrip.cloudApiError, out.roundTrip.message);
   });
 
   // mid-run-eval.ts: `arkor start` runs the exported `trainer` (which prints
@@ -321,12 +315,14 @@ await outcome("chatty", m.chatty.wait());
     assert.deepEqual(samples.map((s) => Number(/^step=(\d+) → /.exec(s)?.[1])), [1, 2, 3, 4], texts.join("\n"));
   });
 
-  // structured-outputs.ts: four exported trainers. The local backend refuses
-  // responseFormat json_schema, tools and structuredOutputs with a 400:
-  // `trainer` catches and logs it, `guarded` swallows it (no abort), the
-  // other two let it reject wait().
+  // structured-outputs.ts: four exported trainers, run for real. `trainer`
+  // logs the triage JSON per checkpoint, or its parse failure when the tiny
+  // model runs out of maxTokens inside a string (the grammar cannot close a
+  // string for it); `guarded` aborts on a category outside its label set;
+  // `toolCaller` and `classifier` complete, the classifier printing one of
+  // its choices.
   covers("structured-outputs.ts");
-  test("structured-outputs.ts: clear 400 \"not supported by the local backend yet\" for responseFormat / tools / structuredOutputs", async () => {
+  test("structured-outputs.ts: responseFormat json_schema, tools and structuredOutputs are decoded under their constraints", async () => {
     const p = makeProject({ "structured-outputs.ts": "structured-outputs.ts" });
     await build(p, "structured-outputs.ts");
     const { r, out } = await drive(p, `
@@ -337,13 +333,20 @@ await outcome("toolCaller", m.toolCaller.wait());
 await outcome("classifier", m.classifier.wait());
 `);
     assertCompleted(out.trainer, "trainer");
-    const failures = stepsIn(r.stderr, /^step=(\d+) triage check failed: CloudApiError.*`responseFormat` other than \{ type: "text" \} is not supported by the local backend yet/gm);
-    assert.deepEqual(failures, [1, 2, 3, 4], r.stderr);
-    assert.doesNotMatch(r.stdout, /triage=/);
-    assertCompleted(out.guarded, "guarded");
-    assert.doesNotMatch(r.stderr, /aborting/);
-    assertNotSupported(out.toolCaller, "tools", "toolCaller.wait()");
-    assertNotSupported(out.classifier, "structuredOutputs", "classifier.wait()");
+    assert.doesNotMatch(r.stderr, /CloudApiError|not supported/);
+    const parsed = stepsIn(r.stdout, /^step=(\d+) triage=/gm);
+    const unfinished = stepsIn(r.stderr, /^step=(\d+) triage check failed: SyntaxError/gm);
+    assert.deepEqual([...parsed, ...unfinished].sort(), [1, 2, 3, 4], r.stdout + r.stderr);
+    // guarded aborts its run when a parsed category is outside its label set,
+    // which the tiny model's answers are free to be (the schema has no enum).
+    if (out.guarded.ok) assertCompleted(out.guarded, "guarded");
+    else {
+      assert.match(out.guarded.message, /aborted/);
+      assert.match(r.stderr, /^step=\d+ category=.* not in label set, aborting$/m);
+    }
+    assertCompleted(out.toolCaller, "toolCaller");
+    assertCompleted(out.classifier, "classifier");
+    assert.deepEqual(r.stdout.split("\n").filter((l) => /^(low|medium|high)$/.test(l)).length, 4, r.stdout);
   });
 
   // trainer-control.ts: a script (top-level start / wait) that also exports

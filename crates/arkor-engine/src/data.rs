@@ -13,7 +13,8 @@ mod fetch;
 
 pub use fetch::{fetch_url, fetch_url_with, file_url_path, AddressRule, HubAccess, LoadPolicy};
 
-use crate::chat::{ChatMessage, Example};
+use crate::chat::{message_from_json, with_tools, ChatMessage, Example};
+use crate::model::tool_text::tools_from_json;
 use crate::error::{io_err, Error, Result};
 
 /// Where a dataset lives.
@@ -391,18 +392,21 @@ fn row_to_example(v: &Value, format: DatasetFormat, file: &str, row: usize) -> R
             let list = m.as_array().ok_or_else(|| err("messages must be a list".into()))?;
             let mut msgs = Vec::with_capacity(list.len());
             for (k, x) in list.iter().enumerate() {
-                let role = x.get("role").and_then(|r| r.as_str());
-                let content = x.get("content").and_then(|r| r.as_str());
-                match (role, content) {
-                    (Some(r @ ("system" | "user" | "assistant" | "model")), Some(c)) => msgs.push(ChatMessage::new(r, c)),
-                    (Some(r), Some(_)) => return Err(err(format!("messages[{k}]: unsupported role {r:?}"))),
-                    _ => return Err(err(format!("messages[{k}] needs string role and content"))),
-                }
+                msgs.push(message_from_json(x).map_err(|(field, e)| err(format!("messages[{k}].{field}{e}")))?);
             }
             if !msgs.iter().any(|m| m.role == "assistant" || m.role == "model") {
                 return Err(err("messages has no assistant turn".into()));
             }
-            Ok(Example::Chat(msgs))
+            // Tool definitions go into the text the way the prompt gets them.
+            let tools = match o.get("tools") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::String(s)) => {
+                    let v: Value = serde_json::from_str(s).map_err(|e| err(format!("tools: invalid JSON: {e}")))?;
+                    tools_from_json(&v).map_err(|e| err(format!("tools{e}")))?
+                }
+                Some(v) => tools_from_json(v).map_err(|e| err(format!("tools{e}")))?,
+            };
+            Ok(Example::Chat(with_tools(&msgs, &tools)))
         }
         DatasetFormat::PromptCompletion => Ok(Example::Chat(vec![
             ChatMessage::new("user", &string("prompt")?),

@@ -80,6 +80,9 @@ pub enum Error {
         /// Why it cannot be used.
         message: String,
     },
+    /// A grammar constraint does not compile, or failed while decoding.
+    #[error(transparent)]
+    Constraint(#[from] crate::generate::ConstraintError),
     /// Training data produced no usable example (for instance, every label masked).
     #[error("training data: {0}")]
     NoTrainingData(String),

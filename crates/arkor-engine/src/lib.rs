@@ -31,13 +31,16 @@ pub mod train;
 
 // The modules' paths from before they were grouped, which callers and benches use.
 pub use kernels::bf16;
-pub use model::{chat, config, gemma3, gguf, lora, tokenizer};
+pub use model::{chat, config, gemma3, gguf, lora, tokenizer, tool_text};
 
 pub use candle_core::Device;
 pub use chat::{ChatMessage, EncodedExample, Example};
 pub use config::{LayerType, ModelConfig};
 pub use error::{Error, Result};
-pub use generate::{generate, FinishReason, Generation, Generator, SamplingParams, TokenEvent};
+pub use generate::{
+    generate, CompiledGrammar, ConstraintError, FinishReason, Generation, Generator, GrammarSpec, SamplingParams, TokenEvent,
+};
+pub use generate::tools::{parse_tool_calls, tool_grammar, ParsedToolCall, ToolCallStream, ToolChoice, ToolSpec, ToolStreamEvent};
 pub use lora::{LoraAdapter, LoraConfig, Target};
 pub use model::{Model, GEMMA3_270M, TINY_MODEL};
 pub use tokenizer::{SpecialTokens, StreamDecoder, Tokenizer};

@@ -558,3 +558,23 @@ async fn runs_are_recorded_and_kept_as_the_retention_mode_says() {
     ep(&s, Method::DELETE, &format!("/{id}"), None).await;
     assert_eq!(stored_runs(&s), 0);
 }
+
+#[tokio::test]
+async fn a_deployment_serves_response_format_and_tool_calls_in_openais_names() {
+    let s = TestServer::new().await;
+    s.project().await;
+    create(&s, json!({"slug": "tool-bot", "target": base_target(), "authMode": "none"})).await;
+    let (st, c) = call_json(&s, "tool-bot", hi(json!({"max_tokens": 20, "response_format": {"type": "json_schema", "json_schema": {"name": "u", "schema": {"type": "string", "enum": ["low", "high"]}}}})), None).await;
+    assert_eq!(st, 200, "{c}");
+    assert!(["\"low\"", "\"high\""].contains(&c["choices"][0]["message"]["content"].as_str().unwrap()), "{c}");
+    let tools = json!([{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["n"], "additionalProperties": false}}}]);
+    let (st, c) = call_json(&s, "tool-bot", hi(json!({"max_tokens": 60, "tools": tools, "tool_choice": "required"})), None).await;
+    assert_eq!(st, 200, "{c}");
+    let call = &c["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "lookup", "{c}");
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert!(args["n"].as_u64().unwrap() <= 9, "{args}");
+    let (st, c) = call_json(&s, "tool-bot", hi(json!({"structured_outputs": {"regex": "("}})), None).await;
+    let e = openai_error(st, &c, 400);
+    assert!(e["message"].as_str().unwrap().contains("`structured_outputs.regex`"), "{e}");
+}

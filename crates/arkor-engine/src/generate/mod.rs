@@ -1,5 +1,5 @@
 //! Autoregressive generation with a KV cache: greedy or temperature / top-p sampling,
-//! streaming one token at a time.
+//! streaming one token at a time, optionally under a grammar ([`constraint`]).
 
 use std::sync::Arc;
 
@@ -13,8 +13,12 @@ use crate::model::Model;
 use crate::ops::F32Slice;
 use crate::rng::SplitMix64;
 
+pub mod constraint;
+mod gbnf;
 mod sampling;
+pub mod tools;
 
+pub use constraint::{CompiledGrammar, Constraint, ConstraintCompiler, ConstraintError, ConstraintStats, GrammarSpec};
 use sampling::sample;
 pub use sampling::SamplingParams;
 
@@ -73,6 +77,7 @@ pub struct Generator {
     finish: Option<FinishReason>,
     prompt_tokens: usize,
     stops: Vec<u32>,
+    constraint: Option<Constraint>,
 }
 
 impl Generator {
@@ -114,7 +119,25 @@ impl Generator {
             finish: None,
             prompt_tokens: prompt.len(),
             stops,
+            constraint: None,
         })
+    }
+
+    /// Decodes under `grammar`: each step samples only among the tokens it allows, and
+    /// the turn ends (at `<end_of_turn>` or `<eos>`, whatever `stop_at_end_of_turn`
+    /// says) only where it accepts, or as soon as it is complete.
+    pub fn with_constraint(mut self, grammar: &CompiledGrammar) -> Self {
+        let sp = self.model.tokenizer().specials();
+        if !self.stops.contains(&sp.end_of_turn) {
+            self.stops.push(sp.end_of_turn);
+        }
+        self.constraint = Some(grammar.start());
+        self
+    }
+
+    /// Masking time so far, when decoding under a constraint.
+    pub fn constraint_stats(&self) -> Option<ConstraintStats> {
+        self.constraint.as_ref().map(Constraint::stats)
     }
 
     /// Why it stopped, once it has.
@@ -152,13 +175,28 @@ impl Generator {
         let logits = w.logits(&last, packs)?.flatten_all()?;
         let logits = if logits.device().is_cpu() { logits } else { logits.to_device(&candle_core::Device::Cpu)? };
         let logits = logits.contiguous()?;
-        let id = sample(&F32Slice::new(&logits)?, &self.params, &mut self.rng);
+        let z = F32Slice::new(&logits)?;
+        let id = match &mut self.constraint {
+            None => sample(&z, &self.params, &mut self.rng),
+            Some(c) => {
+                let mut z = z.to_vec();
+                c.mask(&mut z)?;
+                sample(&z, &self.params, &mut self.rng)
+            }
+        };
         if self.stops.contains(&id) {
             self.finish = Some(FinishReason::Stop);
             return Ok(None);
         }
         self.pending_input = vec![id];
         self.produced.push(id);
+        if let Some(c) = &mut self.constraint {
+            c.commit(id)?;
+            // Complete: the only thing left to sample would be a stop token, so save that step.
+            if c.is_finished() {
+                self.finish = Some(FinishReason::Stop);
+            }
+        }
         let text = self.decoder.push(self.model.tokenizer(), id);
         Ok(Some(TokenEvent { id, text }))
     }

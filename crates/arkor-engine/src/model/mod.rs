@@ -2,7 +2,8 @@
 //! tokenizer that goes with them) and what it is made of.
 //! - [`config`]: architecture hyper-parameters; [`gemma3`]: the forward pass;
 //! - [`lora`]: adapters and their PEFT files; [`gguf`]: loading weights from a GGUF;
-//! - [`tokenizer`] and [`chat`]: text to ids and Gemma's chat template;
+//! - [`tokenizer`] and [`chat`]: text to ids and Gemma's chat template; [`tool_text`]:
+//!   the plain-text tool protocol the template writes tool turns in;
 //! - `tiny`: the seeded `arkor/tiny-gemma3` for tests.
 
 pub mod chat;
@@ -12,12 +13,15 @@ pub mod gguf;
 pub mod lora;
 mod tiny;
 pub mod tokenizer;
+pub mod tool_text;
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::Device;
 
 use crate::error::{Error, Result};
+use crate::generate::ConstraintCompiler;
 use config::ModelConfig;
 use gemma3::Gemma3;
 use tokenizer::Tokenizer;
@@ -34,6 +38,9 @@ pub struct Model {
     name: String,
     weights: Gemma3,
     tokenizer: Tokenizer,
+    /// Built on the first constrained request: indexing 262k tokens takes a moment that
+    /// unconstrained use should not pay.
+    constraints: OnceLock<Arc<ConstraintCompiler>>,
 }
 
 impl Model {
@@ -50,7 +57,7 @@ impl Model {
                 ),
             });
         }
-        Ok(Self { name, weights, tokenizer })
+        Ok(Self { name, weights, tokenizer, constraints: OnceLock::new() })
     }
 
     /// Loads a GGUF file (dequantized to f32) with its embedded tokenizer.
@@ -77,6 +84,17 @@ impl Model {
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// Constrained decoding for this model's vocabulary (built once, then shared): compile
+    /// grammars with it and pass them to [`crate::Generator::with_constraint`].
+    pub fn constraints(&self) -> Result<&ConstraintCompiler> {
+        if let Some(c) = self.constraints.get() {
+            return Ok(c);
+        }
+        let built = Arc::new(ConstraintCompiler::new(&self.tokenizer, self.config().vocab_size)?);
+        // Two first requests racing both build; one result is kept.
+        Ok(self.constraints.get_or_init(|| built))
     }
 
     /// The device the weights are on.

@@ -15,6 +15,7 @@ use super::model::Deployment;
 use super::openai::{ChatRequest, Completion, OpenAiError, Usage};
 use super::serve::RunLog;
 use crate::error::ApiError;
+use crate::inference::render::{tool_call_delta, ToolCalls};
 use crate::inference::{parse_chat, resolve, start, Dialect, Piece};
 use crate::AppState;
 
@@ -63,13 +64,17 @@ fn ended_early() -> OpenAiError {
 
 async fn whole(c: Completion, mut rx: mpsc::Receiver<Piece>, mut log: RunLog) -> Response {
     let mut text = String::new();
+    let mut calls = ToolCalls::default();
     while let Some(p) = rx.next().await {
         match p.into_error() {
             Ok(Piece::Text(t)) => text.push_str(&t),
+            Ok(p @ (Piece::ToolCall { .. } | Piece::ToolArguments { .. })) => calls.push(&p),
             Ok(Piece::Done { finish, prompt_tokens, completion_tokens }) => {
                 let usage = done(&mut log, finish, prompt_tokens, completion_tokens);
                 log.finish(StatusCode::OK, None);
-                return axum::Json(c.whole(&text, finish, usage)).into_response();
+                let mut whole = c.whole(&text, finish, usage);
+                whole["choices"][0]["message"] = calls.message(&text);
+                return axum::Json(whole).into_response();
             }
             Ok(Piece::Failed(_) | Piece::Refused(_)) => unreachable!("into_error turned these into errors"),
             Err(e) => return fail(log, OpenAiError::from_api(e)),
@@ -101,6 +106,7 @@ impl Streaming {
         };
         let events = match piece {
             Some(Piece::Text(t)) => return Some(vec![data(self.c.chunk(json!({ "content": t }), None))]),
+            Some(p @ (Piece::ToolCall { .. } | Piece::ToolArguments { .. })) => return Some(vec![data(self.c.chunk(tool_call_delta(&p), None))]),
             Some(Piece::Done { finish, prompt_tokens, completion_tokens }) => {
                 let usage = done(log, finish, prompt_tokens, completion_tokens);
                 self.log.take().expect("present").finish(StatusCode::OK, None);

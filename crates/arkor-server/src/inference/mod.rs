@@ -3,6 +3,7 @@
 //! (deployments' OpenAI API) reuse: [`parse`] checks the body, [`run`]
 //! resolves and generates, [`render`] writes the answer.
 
+pub(crate) mod constraint;
 pub(crate) mod parse;
 pub(crate) mod render;
 pub(crate) mod run;

@@ -1,9 +1,11 @@
 //! The parse step: a chat body checked field by field into a [`ChatBody`],
 //! before anything is looked up or loaded.
 
-use arkor_engine::{ChatMessage, SamplingParams};
+use arkor_engine::chat::message_from_json;
+use arkor_engine::SamplingParams;
 use serde_json::Value;
 
+use super::constraint::{field_error, parse_constraints, OutputConstraint, ToolUse};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{human_bytes, Limits};
 
@@ -14,7 +16,11 @@ const DEFAULT_MAX_TOKENS: usize = 256;
 /// A chat body, checked field by field; nothing looked up yet.
 #[derive(Debug, Clone)]
 pub(crate) struct ChatBody {
-    pub(crate) messages: Vec<ChatMessage>,
+    pub(crate) messages: Vec<arkor_engine::ChatMessage>,
+    /// The grammar the answer must follow (`responseFormat` / `structuredOutputs`).
+    pub(crate) constraint: Option<OutputConstraint>,
+    /// Tools offered, and `toolChoice`.
+    pub(crate) tools: Option<ToolUse>,
     pub(crate) params: SamplingParams,
     /// Texts that end the answer where they first appear; they are not part of it.
     pub(crate) stop: Vec<String>,
@@ -61,7 +67,7 @@ pub(crate) enum Target {
     Adapter { job_id: String, step: Option<u64> },
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
+pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
 }
 
@@ -91,38 +97,17 @@ pub(crate) fn parse_chat(body: &Value, limits: &Limits, dialect: Dialect, target
     let mut messages = Vec::with_capacity(msgs.len());
     let mut total = 0usize;
     for (i, m) in msgs.iter().enumerate() {
-        let role = m.get("role").and_then(Value::as_str).ok_or_else(|| bad(format!("`messages[{i}].role` must be a string")))?;
-        if !matches!(role, "system" | "user" | "assistant") {
-            return Err(bad(format!("`messages[{i}].role` {:?} is not supported here; use system, user or assistant", role.chars().take(40).collect::<String>())));
-        }
-        let content = match m.get("content") {
-            Some(Value::String(s)) => s.clone(),
-            None | Some(Value::Null) => String::new(),
-            Some(_) => return Err(bad(format!("`messages[{i}].content` must be a string"))),
-        };
-        total += content.len();
+        let message = message_from_json(m).map_err(|(field, e)| field_error(&format!("messages[{i}].{field}"), &e))?;
+        total += message.content.len() + message.tool_calls.iter().map(|c| c.arguments.len()).sum::<usize>();
         if total > limits.message_bytes {
             return Err(bad(format!(
                 "`messages[{i}].content` brings the conversation over this server's {} of message text; send a shorter one",
                 human_bytes(limits.message_bytes as u64)
             )));
         }
-        messages.push(ChatMessage::new(role, &content));
+        messages.push(message);
     }
-    let response_format = match dialect {
-        Dialect::Arkor => "responseFormat",
-        Dialect::OpenAi => "response_format",
-    };
-    for unsupported in ["tools", "structuredOutputs"] {
-        if body.get(unsupported).is_some_and(|v| !v.is_null()) {
-            return Err(bad(format!("`{unsupported}` is not supported by the local backend yet")));
-        }
-    }
-    if let Some(rf) = body.get(response_format).filter(|v| !v.is_null()) {
-        if rf.get("type").and_then(Value::as_str) != Some("text") {
-            return Err(bad(format!("`{response_format}` other than {{ type: \"text\" }} is not supported by the local backend yet")));
-        }
-    }
+    let (constraint, tools) = parse_constraints(body, dialect)?;
     let num = |k: &str| -> ApiResult<Option<f64>> {
         match body.get(k) {
             None | Some(Value::Null) => Ok(None),
@@ -169,7 +154,7 @@ pub(crate) fn parse_chat(body: &Value, limits: &Limits, dialect: Dialect, target
         Some(_) => return Err(bad("`stream` must be true or false")),
     };
     let stop = parse_stop(body.get("stop"))?;
-    Ok(ChatBody { messages, params, stop, stream, target })
+    Ok(ChatBody { messages, constraint, tools, params, stop, stream, target })
 }
 
 /// `stop`: a string or up to [`MAX_STOP`] non-empty strings.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arkor_engine::Generator;
+use arkor_engine::{GrammarSpec, Generator, Model, ToolCallStream, ToolChoice, ToolStreamEvent};
 use futures::channel::mpsc;
 use futures::SinkExt;
 use serde_json::Value;
@@ -31,9 +31,13 @@ pub(crate) struct Resolved {
 pub(crate) enum Piece {
     /// Text to append to the answer.
     Text(String),
+    /// The answer calls a tool: call `index` (0-based) to `name`, whose id is `id`.
+    ToolCall { index: usize, id: String, name: String },
+    /// More of call `index`'s arguments (JSON text; the pieces concatenate).
+    ToolArguments { index: usize, delta: String },
     /// The request cannot run (it does not fit the model): a 400.
     Refused(String),
-    /// The answer is complete.
+    /// The answer is complete (`finish` is `tool_calls` when it called tools).
     Done { finish: &'static str, prompt_tokens: usize, completion_tokens: usize },
     /// Loading or generating failed.
     Failed(String),
@@ -104,30 +108,54 @@ pub(crate) fn start(models: ModelCache, req: Resolved) -> ApiResult<mpsc::Receiv
                     Some(d) => Some(models.adapter(&model, d)?),
                     None => None,
                 };
-                let prompt = arkor_engine::chat::encode_chat_prompt(model.tokenizer(), &req.body.messages).map_err(|e| e.to_string())?;
+                let tools = req.body.tools.as_ref();
+                let messages = match tools {
+                    Some(t) => arkor_engine::chat::with_tools(&req.body.messages, &t.tools),
+                    None => req.body.messages.clone(),
+                };
+                let prompt = arkor_engine::chat::encode_chat_prompt(model.tokenizer(), &messages).map_err(|e| e.to_string())?;
                 let context = model.config().max_position_embeddings;
                 if let Err(why) = check_context(&req.model, context, prompt.len(), req.body.params.max_tokens) {
                     send(tx, Piece::Refused(why));
                     return Ok(());
                 }
-                let generator = Generator::new(Arc::clone(&model), adapter, &prompt, req.body.params.clone()).map_err(|e| e.to_string())?;
+                let mut generator = Generator::new(Arc::clone(&model), adapter, &prompt, req.body.params.clone()).map_err(|e| e.to_string())?;
+                match compile(&model, &req.body) {
+                    Ok(Some(grammar)) => generator = generator.with_constraint(&grammar),
+                    Ok(None) => {}
+                    Err(why) => {
+                        send(tx, Piece::Refused(why));
+                        return Ok(());
+                    }
+                }
                 let mut stops = StopScanner::new(&req.body.stop);
+                // Calls are read out of the text only when the model may make them.
+                let mut calls = tools.filter(|t| t.choice != ToolChoice::None).map(|_| ToolCallStream::new());
+                let mut emit = |tx: &mut mpsc::Sender<Piece>, text: String| -> bool {
+                    let Some(calls) = calls.as_mut() else { return text.is_empty() || send(tx, Piece::Text(text)) };
+                    calls.push(&text).into_iter().all(|e| send(tx, call_piece(e)))
+                };
                 let generation = generator
                     .run(|tok| {
                         let (text, stopped) = stops.push(&tok.text);
-                        let alive = text.is_empty() || send(tx, Piece::Text(text));
-                        alive && !stopped
+                        emit(tx, text) && !stopped
                     })
                     .map_err(|e| e.to_string())?;
-                let finish = if stops.stopped {
+                let mut finish = if stops.stopped {
                     "stop"
                 } else {
                     let rest = stops.finish();
-                    if !rest.is_empty() {
-                        send(tx, Piece::Text(rest));
-                    }
+                    emit(tx, rest);
                     generation.finish_reason.as_openai()
                 };
+                if let Some(c) = calls.as_mut() {
+                    for e in c.finish() {
+                        send(tx, call_piece(e));
+                    }
+                    if c.is_calls() && finish == "stop" {
+                        finish = "tool_calls";
+                    }
+                }
                 send(tx, Piece::Done { finish, prompt_tokens: generation.prompt_tokens, completion_tokens: generation.ids.len() });
                 Ok(())
             };
@@ -137,6 +165,43 @@ pub(crate) fn start(models: ModelCache, req: Resolved) -> ApiResult<mpsc::Receiv
         })
         .map_err(|e| ApiError::Internal(format!("cannot start generation: {e}")))?;
     Ok(rx)
+}
+
+/// The compiled grammar for the request's constraint or tools; an error is the 400's
+/// message, naming the field.
+fn compile(model: &Model, body: &ChatBody) -> Result<Option<Arc<arkor_engine::CompiledGrammar>>, String> {
+    // With tools, a constraint is only allowed under `toolChoice: "none"` (the parse step's rule).
+    let (field, spec) = match (&body.tools, &body.constraint) {
+        (_, Some(c)) => (c.field.clone(), c.spec.clone()),
+        (Some(t), None) => ("tools".to_owned(), arkor_engine::tool_grammar(&t.tools, &t.choice)),
+        (None, None) => return Ok(None),
+    };
+    let compiler = model.constraints().map_err(|e| e.to_string())?;
+    match compiler.compile(&spec) {
+        Ok(g) => Ok(Some(g)),
+        Err(e) => {
+            // A tool grammar fails on one tool's parameters: name that tool.
+            if let Some(t) = body.tools.as_ref().filter(|_| field == "tools") {
+                for (i, tool) in t.tools.iter().enumerate() {
+                    if let Some(p) = &tool.parameters {
+                        if let Err(e) = compiler.compile(&GrammarSpec::JsonSchema(p.clone())) {
+                            return Err(format!("`tools[{i}].function.parameters`: {e}"));
+                        }
+                    }
+                }
+            }
+            Err(format!("`{field}`: {e}"))
+        }
+    }
+}
+
+/// A tool-call stream event as a piece of the answer; each call gets its id here.
+fn call_piece(e: ToolStreamEvent) -> Piece {
+    match e {
+        ToolStreamEvent::Text(t) => Piece::Text(t),
+        ToolStreamEvent::CallStart { index, name } => Piece::ToolCall { index, id: crate::store::new_id("call"), name },
+        ToolStreamEvent::Arguments { index, delta } => Piece::ToolArguments { index, delta },
+    }
 }
 
 /// Cuts the answer at the first stop text. Text that could still become a
