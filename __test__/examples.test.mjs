@@ -9,6 +9,8 @@
 //     without maxSteps train one epoch of the 16 rows at the default batch
 //     size 4, i.e. 4 steps too, and the default checkpoint interval (a
 //     quarter of the run) puts a checkpoint on every step).
+//   - `saveSteps: N` / `evalSteps: N` above 4 → 1, so a recipe that sets
+//     them still checkpoints (and evaluates) within those 4 steps.
 // The copy is bundled with `node bin/arkor.js build <entry>` (the project's
 // node_modules/arkor is a symlink to this repository) and run. What "running
 // it" means depends on the recipe and is said above each test: `arkor start`
@@ -40,18 +42,19 @@ function allRecipes(dir = EXAMPLES, rel = "") {
   return out.sort();
 }
 
-/** The recipe text with only its model / dataset / maxSteps values replaced. */
+/** The recipe text with only its model / dataset / maxSteps (and save/eval interval) values replaced. */
 function adapt(source, dataUrl) {
   const text = source
     .replace(/^(\s*)model: .*,$/gm, `$1model: ${JSON.stringify(TINY_MODEL)},`)
     .replace(/^(\s*)dataset: .*,$/gm, `$1dataset: { type: "blob", url: ${JSON.stringify(dataUrl)} },`)
-    .replace(/^(\s*)maxSteps: (\d+),$/gm, (m, ws, n) => (Number(n) > SMALL_MAX_STEPS ? `${ws}maxSteps: ${SMALL_MAX_STEPS},` : m));
+    .replace(/^(\s*)maxSteps: (\d+),$/gm, (m, ws, n) => (Number(n) > SMALL_MAX_STEPS ? `${ws}maxSteps: ${SMALL_MAX_STEPS},` : m))
+    .replace(/^(\s*)(saveSteps|evalSteps): (\d+),$/gm, (m, ws, k, n) => (Number(n) > SMALL_MAX_STEPS ? `${ws}${k}: 1,` : m));
   // Nothing else may differ.
   const a = source.split("\n");
   const b = text.split("\n");
   assert.equal(a.length, b.length);
   for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) assert.match(a[i], /^\s*(model|dataset|maxSteps): /, `unexpected change on line ${i + 1}`);
+    if (a[i] !== b[i]) assert.match(a[i], /^\s*(model|dataset|maxSteps|saveSteps|evalSteps): /, `unexpected change on line ${i + 1}`);
   }
   return text;
 }

@@ -49,6 +49,7 @@ function describeEvent(ev, job) {
       const extra = [];
       if (typeof m.steps === "number") extra.push(`${m.steps} steps`);
       if (typeof m.finalLoss === "number") extra.push(`final loss ${num(m.finalLoss, 4)}`);
+      if (typeof m.evalLoss === "number") extra.push(`eval loss ${num(m.evalLoss, 4)} on ${m.evalExamples} ${m.evalSource} rows`);
       text = `completed${extra.length ? ` (${extra.join(", ")})` : ""}`;
       break;
     }

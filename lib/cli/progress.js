@@ -18,11 +18,18 @@ function formatDuration(seconds) {
 
 const { describeMetrics } = require("./format.js");
 
-/** Text of one progress update for a `training.log` context. */
-function describeLog(ctx, startedAtMs, nowMs) {
+/**
+ * Text of one progress update for a `training.log` context. Eval loss comes
+ * only on eval steps; `lastEval` (`{ step, evalLoss }` of the latest one)
+ * keeps it on the live line between them, marked with its step.
+ */
+function describeLog(ctx, startedAtMs, nowMs, lastEval = null) {
   const cfg = (ctx.job && ctx.job.config) || {};
   const total = typeof cfg.maxSteps === "number" ? cfg.maxSteps : null;
   const parts = [describeMetrics(ctx, total)];
+  if (typeof ctx.evalLoss !== "number" && lastEval) {
+    parts.splice(1, 0, `eval loss ${lastEval.evalLoss.toFixed(4)} @${lastEval.step}`);
+  }
   let fraction = null;
   if (total) fraction = ctx.step / total;
   else if (typeof ctx.epoch === "number") fraction = ctx.epoch / (typeof cfg.numTrainEpochs === "number" ? cfg.numTrainEpochs : 1);
@@ -45,6 +52,7 @@ function installProgress(stream = process.stderr, now = Date.now) {
   const write = stream.write.bind(stream);
   let startedAt = now();
   let drawn = null; // the text of the line on screen, if any
+  let lastEval = null; // the latest eval step's { step, evalLoss }
   const clear = () => {
     if (drawn !== null) {
       write("\r\x1b[2K");
@@ -79,10 +87,12 @@ function installProgress(stream = process.stderr, now = Date.now) {
     switch (cb) {
       case "onStarted":
         startedAt = now();
+        lastEval = null;
         line(`Training started (job ${ctx.job.id}, model ${ctx.job.config && ctx.job.config.model})`);
         break;
       case "onLog": {
-        const text = describeLog(ctx, startedAt, now());
+        const text = describeLog(ctx, startedAt, now(), live ? lastEval : null);
+        if (typeof ctx.evalLoss === "number") lastEval = { step: ctx.step, evalLoss: ctx.evalLoss };
         if (live) {
           write(`\r\x1b[2K${text}`);
           drawn = text;

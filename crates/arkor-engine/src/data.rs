@@ -78,6 +78,32 @@ pub fn load_dataset(source: &DatasetSource, format: DatasetFormat) -> Result<Vec
     load_dataset_with(source, format, &LoadPolicy::default())
 }
 
+/// Split names read as a dataset's eval rows, in order of preference: the Hub's
+/// conventional `validation`, its common spellings, then `test`.
+pub const EVAL_SPLITS: [&str; 5] = ["validation", "valid", "eval", "dev", "test"];
+
+/// The first split of [`EVAL_SPLITS`] that a Hub dataset publishes besides the one it
+/// trains on, with its rows, under the same bounds as [`load_dataset_with`]. None for
+/// blobs (one file has no splits) and for repos without such a split.
+pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Option<(String, Vec<Example>)>> {
+    let DatasetSource::HuggingFace { repo, split, revision } = source else {
+        return Ok(None);
+    };
+    let hub = Hub::new(policy);
+    let revision = revision.as_deref().unwrap_or("main");
+    let files = hub.files(repo, revision)?;
+    let train = split.as_deref().unwrap_or("train");
+    for name in EVAL_SPLITS.iter().filter(|&&n| n != train) {
+        let chosen = split_files(&files, name);
+        if !chosen.is_empty() {
+            let rows = hub.read(repo, revision, &chosen, format)?;
+            check_rows(rows.len(), policy, repo)?;
+            return Ok(Some((name.to_string(), rows)));
+        }
+    }
+    Ok(None)
+}
+
 /// [`load_dataset`] within the caller's bounds: the size cap applies to every file,
 /// the row cap to the whole dataset, the address rule to blob URLs (a Hub endpoint is
 /// the operator's own setting, [`LoadPolicy::hub`]).
@@ -88,12 +114,7 @@ pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: 
             parse_dataset(&bytes, url, format)?
         }
         DatasetSource::HuggingFace { repo, split, revision } => {
-            let (endpoint, token) = match &policy.hub {
-                Some(h) => (h.endpoint.trim_end_matches('/'), h.token.as_deref()),
-                None => ("https://huggingface.co", None),
-            };
-            let hub = Hub { endpoint, token, policy };
-            hub.load(repo, split.as_deref().unwrap_or("train"), revision.as_deref().unwrap_or("main"), format)?
+            Hub::new(policy).load(repo, split.as_deref().unwrap_or("train"), revision.as_deref().unwrap_or("main"), format)?
         }
     };
     check_rows(examples.len(), policy, &source_name(source))?;
@@ -126,15 +147,36 @@ struct Hub<'a> {
     policy: &'a LoadPolicy,
 }
 
-impl Hub<'_> {
-    fn load(&self, repo: &str, split: &str, revision: &str, format: DatasetFormat) -> Result<Vec<Example>> {
-        let (endpoint, token) = (self.endpoint, self.token);
-        let info_url = format!("{endpoint}/api/datasets/{repo}/revision/{revision}");
-        let info: Value = serde_json::from_slice(&fetch_url_with(&info_url, token, self.policy, false)?).map_err(|e| Error::Dataset {
+/// The data files of `files` that make up `split`: those whose path names it
+/// (`train.jsonl`, `data/train-00000-of-00001.parquet`).
+fn split_files<'f>(files: &'f [String], split: &str) -> Vec<&'f String> {
+    files
+        .iter()
+        .filter(|f| {
+            let base = f.rsplit('/').next().unwrap_or(f);
+            base.starts_with(split) || f.split('/').any(|d| d == split)
+        })
+        .collect()
+}
+
+impl<'a> Hub<'a> {
+    /// The endpoint the policy names (default the public Hub, anonymous).
+    fn new(policy: &'a LoadPolicy) -> Self {
+        let (endpoint, token) = match &policy.hub {
+            Some(h) => (h.endpoint.trim_end_matches('/'), h.token.as_deref()),
+            None => ("https://huggingface.co", None),
+        };
+        Self { endpoint, token, policy }
+    }
+
+    /// The repo's data files at `revision`.
+    fn files(&self, repo: &str, revision: &str) -> Result<Vec<String>> {
+        let info_url = format!("{}/api/datasets/{repo}/revision/{revision}", self.endpoint);
+        let info: Value = serde_json::from_slice(&fetch_url_with(&info_url, self.token, self.policy, false)?).map_err(|e| Error::Dataset {
             source_name: repo.into(),
             message: format!("Hub answered with invalid JSON: {e}"),
         })?;
-        let files: Vec<String> = info
+        Ok(info
             .get("siblings")
             .and_then(|s| s.as_array())
             .map(|a| {
@@ -143,16 +185,25 @@ impl Hub<'_> {
                     .filter(|n| EXTENSIONS.iter().any(|e| n.ends_with(e)))
                     .collect()
             })
-            .unwrap_or_default();
-        // A split is the set of data files whose path names it (`train.jsonl`,
-        // `data/train-00000-of-00001.parquet`); a repo with one unnamed file is all `train`.
-        let named: Vec<&String> = files
-            .iter()
-            .filter(|f| {
-                let base = f.rsplit('/').next().unwrap_or(f);
-                base.starts_with(split) || f.split('/').any(|d| d == split)
-            })
-            .collect();
+            .unwrap_or_default())
+    }
+
+    /// Downloads and parses `chosen` files of the repo, in order.
+    fn read(&self, repo: &str, revision: &str, chosen: &[&String], format: DatasetFormat) -> Result<Vec<Example>> {
+        let mut out = Vec::new();
+        for f in chosen {
+            let url = format!("{}/datasets/{repo}/resolve/{revision}/{f}", self.endpoint);
+            let bytes = fetch_url_with(&url, self.token, self.policy, false)?;
+            out.extend(parse_dataset(&bytes, &format!("{repo}/{f}"), format)?);
+            check_rows(out.len(), self.policy, repo)?;
+        }
+        Ok(out)
+    }
+
+    fn load(&self, repo: &str, split: &str, revision: &str, format: DatasetFormat) -> Result<Vec<Example>> {
+        let files = self.files(repo, revision)?;
+        // A repo with only unnamed files is all `train`.
+        let named = split_files(&files, split);
         let chosen: Vec<&String> = if named.is_empty() && split == "train" {
             files.iter().collect()
         } else {
@@ -164,14 +215,7 @@ impl Hub<'_> {
                 message: format!("no data file for split {split:?} (files: {files:?})"),
             });
         }
-        let mut out = Vec::new();
-        for f in chosen {
-            let url = format!("{endpoint}/datasets/{repo}/resolve/{revision}/{f}");
-            let bytes = fetch_url_with(&url, token, self.policy, false)?;
-            out.extend(parse_dataset(&bytes, &format!("{repo}/{f}"), format)?);
-            check_rows(out.len(), self.policy, repo)?;
-        }
-        Ok(out)
+        self.read(repo, revision, &chosen, format)
     }
 }
 

@@ -44,4 +44,4 @@ pub use generate::tools::{parse_tool_calls, tool_grammar, ParsedToolCall, ToolCa
 pub use lora::{LoraAdapter, LoraConfig, Target};
 pub use model::{Model, GEMMA3_270M, TINY_MODEL};
 pub use tokenizer::{SpecialTokens, StreamDecoder, Tokenizer};
-pub use train::{LrScheduler, StepReport, TrainConfig, TrainLog, TrainObserver, TrainSummary, Trainer};
+pub use train::{EvalReport, LrScheduler, StepReport, TrainConfig, TrainLog, TrainObserver, TrainSummary, Trainer};

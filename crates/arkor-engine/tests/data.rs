@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use arkor_engine::data::{load_dataset, load_dataset_with, parse_dataset, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
+use arkor_engine::data::{load_dataset, load_dataset_with, load_eval_split_with, parse_dataset, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
 use arkor_engine::{ChatMessage, Example};
 
 fn chat(u: &str, a: &str) -> Example {
@@ -353,4 +353,11 @@ fn hugging_face_hub_via_hf_endpoint_and_token() {
     };
     assert_eq!(load_dataset(&pq(None), DatasetFormat::Auto).unwrap(), vec![chat("q0", "a"), chat("q1", "a")]);
     assert_eq!(load_dataset(&pq(Some("test")), DatasetFormat::Chatml).unwrap(), vec![chat("qt", "a")]);
+    // The eval rows of a run: the repo's own eval split, never the one it trains on.
+    let eval = |src| load_eval_split_with(&src, DatasetFormat::Auto, &policy).unwrap();
+    assert_eq!(eval(src(None)), Some(("test".into(), vec![Example::Text("held out".into())])));
+    assert_eq!(eval(pq(None)), Some(("test".into(), vec![chat("qt", "a")])));
+    assert_eq!(eval(pq(Some("test"))), None);
+    let blob = DatasetSource::Blob { url: format!("{}/x.jsonl", s.base), token: None };
+    assert_eq!(eval(blob), None);
 }

@@ -254,7 +254,7 @@ pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ApiError> {
         t.logging_steps = l;
     }
     let save_steps = count(cfg, "saveSteps", 1)?;
-    count(cfg, "evalSteps", 1)?;
+    t.eval_steps = count(cfg, "evalSteps", 1)?;
     if let Some(s) = string(cfg, "lrSchedulerType")? {
         // The engine owns the names; only the field is added here.
         t.lr_scheduler = s
@@ -329,6 +329,11 @@ mod tests {
         assert_eq!(p.train.max_steps, Some(12));
         assert_eq!(p.train.lr_scheduler, LrScheduler::Cosine);
         assert!(p.train.train_on_responses_only);
+        assert_eq!(p.train.eval_steps, None);
+        c["evalSteps"] = json!(25);
+        assert_eq!(plan(&c, &Access::Loopback).unwrap().train.eval_steps, Some(25));
+        c["evalSteps"] = json!(0);
+        assert!(err(c).contains("`config.evalSteps` must be a whole number of at least 1"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::config::{plan, JobPlan};
-use crate::dataset::load_examples;
+use crate::dataset::{load_run_data, RunData};
 use crate::events::EventLog;
 use crate::instance::Instance;
 use crate::models::ModelCache;
@@ -30,9 +30,11 @@ pub const ORPHANED: &str = "The arkor server that queued this job stopped before
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Dry runs train on at most this many examples for at most this many steps.
-const DRY_RUN_EXAMPLES: usize = 16;
-const DRY_RUN_STEPS: usize = 3;
+/// Dry runs train on at most this many examples (and score at most this many
+/// eval rows) for at most this many steps.
+pub const DRY_RUN_EXAMPLES: usize = 16;
+/// See [`DRY_RUN_EXAMPLES`].
+pub const DRY_RUN_STEPS: usize = 3;
 
 /// Shared by the routes and the worker loop.
 #[derive(Clone)]
@@ -178,9 +180,11 @@ impl Queue {
         }
         let JobPlan { model, dataset, format, mut train, save_steps, dry_run } = plan(&job.config, &self.rules.access).map_err(|e| e.to_string())?;
         let model = self.models.model(&model)?;
-        let mut examples = load_examples(&dataset, format, &self.rules)?;
+        let RunData { train: mut examples, eval: mut eval_rows, eval_origin } =
+            load_run_data(&dataset, format, &self.rules, train.eval_steps.is_some(), train.seed)?;
         if dry_run {
             examples.truncate(DRY_RUN_EXAMPLES);
+            eval_rows.truncate(DRY_RUN_EXAMPLES);
             train.max_steps = Some(train.max_steps.unwrap_or(DRY_RUN_STEPS).min(DRY_RUN_STEPS));
         }
         if examples.is_empty() {
@@ -192,7 +196,11 @@ impl Queue {
         let _ = std::fs::remove_dir_all(&staging);
         train.output_dir = Some(staging.clone());
         train.save_steps = Some(save_steps.unwrap_or_else(|| default_save_steps(&train, examples.len())));
+        let evaluate = train.eval_steps.is_some();
         let mut trainer = arkor_engine::Trainer::new(model, &examples, train).map_err(|e| e.to_string())?;
+        if evaluate {
+            trainer = trainer.with_eval(&eval_rows).map_err(|e| e.to_string())?;
+        }
         let mut observer = JobObserver { log: &self.log, job_id: &job.id, out: &out, cancel, started: Instant::now(), failed: None };
         let run = trainer.run(&mut observer, cancel);
         let finished = match (observer.failed.take(), run) {
@@ -206,6 +214,8 @@ impl Queue {
                 let metrics = json!({
                     "steps": summary.steps, "finalLoss": summary.final_loss, "meanLoss": summary.mean_loss,
                     "trainSeconds": summary.seconds, "examples": examples.len(),
+                    "evalLoss": summary.eval_loss, "evalSeconds": summary.eval_seconds,
+                    "evalExamples": eval_rows.len(), "evalSource": eval_origin.as_ref().map(|o| o.label()),
                 });
                 Finished { metrics, artifacts }
             }),
@@ -271,7 +281,7 @@ impl TrainObserver for JobObserver<'_> {
             self.job_id,
             "training.log",
             json!({
-                "step": l.step, "loss": l.loss, "evalLoss": null, "learningRate": l.learning_rate,
+                "step": l.step, "loss": l.loss, "evalLoss": l.eval_loss, "learningRate": l.learning_rate,
                 "epoch": l.epoch, "samplesPerSecond": l.samples_per_second,
                 "tokensPerSecond": l.tokens_per_second, "gradNorm": l.grad_norm,
                 "elapsedSeconds": self.started.elapsed().as_secs_f64(),

@@ -50,19 +50,8 @@ pub fn head_cross_entropy(
     softcap: Option<f64>,
     bf16: Option<&Bf16Weight>,
 ) -> candle_core::Result<(Tensor, f64)> {
-    let (n, h) = hidden.dims2()?;
-    let vocab = head.dim(0)?;
-    if n != targets.len() {
-        candle_core::bail!("head_cross_entropy: {n} rows for {} targets", targets.len());
-    }
-    if targets.iter().any(|&t| t as usize >= vocab) {
-        candle_core::bail!("head_cross_entropy: target outside the vocabulary");
-    }
+    let (n, h, vocab, cpu) = head_shapes("head_cross_entropy", hidden, head, targets)?;
     let inv_denom = (1.0 / denom) as f32;
-    let cpu = hidden.device().is_cpu()
-        && hidden.dtype() == DType::F32
-        && head.dtype() == DType::F32
-        && head.is_contiguous();
     let (total, grad) = if cpu {
         let mut grad = vec![0f32; n * h];
         let mut z = vec![0f32; HEAD_CHUNK_ROWS.min(n) * vocab];
@@ -74,10 +63,7 @@ pub fn head_cross_entropy(
             let z = &mut z[..rows * vocab];
             let xs = &x[start * h..(start + rows) * h];
             // logits = x W^T, then in place: dL/dlogits
-            match bf16 {
-                Some(p) => p.fwd.matmul_t(xs, rows, z, false),
-                None => sgemm(rows, vocab, h, z, (vocab, 1), false, xs, (h, 1), &w, (1, h), 1.0),
-            }
+            head_logits(xs, rows, z, &w, bf16, (vocab, h));
             total += fused_rows(z, vocab, &targets[start..start + rows], inv_denom, softcap);
             // dL/dx = dL/dlogits @ W
             let gs = &mut grad[start * h..(start + rows) * h];
@@ -110,6 +96,83 @@ pub fn head_cross_entropy(
         ((&s - s.detach())? + Tensor::new(loss_value, hidden.device())?)?
     };
     Ok((loss, total))
+}
+
+/// `(rows n, hidden h, vocab, whether the f32 CPU kernels apply)`, after checking that
+/// every row has a target inside the vocabulary.
+fn head_shapes(op: &str, hidden: &Tensor, head: &Tensor, targets: &[u32]) -> candle_core::Result<(usize, usize, usize, bool)> {
+    let (n, h) = hidden.dims2()?;
+    let vocab = head.dim(0)?;
+    if n != targets.len() {
+        candle_core::bail!("{op}: {n} rows for {} targets", targets.len());
+    }
+    if targets.iter().any(|&t| t as usize >= vocab) {
+        candle_core::bail!("{op}: target outside the vocabulary");
+    }
+    let cpu = hidden.device().is_cpu() && hidden.dtype() == DType::F32 && head.dtype() == DType::F32 && head.is_contiguous();
+    Ok((n, h, vocab, cpu))
+}
+
+/// `z = xs W^T` for `rows` hidden states: the head's logits, in bf16 with `bf16`.
+fn head_logits(xs: &[f32], rows: usize, z: &mut [f32], w: &[f32], bf16: Option<&Bf16Weight>, (vocab, h): (usize, usize)) {
+    match bf16 {
+        Some(p) => p.fwd.matmul_t(xs, rows, z, false),
+        None => sgemm(rows, vocab, h, z, (vocab, 1), false, xs, (h, 1), w, (1, h), 1.0),
+    }
+}
+
+/// Summed negative log-likelihood of the tied head on selected rows, with nothing kept
+/// for a backward pass: the evaluation twin of [`head_cross_entropy`] (same chunking,
+/// same bf16 logits product when `bf16` is given, same soft-cap), at about half its
+/// cost since the `dL/dx` product is skipped.
+pub fn head_nll(
+    hidden: &Tensor,
+    head: &Tensor,
+    targets: &[u32],
+    softcap: Option<f64>,
+    bf16: Option<&Bf16Weight>,
+) -> candle_core::Result<f64> {
+    let (n, h, vocab, cpu) = head_shapes("head_nll", hidden, head, targets)?;
+    if !cpu {
+        let hd = hidden.detach();
+        let head_t = head.t()?;
+        let mut total = 0f64;
+        for start in (0..n).step_by(HEAD_CHUNK_ROWS) {
+            let rows = HEAD_CHUNK_ROWS.min(n - start);
+            let logits = hd.narrow(0, start, rows)?.matmul(&head_t)?;
+            total += generic_rows(&logits, &targets[start..start + rows], 1.0, softcap)?.0;
+        }
+        return Ok(total);
+    }
+    let mut z = vec![0f32; HEAD_CHUNK_ROWS.min(n) * vocab];
+    let xc = hidden.detach().contiguous()?;
+    let (x, w) = (F32Slice::new(&xc)?, F32Slice::new(head)?);
+    let mut total = 0f64;
+    for start in (0..n).step_by(HEAD_CHUNK_ROWS) {
+        let rows = HEAD_CHUNK_ROWS.min(n - start);
+        let z = &mut z[..rows * vocab];
+        head_logits(&x[start * h..(start + rows) * h], rows, z, &w, bf16, (vocab, h));
+        total += nll_rows(z, vocab, &targets[start..start + rows], softcap);
+    }
+    Ok(total)
+}
+
+/// Each row's `log-sum-exp - target logit`, summed; `z` is scratch (overwritten).
+fn nll_rows(z: &mut [f32], vocab: usize, targets: &[u32], softcap: Option<f64>) -> f64 {
+    z.par_chunks_mut(vocab)
+        .zip(targets.par_iter())
+        .map(|(g, &t)| {
+            if let Some(c) = softcap.map(|c| c as f32) {
+                for g in g.iter_mut() {
+                    *g = c * (*g / c).tanh();
+                }
+            }
+            let m = simd::max_scaled(g, 1.0);
+            let zt = g[t as usize];
+            let sum = simd::exp_affine_sum_in_place(g, 1.0, -m);
+            (sum.ln() as f64) - ((zt - m) as f64)
+        })
+        .sum()
 }
 
 /// One pass per row, in place: log-sum-exp, the target's negative log-likelihood, and

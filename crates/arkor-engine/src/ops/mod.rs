@@ -20,7 +20,7 @@ pub mod softmax;
 
 pub use elementwise::{gelu_mul, rms_norm, rope};
 pub use linear::{frozen_linear, lora_linear, Bf16Weight};
-pub use loss::head_cross_entropy;
+pub use loss::{head_cross_entropy, head_nll};
 pub use softmax::{masked_softmax, softmax_last};
 
 /// Elements per rayon task in the element-wise loops.

@@ -90,6 +90,9 @@ pub struct TrainConfig {
     pub logging_steps: usize,
     /// Save a checkpoint every this many steps (needs `output_dir`).
     pub save_steps: Option<usize>,
+    /// Compute the eval loss every this many steps and after the last one (needs eval
+    /// rows, see `Trainer::with_eval`); None never evaluates.
+    pub eval_steps: Option<usize>,
     /// Seeds the adapter init and the data order.
     pub seed: u64,
     /// Loss only on assistant turns.
@@ -123,6 +126,7 @@ impl Default for TrainConfig {
             max_grad_norm: Some(1.0),
             logging_steps: 1,
             save_steps: None,
+            eval_steps: None,
             seed: 42,
             train_on_responses_only: false,
             max_length: Some(2048),
@@ -152,6 +156,9 @@ impl TrainConfig {
         }
         if self.save_steps == Some(0) || self.logging_steps == 0 {
             return bad("saveSteps and loggingSteps must be at least 1");
+        }
+        if self.eval_steps == Some(0) {
+            return bad("evalSteps must be at least 1");
         }
         if self.save_steps.is_some() && self.output_dir.is_none() {
             return bad("saveSteps needs an output directory");

@@ -15,11 +15,15 @@ use crate::model::Model;
 use crate::ops;
 use crate::rng::SplitMix64;
 
+mod batch;
 mod config;
+mod eval;
 mod report;
 
+use batch::{usable, Batch};
 pub use config::{LrScheduler, TrainConfig};
-pub use report::{StepReport, TrainLog, TrainObserver, TrainSummary};
+use eval::EvalSet;
+pub use report::{EvalReport, StepReport, TrainLog, TrainObserver, TrainSummary};
 
 struct AdamW {
     m: Vec<Tensor>,
@@ -46,6 +50,9 @@ pub struct Trainer {
     samples_seen: usize,
     tokens_seen: usize,
     losses: Vec<f64>,
+    eval: Option<EvalSet>,
+    eval_loss: Option<f64>,
+    eval_seconds: f64,
 }
 
 impl Trainer {
@@ -68,20 +75,8 @@ impl Trainer {
         cfg: TrainConfig,
     ) -> Result<Self> {
         cfg.validate()?;
-        let vocab = model.config().vocab_size as u32;
         let total = examples.len();
-        let mut data = Vec::with_capacity(total);
-        for mut e in examples {
-            if e.ids.iter().any(|&i| i >= vocab) {
-                return Err(Error::Config("token id outside the model's vocabulary".into()));
-            }
-            if let Some(t) = e.targets.first_mut() {
-                *t = false;
-            }
-            if e.num_targets() > 0 {
-                data.push(e);
-            }
-        }
+        let data = usable(&model, examples)?;
         if data.is_empty() {
             return Err(Error::NoTrainingData(format!(
                 "none of the {total} examples has a token to train on"
@@ -133,7 +128,47 @@ impl Trainer {
             samples_seen: 0,
             tokens_seen: 0,
             losses: Vec::new(),
+            eval: None,
+            eval_loss: None,
+            eval_seconds: 0.0,
         })
+    }
+
+    /// Gives the run its eval rows (held out by the caller: they never enter a
+    /// training batch, since the trainer only ever batches its own examples), encoded
+    /// as the training rows are. Rows without a supervised token are dropped; none
+    /// left is an error, since an eval loss of nothing means nothing.
+    pub fn with_eval(self, examples: &[Example]) -> Result<Self> {
+        let tok = self.model.tokenizer();
+        let encoded = examples
+            .iter()
+            .map(|e| encode_example(tok, e, self.cfg.train_on_responses_only, self.cfg.max_length))
+            .collect::<Result<Vec<_>>>()?;
+        self.with_encoded_eval(encoded)
+    }
+
+    /// Like `with_eval` for already encoded rows.
+    pub fn with_encoded_eval(mut self, examples: Vec<EncodedExample>) -> Result<Self> {
+        let total = examples.len();
+        let set = EvalSet::new(&self.model, examples)?;
+        if set.len() == 0 {
+            return Err(Error::NoTrainingData(format!("none of the {total} eval examples has a token to score")));
+        }
+        self.eval = Some(set);
+        Ok(self)
+    }
+
+    /// Eval rows the run scores (after dropping unsupervised ones); 0 without eval.
+    pub fn num_eval_examples(&self) -> usize {
+        self.eval.as_ref().map_or(0, EvalSet::len)
+    }
+
+    /// Scores the eval rows with the adapter as it is now; None without eval rows.
+    pub fn evaluate(&self) -> Result<Option<EvalReport>> {
+        self.eval
+            .as_ref()
+            .map(|e| e.evaluate(&self.model, &self.adapter, self.cfg.batch_size, self.cfg.bf16_matmul))
+            .transpose()
     }
 
     /// Optimiser steps the run will take.
@@ -186,39 +221,20 @@ impl Trainer {
     /// Sum of token NLLs of one micro-batch, and the loss tensor `sum / denom`.
     fn micro_batch_loss(&self, batch: &[usize], denom: f64) -> Result<(Tensor, f64, usize)> {
         let w = self.model.weights();
-        let dev = self.model.device();
-        let pad = self.model.tokenizer().specials().pad;
-        let t = batch.iter().map(|&i| self.data[i].ids.len()).max().unwrap_or(1);
-        let mut ids = Vec::with_capacity(batch.len() * t);
-        let mut rows = Vec::new();
-        let mut targets = Vec::new();
-        for (k, &i) in batch.iter().enumerate() {
-            let e = &self.data[i];
-            ids.extend(e.ids.iter().copied());
-            ids.extend(std::iter::repeat_n(pad, t - e.ids.len()));
-            for p in 1..e.ids.len() {
-                if e.targets[p] {
-                    rows.push((k * t + p - 1) as u32);
-                    targets.push(e.ids[p]);
-                }
-            }
-        }
-        let ids = Tensor::from_vec(ids, (batch.len(), t), dev)?;
+        let rows: Vec<&EncodedExample> = batch.iter().map(|&i| &self.data[i]).collect();
+        let b = Batch::new(&rows, self.model.tokenizer().specials().pad, self.model.device())?;
         let packs = if self.cfg.bf16_matmul { w.bf16_packs()? } else { None };
-        let hidden = w.forward_hidden(&ids, Some(&self.adapter), None, packs.as_deref())?;
-        let hidden = hidden.reshape((batch.len() * t, w.config().hidden_size))?;
-        let rows = Tensor::from_vec(rows, targets.len(), dev)?;
-        let sel = hidden.index_select(&rows, 0)?;
+        let sel = b.hidden(&self.model, &self.adapter, packs.as_deref())?;
         let (loss, sum) = ops::head_cross_entropy(
             &sel,
             w.embed_tokens(),
-            &targets,
+            &b.targets,
             denom,
             w.config().final_logit_softcapping,
             packs.as_deref().map(|p| p.head().as_ref()),
         )
         .ctx(|| "loss".into())?;
-        Ok((loss, sum, batch.len() * t))
+        Ok((loss, sum, b.tokens))
     }
 
     /// Gradients of the step's loss with respect to the LoRA variables, summed over
@@ -320,7 +336,13 @@ impl Trainer {
     /// Runs the remaining steps, reporting logs and checkpoints to `observer`, checking
     /// `cancel` before every step. Saves `output_dir/checkpoint-<step>` every
     /// `save_steps` and `output_dir/final` at the end.
+    ///
+    /// With `eval_steps` set, every `eval_steps`-th step and the last one also score
+    /// the eval rows and always log, with `eval_loss` set.
     pub fn run(&mut self, observer: &mut dyn TrainObserver, cancel: &AtomicBool) -> Result<TrainSummary> {
+        if self.cfg.eval_steps.is_some() && self.eval.is_none() {
+            return Err(Error::Config("evalSteps is set but the run was given no eval rows (Trainer::with_eval)".into()));
+        }
         let t0 = Instant::now();
         let mut since_log = Vec::new();
         let mut last = None;
@@ -331,7 +353,16 @@ impl Trainer {
             let r = self.step()?;
             since_log.push(r.loss);
             last = Some(r.clone());
-            if r.step % self.cfg.logging_steps == 0 {
+            let eval_now = self.cfg.eval_steps.is_some_and(|every| r.step % every == 0 || self.is_finished());
+            let eval_loss = if eval_now {
+                let e = self.evaluate()?.expect("eval rows checked above");
+                self.eval_seconds += e.seconds;
+                self.eval_loss = Some(e.loss);
+                Some(e.loss)
+            } else {
+                None
+            };
+            if r.step % self.cfg.logging_steps == 0 || eval_now {
                 let elapsed = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
                 observer.on_log(&TrainLog {
                     step: r.step,
@@ -341,6 +372,7 @@ impl Trainer {
                     samples_per_second: self.samples_seen as f64 / elapsed.max(1e-9),
                     tokens_per_second: self.tokens_seen as f64 / elapsed.max(1e-9),
                     grad_norm: r.grad_norm,
+                    eval_loss,
                 });
                 since_log.clear();
             }
@@ -376,6 +408,8 @@ impl Trainer {
             cancelled,
             final_adapter,
             seconds: t0.elapsed().as_secs_f64(),
+            eval_loss: self.eval_loss,
+            eval_seconds: self.eval_seconds,
         }
     }
 }

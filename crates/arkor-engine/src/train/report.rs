@@ -42,6 +42,22 @@ pub struct TrainLog {
     pub tokens_per_second: f64,
     /// Gradient norm of the last step.
     pub grad_norm: f64,
+    /// Loss on the eval rows after this step, on eval steps (`eval_steps` and the
+    /// last step); None otherwise.
+    pub eval_loss: Option<f64>,
+}
+
+/// One pass over the eval rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalReport {
+    /// Mean negative log-likelihood per supervised token.
+    pub loss: f64,
+    /// Rows evaluated.
+    pub rows: usize,
+    /// Tokens forwarded, padding included.
+    pub tokens: usize,
+    /// Wall time of the pass.
+    pub seconds: f64,
 }
 
 /// Receives progress from `Trainer::run`. Called on the training thread.
@@ -70,4 +86,8 @@ pub struct TrainSummary {
     pub final_adapter: Option<PathBuf>,
     /// Wall time.
     pub seconds: f64,
+    /// Eval loss of the last eval pass, when the run evaluated.
+    pub eval_loss: Option<f64>,
+    /// Wall time spent in eval passes (part of `seconds`).
+    pub eval_seconds: f64,
 }

@@ -1,0 +1,50 @@
+// The demo's data: both generators are deterministic and the files in the
+// repository are exactly what they write; the eval file shares no ticket
+// (so no row) with the training file.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { trainingRows } from "../examples/data/make_triage.mjs";
+import { evalRows } from "../examples/data/make_triage_eval.mjs";
+import { CATEGORIES, TEAM, checkRow, ticketKey } from "../examples/data/triage-common.mjs";
+
+const file = (name) => readFileSync(new URL(`../examples/data/${name}`, import.meta.url), "utf8");
+const lines = (text) => text.trim().split("\n");
+
+test("the training generator is deterministic and wrote triage.jsonl", () => {
+  const a = trainingRows();
+  assert.deepEqual(trainingRows(), a);
+  assert.equal(file("triage.jsonl"), a.join("\n") + "\n", "rerun `node examples/data/make_triage.mjs`");
+  assert.ok(a.length >= 1000, `${a.length} rows`);
+});
+
+test("the eval generator is deterministic and wrote triage-eval.jsonl", () => {
+  const train = lines(file("triage.jsonl"));
+  const e = evalRows(train);
+  assert.deepEqual(evalRows(train), e);
+  assert.equal(file("triage-eval.jsonl"), e.join("\n") + "\n", "rerun `node examples/data/make_triage_eval.mjs`");
+});
+
+test("the eval file shares no row, nor any ticket, with the training file", () => {
+  const train = lines(file("triage.jsonl"));
+  const evals = lines(file("triage-eval.jsonl"));
+  const trainRows = new Set(train);
+  const trainTickets = new Set(train.map(ticketKey));
+  assert.deepEqual(evals.filter((l) => trainRows.has(l)), []);
+  assert.deepEqual(evals.filter((l) => trainTickets.has(ticketKey(l))), []);
+  // Every category is scored, and every row is a valid triage row.
+  for (const l of [...train, ...evals]) checkRow(l);
+  const cats = new Set(evals.map((l) => JSON.parse(JSON.parse(l).messages[1].content).category));
+  assert.deepEqual([...cats].sort(), [...CATEGORIES].sort());
+  assert.equal(Object.keys(TEAM).length, 8);
+});
+
+test("the training rows are varied: short and long, other languages, several issues", () => {
+  const tickets = lines(file("triage.jsonl")).map((l) => JSON.parse(l).messages[0].content);
+  const words = tickets.map((t) => t.split(/\s+/).length);
+  assert.ok(words.filter((n) => n <= 4).length >= 50, "very short tickets");
+  assert.ok(words.filter((n) => n >= 45).length >= 50, "very long tickets");
+  assert.ok(tickets.filter((t) => /[áéíóúãçäöüß]|\b(mi|mon|mein|minha)\b/i.test(t)).length >= 50, "other languages");
+  assert.ok(tickets.filter((t) => /^(Also|One more thing|And btw|Unrelated|P\.S\.)|\b(Also, |One more thing: |P\.S\. |Two things\.)/.test(t)).length >= 50, "several issues");
+  assert.equal(new Set(tickets.map((t) => t.toLowerCase())).size, tickets.length, "no ticket twice");
+});

@@ -1,0 +1,86 @@
+// What both triage generators share: the label rules (categories, teams,
+// priorities), a seeded PRNG, the row shape and its checks. The tickets
+// themselves come from each generator's own templates.
+
+/** Team of each category: the answer's `team` follows from its `category`. */
+export const TEAM = {
+  login: "identity",
+  billing: "billing",
+  shipping: "logistics",
+  bug: "engineering",
+  feature: "product",
+  privacy: "trust-safety",
+  outage: "sre",
+  cancellation: "retention",
+};
+
+export const CATEGORIES = Object.keys(TEAM);
+export const PRIORITIES = ["low", "medium", "high", "urgent"];
+
+/** One level up (a business-impact sentence on a login, bug or shipping ticket). */
+export function raise(priority) {
+  return PRIORITIES[Math.min(PRIORITIES.indexOf(priority) + 1, PRIORITIES.length - 1)];
+}
+
+/** Mulberry32: a small seeded PRNG, the same numbers on every Node version. */
+export function rng(seed) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (lo, hi) => lo + Math.floor(next() * (hi - lo + 1));
+  const pick = (xs) => xs[Math.floor(next() * xs.length)];
+  const chance = (p) => next() < p;
+  const shuffle = (xs) => {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [xs[i], xs[j]] = [xs[j], xs[i]];
+    }
+    return xs;
+  };
+  return { next, int, pick, chance, shuffle };
+}
+
+/** Fills `{name}` slots from `vars`; a slot without a value is an error in the template. */
+export function fill(template, vars) {
+  return template.replace(/\{(\w+)\}/g, (_, k) => {
+    if (!(k in vars)) throw new Error(`template slot {${k}} has no value: ${template}`);
+    return String(vars[k]);
+  });
+}
+
+/** The chatml row for a ticket and its triage (keys always in this order). */
+export function row(ticket, { category, priority, summary }) {
+  const answer = JSON.stringify({ category, priority, team: TEAM[category], summary });
+  return JSON.stringify({ messages: [{ role: "user", content: ticket }, { role: "assistant", content: answer }] });
+}
+
+/** Throws unless `line` is a well-formed triage row. */
+export function checkRow(line) {
+  const { messages } = JSON.parse(line);
+  if (messages.length !== 2 || messages[0].role !== "user" || messages[1].role !== "assistant") throw new Error(`not user then assistant: ${line}`);
+  const a = JSON.parse(messages[1].content);
+  if (Object.keys(a).join() !== "category,priority,team,summary") throw new Error(`answer keys: ${line}`);
+  if (TEAM[a.category] !== a.team || !PRIORITIES.includes(a.priority)) throw new Error(`labels: ${line}`);
+  if (a.summary.split(/\s+/).length > 12) throw new Error(`summary over 12 words: ${line}`);
+  if (!messages[0].content.trim()) throw new Error(`empty ticket: ${line}`);
+}
+
+/** The ticket text of a row, normalised the way the disjointness check compares them. */
+export function ticketKey(line) {
+  return JSON.parse(line).messages[0].content.toLowerCase().replace(/\s+/g, " ").trim();
+}
+
+/** Histogram of a field of the rows' answers. */
+export function histogram(lines, field) {
+  const h = {};
+  for (const l of lines) {
+    const v = JSON.parse(JSON.parse(l).messages[1].content)[field];
+    h[v] = (h[v] || 0) + 1;
+  }
+  return h;
+}
