@@ -121,17 +121,14 @@ describe("Studio in Chromium", () => {
     await b.shot("job-detail");
   });
 
-  test("a run with evalSteps draws the eval-loss line beside the training loss", async (t) => {
+  test("a run with evalSteps draws the eval-loss line beside the training loss", async () => {
     const { page } = b;
     const file = addEntry(s.dir, "evals", 20, (src) => src.replace(/maxSteps: (\d+),/, "maxSteps: $1,\n  evalSteps: 5,"));
     const run = await openStream(s.port, "POST", "/api/train", { headers: { "x-arkor-studio-token": s.token }, body: { file } });
     const [, id] = await run.waitFor(/Started job (\S+)/, 90_000);
     assert.match(await run.ended, /\n---\nexit=0\n$/);
     const { events } = (await request(s.port, "GET", `/api/jobs/${id}`, { headers: { "x-arkor-studio-token": s.token } })).json();
-    if (!events.some((e) => e.type === "training.log" && typeof e.evalLoss === "number")) {
-      // Until the local backend computes eval loss, there is no eval line to draw.
-      return t.skip("the local backend sent no evalLoss for evalSteps");
-    }
+    assert.ok(events.some((e) => e.type === "training.log" && typeof e.evalLoss === "number"), "the local backend reports evalLoss with evalSteps");
     await page.goto(url(`#/jobs/${id}`));
     await page.locator('.title-row [data-status="completed"]').waitFor();
     const chart = page.getByTestId("loss-chart");
