@@ -117,3 +117,10 @@ pub fn settings() -> SettingsObject {
         bf16: s.bf16,
     }
 }
+
+/// The package manager an `npm_config_user_agent` value names (`npm`,
+/// `pnpm`, `yarn`, `bun`), the rule the upgrade hint uses too.
+#[napi_derive::napi]
+pub fn package_manager_from_user_agent(user_agent: String) -> Option<String> {
+    arkor_client::upgrade::PackageManager::from_user_agent(&user_agent).map(|pm| pm.name().to_owned())
+}

@@ -37,8 +37,7 @@ function choosePackageManager(flags, userAgent = process.env.npm_config_user_age
     throw err;
   }
   if (chosen.length === 1) return chosen[0];
-  const agent = (userAgent || "").split("/")[0];
-  return PACKAGE_MANAGERS.includes(agent) ? agent : undefined;
+  return (userAgent && require("../native").packageManagerFromUserAgent(userAgent)) || undefined;
 }
 
 /** Runs `<pm> install` in `cwd` with the terminal attached; resolves its exit code. */

@@ -22,13 +22,7 @@ impl PackageManager {
     /// `bunx`), else from where the running script lives (global bins of
     /// pnpm, bun and yarn sit under telltale folders), else npm.
     pub fn detect_from(user_agent: Option<&str>, script_path: Option<&str>) -> Self {
-        let from_agent = user_agent.and_then(|ua| match ua.split('/').next() {
-            Some("npm") => Some(Self::Npm),
-            Some("pnpm") => Some(Self::Pnpm),
-            Some("yarn") => Some(Self::Yarn),
-            Some("bun") => Some(Self::Bun),
-            _ => None,
-        });
+        let from_agent = user_agent.and_then(Self::from_user_agent);
         let from_path = || {
             let p = script_path?.replace('\\', "/").to_lowercase();
             if p.contains("/.bun/") {
@@ -42,6 +36,28 @@ impl PackageManager {
             }
         };
         from_agent.or_else(from_path).unwrap_or(Self::Npm)
+    }
+
+    /// The package manager an `npm_config_user_agent` value names
+    /// (`pnpm/9.1.0 npm/? node/v20 ...`), if any.
+    pub fn from_user_agent(ua: &str) -> Option<Self> {
+        match ua.split('/').next() {
+            Some("npm") => Some(Self::Npm),
+            Some("pnpm") => Some(Self::Pnpm),
+            Some("yarn") => Some(Self::Yarn),
+            Some("bun") => Some(Self::Bun),
+            _ => None,
+        }
+    }
+
+    /// Its command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Npm => "npm",
+            Self::Pnpm => "pnpm",
+            Self::Yarn => "yarn",
+            Self::Bun => "bun",
+        }
     }
 
     /// The one running this process.
