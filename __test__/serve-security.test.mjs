@@ -112,3 +112,17 @@ test("serve --help lists the security flags", async () => {
     assert.match(r.stdout, new RegExp(flag), flag);
   }
 });
+
+test("serve --public takes its token from ARKOR_SERVE_TOKEN when --token is not given", async () => {
+  const { env } = isolated({ ARKOR_SERVE_TOKEN: "from-the-environment-0123456789" });
+  const s = await serve(env, ["--public"]);
+  try {
+    const ok = await call(s.port, { path: "/v1/me", headers: { authorization: "Bearer from-the-environment-0123456789" } });
+    assert.equal(ok.status, 200);
+    const other = await call(s.port, { path: "/v1/me", headers: { authorization: "Bearer something-else" } });
+    assert.equal(other.status, 401);
+    assert.ok(!s.h.stdout.includes("from-the-environment-0123456789"), "a token the operator set is not printed");
+  } finally {
+    await stop(s.h);
+  }
+});

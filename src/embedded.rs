@@ -103,6 +103,8 @@ pub struct SettingsObject {
     pub device: Option<String>,
     /// bf16 products (off with `ARKOR_BF16=0`).
     pub bf16: bool,
+    /// `$ARKOR_SERVE_TOKEN`: `arkor serve --public`'s token when `--token` is not given.
+    pub serve_token: Option<String>,
 }
 
 /// The settings now (read at call time, like the SDK's other path and URL functions).
@@ -115,6 +117,7 @@ pub fn settings() -> SettingsObject {
         cloud_api_url: s.cloud_api_url,
         device: s.device,
         bf16: s.bf16,
+        serve_token: s.serve_token,
     }
 }
 

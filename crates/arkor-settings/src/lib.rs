@@ -27,6 +27,8 @@ pub mod vars {
     pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
     /// The token sent to that Hub.
     pub const HF_TOKEN: &str = "HF_TOKEN";
+    /// `arkor serve --public`'s bearer token when `--token` is not given.
+    pub const SERVE_TOKEN: &str = "ARKOR_SERVE_TOKEN";
 }
 
 /// The Hub used when `HF_ENDPOINT` is not set.
@@ -76,6 +78,8 @@ pub struct Settings {
     pub hf_endpoint: String,
     /// `$HF_TOKEN`.
     pub hf_token: Option<String>,
+    /// `$ARKOR_SERVE_TOKEN`.
+    pub serve_token: Option<String>,
 }
 
 impl Settings {
@@ -88,6 +92,7 @@ impl Settings {
             bf16: std::env::var(vars::BF16).map_or(true, |v| v != "0"),
             hf_endpoint: var(vars::HF_ENDPOINT).unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_owned()).trim_end_matches('/').to_owned(),
             hf_token: var(vars::HF_TOKEN),
+            serve_token: var(vars::SERVE_TOKEN),
         }
     }
 
@@ -105,13 +110,13 @@ mod tests {
     // One test: the variables are process-wide.
     #[test]
     fn reads_each_variable_with_its_default() {
-        for v in [vars::HOME, vars::CLOUD_API_URL, vars::DEVICE, vars::BF16, vars::HF_ENDPOINT, vars::HF_TOKEN] {
+        for v in [vars::HOME, vars::CLOUD_API_URL, vars::DEVICE, vars::BF16, vars::HF_ENDPOINT, vars::HF_TOKEN, vars::SERVE_TOKEN] {
             std::env::remove_var(v);
         }
         std::env::set_var("HOME", "/h");
         let s = Settings::from_env();
         assert_eq!(s.local_home, PathBuf::from("/h/.arkor/local"));
-        assert_eq!((s.cloud_api_url, s.device, s.bf16, s.hf_token), (None, None, true, None));
+        assert_eq!((s.cloud_api_url, s.device, s.bf16, s.hf_token, s.serve_token), (None, None, true, None, None));
         assert_eq!(s.hf_endpoint, DEFAULT_HF_ENDPOINT);
 
         std::env::set_var(vars::HOME, "/data");
@@ -120,7 +125,9 @@ mod tests {
         std::env::set_var(vars::BF16, "0");
         std::env::set_var(vars::HF_ENDPOINT, "http://hub/");
         std::env::set_var(vars::HF_TOKEN, "t");
+        std::env::set_var(vars::SERVE_TOKEN, "st");
         let s = Settings::from_env();
+        assert_eq!(s.serve_token.as_deref(), Some("st"));
         assert_eq!(s.local_home, PathBuf::from("/data"));
         assert_eq!(s.cloud_api_url.as_deref(), Some("http://x:1"));
         assert_eq!(s.device.as_deref(), Some("cuda:1"));

@@ -25,7 +25,7 @@ async function runServe(opts = {}) {
     public: Boolean(opts.public),
     allowHosts: opts.allowHost ?? [],
     allowAnonymous: Boolean(opts.allowAnonymous),
-    token: opts.token ?? (process.env.ARKOR_SERVE_TOKEN || undefined),
+    token: opts.token ?? (require("../../native").settings().serveToken || undefined),
     allowPaths: opts.allowPath ?? [],
     allowPrivateUrls: Boolean(opts.allowPrivateUrls),
   });
