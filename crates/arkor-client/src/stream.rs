@@ -19,28 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::events::Parsed;
 use crate::http::{CloudApiClient, Scope};
-use eventsource_stream::{EventStreamError, Eventsource};
-
-/// EXPERIMENT: socket reads are cut into pieces of this many bytes before
-/// `eventsource-stream` sees them (0: whole reads), since that crate copies
-/// the rest of its buffer once per line.
-const PIECE: usize = 1024;
-
-type Events = Pin<Box<dyn Stream<Item = std::result::Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>> + Send>>;
-
-fn events(body: Body) -> Events {
-    if PIECE == 0 {
-        return Box::pin(body.eventsource());
-    }
-    let cut = body.flat_map(|r| {
-        let pieces: Vec<reqwest::Result<Bytes>> = match r {
-            Ok(b) => (0..b.len()).step_by(PIECE).map(|o| Ok(b.slice(o..(o + PIECE).min(b.len())))).collect(),
-            Err(e) => vec![Err(e)],
-        };
-        futures::stream::iter(pieces)
-    });
-    Box::pin(cut.eventsource())
-}
+use crate::sse::SseParser;
 
 /// The backend's keepalive interval (`event: ping`).
 pub const PING_INTERVAL: Duration = Duration::from_secs(15);
@@ -100,7 +79,8 @@ pub enum Read {
 pub type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 struct Connection {
-    events: Events,
+    body: Body,
+    parser: SseParser,
     /// A parseable data frame arrived on this connection.
     progressed: bool,
 }
@@ -176,7 +156,7 @@ impl<C: Connect> EventStream<C> {
                     r = self.source.connect(self.last_event_id.as_deref()) => r,
                 };
                 match opened {
-                    Ok(body) => self.conn = Some(Connection { events: events(body), progressed: false }),
+                    Ok(body) => self.conn = Some(Connection { body, parser: SseParser::new(), progressed: false }),
                     Err(e) if e.status().is_some_and(|s| PERMANENT.contains(&s)) => return Err(e),
                     Err(e) => {
                         self.fail(e, abort).await?;
@@ -188,9 +168,9 @@ impl<C: Connect> EventStream<C> {
             let idle = self.policy.idle_timeout;
             let first = tokio::select! {
                 _ = abort.cancelled() => return Err(Error::Aborted),
-                r = tokio::time::timeout(idle, conn.events.next()) => r,
+                r = tokio::time::timeout(idle, conn.body.next()) => r,
             };
-            let mut item = match first {
+            let mut chunk = match first {
                 Ok(c) => c,
                 Err(_) => {
                     self.conn = None;
@@ -204,42 +184,51 @@ impl<C: Connect> EventStream<C> {
             let mut ended: Option<Vec<Value>> = None;
             let mut closed: Option<Option<Error>> = None;
             loop {
-                match item {
+                match chunk {
                     None => closed = Some(None),
-                    Some(Err(EventStreamError::Transport(source))) => closed = Some(Some(Error::Http { url: self.what.clone(), source })),
-                    Some(Err(e)) => closed = Some(Some(Error::Decode { what: self.what.clone(), detail: e.to_string() })),
-                    Some(Ok(ev)) => {
-                        frames += 1;
-                        if !ev.id.is_empty() {
-                            self.last_event_id = Some(ev.id.clone());
-                        }
-                        match ev.event.as_str() {
-                            "ping" => {}
-                            "end" => ended = Some(Vec::new()),
-                            _ => {
-                                visited = true;
-                                match visit(&ev.data) {
-                                    Parsed::Malformed => {}
-                                    Parsed::Event => {
-                                        conn.progressed = true;
-                                        self.failures = 0;
-                                    }
-                                    Parsed::Terminal(artifacts) => {
-                                        conn.progressed = true;
-                                        self.failures = 0;
-                                        ended = Some(artifacts);
-                                    }
+                    Some(Err(source)) => closed = Some(Some(Error::Http { url: self.what.clone(), source })),
+                    Some(Ok(bytes)) => {
+                        let last_id = &mut self.last_event_id;
+                        let failures = &mut self.failures;
+                        let progressed = &mut conn.progressed;
+                        conn.parser.feed(&bytes, |frame| {
+                            frames += 1;
+                            if ended.is_some() {
+                                return;
+                            }
+                            if let Some(id) = frame.id.filter(|id| !id.is_empty()) {
+                                *last_id = Some(id.to_owned());
+                            }
+                            match frame.event {
+                                Some("ping") => return,
+                                Some("end") => {
+                                    ended = Some(Vec::new());
+                                    return;
+                                }
+                                _ => {}
+                            }
+                            visited = true;
+                            match visit(frame.data) {
+                                Parsed::Malformed => {}
+                                Parsed::Event => {
+                                    *progressed = true;
+                                    *failures = 0;
+                                }
+                                Parsed::Terminal(artifacts) => {
+                                    *progressed = true;
+                                    *failures = 0;
+                                    ended = Some(artifacts);
                                 }
                             }
-                        }
+                        });
                     }
                 }
                 if closed.is_some() || ended.is_some() || frames >= max_frames {
                     break;
                 }
                 // Take what the socket already delivered, without waiting.
-                match conn.events.next().now_or_never() {
-                    Some(c) => item = c,
+                match conn.body.next().now_or_never() {
+                    Some(c) => chunk = c,
                     None => break,
                 }
             }
