@@ -191,6 +191,63 @@ emit({ status: result.job.status, error: result.job.error, failed, logs });
   assert.equal(res.failed[0].status, "failed");
 });
 
+// Upstream's `arkor init` templates (packages/cli-internal/src/templates.ts)
+// write their trainer with `datasetFormat: { type: "chatml" }`, `evalSteps`,
+// `lora: { r, alpha, loadIn4bit: false }` and an onCheckpoint that asks for
+// JSON-schema output and reads it with res.json(). Such a trainer, with only
+// its model and dataset changed (and fewer steps, to stay quick), must
+// train here: the local backend once refused the `{ type }` form with a 400.
+test("a trainer shaped like upstream's init templates trains with only its model and dataset changed", async () => {
+  const { cwd, dataUrl } = project();
+  const { env } = isolated();
+  const h = runScript(
+    cwd,
+    "run.mjs",
+    `${PRELUDE}
+const logs = [];
+const checks = [];
+const trainer = createTrainer({
+  name: "triage-run",
+  model: ${JSON.stringify(TINY_MODEL)},
+  dataset: { type: "blob", url: ${JSON.stringify(dataUrl)} },
+  datasetFormat: { type: "chatml" },
+  maxSteps: 4,
+  evalSteps: 2,
+  lora: { r: 16, alpha: 16, loadIn4bit: false },
+  callbacks: {
+    onLog: ({ step, loss, evalLoss }) => logs.push({ step, loss, evalLoss }),
+    onCheckpoint: async ({ step, infer }) => {
+      const res = await infer({
+        messages: [{ role: "user", content: "I can't log in to my account." }],
+        stream: false,
+        maxTokens: 16,
+        responseFormat: {
+          type: "json_schema",
+          json_schema: { name: "triage", schema: { type: "object", properties: { category: { type: "string" } }, required: ["category"] }, strict: true },
+        },
+      });
+      const data = await res.json();
+      checks.push({ step, ok: res.ok, content: typeof data.choices?.[0]?.message?.content });
+    },
+  },
+});
+const result = await trainer.wait();
+emit({ status: result.job.status, error: result.job.error ?? null, datasetFormat: result.job.config?.datasetFormat, logs, checks });
+`,
+    { env, timeoutMs: 60_000 },
+  );
+  const r = await h.done;
+  assert.equal(r.code, 0, r.stderr);
+  const [res] = jsonLines(r.stdout);
+  assert.equal(res.status, "completed", res.error);
+  assert.deepEqual(res.datasetFormat, { type: "chatml" });
+  assert.deepEqual(res.logs.map((l) => l.step), [1, 2, 3, 4]);
+  // evalSteps: 2 was honoured: an eval loss at steps 2 and 4 only.
+  assert.deepEqual(res.logs.filter((l) => l.evalLoss !== null).map((l) => l.step), [2, 4]);
+  assert.ok(res.checks.length >= 1);
+  for (const c of res.checks) assert.deepEqual({ ok: c.ok, content: c.content }, { ok: true, content: "string" });
+});
+
 test("trainer.cancel() from inside onLog: wait() ends with status cancelled, training stops within a step or two", async () => {
   const { cwd, dataUrl } = project();
   const { env } = isolated();

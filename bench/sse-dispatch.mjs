@@ -8,7 +8,8 @@
 //        [--variants arkor-sync,arkor-async,baseline-sync,baseline-async]
 //        [--phases throughput,memory,latency] [--memory-events 10×events]
 //        [--addon path/to/arkor.node] [--before path/to/other/checkout]
-//        [--diag] [--json out.json]
+//        [--compare NAME=path/to/other/checkout]... [--upstream path/to/upstream-sdk]
+//        [--fifo PRIORITY] [--diag] [--json out.json]
 //
 // Layout: this process (the orchestrator) forks the SSE server
 // (bench/sse-server.mjs) once, then forks a fresh client process for every
@@ -18,13 +19,13 @@
 // (ms, µs resolution), which is one clock across processes on one machine.
 // See bench/README.md for what each number means.
 
-import { fork } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { createRequire } from "node:module";
-import { performance } from "node:perf_hooks";
+import { performance, PerformanceObserver } from "node:perf_hooks";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
 import { join, dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,6 +43,9 @@ const { values: opts } = parseArgs({
     "memory-events": { type: "string" },
     addon: { type: "string" },
     before: { type: "string" },
+    compare: { type: "string", multiple: true, default: [] },
+    fifo: { type: "string" },
+    upstream: { type: "string" },
     diag: { type: "boolean", default: false },
     json: { type: "string" },
     child: { type: "boolean", default: false },
@@ -294,9 +298,14 @@ async function clientRun(task) {
   const diag = wantDiag ? { batches: 0, bytes: 0, maxBatch: 0, maxBatchBytes: 0, parseMs: 0, dispatchMs: 0, idleMs: 0 } : null;
   let arkor = null;
   if (variant.startsWith("arkor")) arkor = diag ? diagNative(addon, diag) : loadArkor(addon);
-  // `--before DIR`: another checkout of this package (its own index.js,
+  // `--before DIR` / `--compare NAME=DIR`: another checkout of this
+  // package (its own index.js,
   // lib/ and binary), to measure an earlier build in the same run.
-  if (variant.startsWith("before")) arkor = createRequire(join(task.before, "index.js"))(join(task.before, "index.js"));
+  const other = task.compare[variant.slice(0, variant.lastIndexOf("-"))];
+  if (other) arkor = createRequire(join(other, "index.js"))(join(other, "index.js"));
+  // `--upstream DIR`: upstream's TypeScript SDK built from source
+  // (`DIR/arkor.mjs`, see bench/README.md), its own createTrainer/wait().
+  if (variant.startsWith("upstream")) arkor = await import(pathToFileURL(join(task.upstream, "arkor.mjs")).href);
   const cwd = mkdtempSync(join(tmpdir(), "arkor-bench-"));
   mkdirSync(join(cwd, ".arkor"));
   writeFileSync(join(cwd, ".arkor", "state.json"), JSON.stringify({ orgSlug: "org", projectSlug: "p", projectId: "p1" }));
@@ -355,10 +364,25 @@ async function clientRun(task) {
     expected = events;
     entries = new Float64Array(events + 1);
   }
+  // Latency phase: the client's GC pauses (start, duration), to tell which
+  // slow frames waited for one.
+  let gcs = null;
+  let gcObserver = null;
+  if (phase === "latency") {
+    gcs = [];
+    gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcs.push([performance.timeOrigin + e.startTime, e.duration]);
+    });
+    gcObserver.observe({ entryTypes: ["gc"] });
+  }
   const startedAt = now();
   const result = await follow(name);
   const endedAt = now();
   clearInterval(timer);
+  if (gcObserver) {
+    await new Promise((r) => setTimeout(r, 10)); // entries are delivered asynchronously
+    gcObserver.disconnect();
+  }
   samples.push({ t: now(), n: count, ...memSample() });
   globalThis.gc?.();
   globalThis.gc?.();
@@ -380,6 +404,7 @@ async function clientRun(task) {
     memEndGc,
     samples,
     entries: entries ? Array.from(entries) : null,
+    gcs,
     diag,
     checksum: sumLoss,
   };
@@ -420,6 +445,8 @@ function slope(points) {
 const MB = 1024 * 1024;
 /** Memory is called flat when it grows by less than this per event. */
 const FLAT_BYTES_PER_EVENT = 8;
+/** The latency aim: p99 frame → callback under this many ms. */
+const SLOW_MS = 0.5;
 const fmtMB = (b) => (b / MB).toFixed(1);
 const fmtK = (x) => (x / 1000).toFixed(0) + "k";
 
@@ -456,10 +483,15 @@ async function clockOffset(srv) {
   return best;
 }
 
-function runChild(task) {
+/**
+ * One client process for `task`. `fifo`: a real-time priority, so the
+ * client runs under `chrt -f` (SCHED_FIFO) and other processes on the
+ * machine cannot delay it.
+ */
+function runChild(task, fifo) {
   return new Promise((resolvePromise, reject) => {
     const child = fork(fileURLToPath(import.meta.url), ["--child"], {
-      execArgv: ["--expose-gc"],
+      ...(fifo ? { execPath: "chrt", execArgv: ["-f", String(fifo), process.execPath, "--expose-gc"] } : { execArgv: ["--expose-gc"] }),
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     let settled = false;
@@ -481,9 +513,22 @@ async function main() {
   const latEvents = Number(opts["latency-events"]);
   const memEvents = Number(opts["memory-events"] ?? events * 10);
   const intervalUs = Number(opts["interval-us"]);
-  const beforeDir = opts.before ? resolve(opts.before) : undefined;
+  // Other checkouts of this package, by variant prefix (`--before DIR` is
+  // `--compare before=DIR`).
+  const compare = {};
+  for (const spec of [...(opts.before ? [`before=${opts.before}`] : []), ...opts.compare]) {
+    const eq = spec.indexOf("=");
+    if (eq < 1) throw new Error(`--compare wants NAME=DIR, got ${spec}`);
+    const name = spec.slice(0, eq);
+    if (["arkor", "baseline", "upstream"].includes(name)) throw new Error(`--compare: the name ${name} is taken`);
+    compare[name] = resolve(spec.slice(eq + 1));
+  }
   const variants = opts.variants.split(",").map((s) => s.trim()).filter(Boolean);
-  if (beforeDir && !variants.some((v) => v.startsWith("before"))) variants.push("before-sync", "before-async");
+  for (const name of Object.keys(compare)) {
+    if (!variants.some((v) => v.startsWith(`${name}-`))) variants.push(`${name}-sync`, `${name}-async`);
+  }
+  const upstreamDir = opts.upstream ? resolve(opts.upstream) : undefined;
+  if (upstreamDir && !variants.some((v) => v.startsWith("upstream"))) variants.push("upstream-sync", "upstream-async");
   const phases = opts.phases.split(",").map((s) => s.trim()).filter(Boolean);
 
   const srv = await startServer();
@@ -491,7 +536,8 @@ async function main() {
   const clock = await clockOffset(srv);
   console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim()}, load ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log(`addon: ${opts.addon ?? "index.js (arkor.linux-x64-gnu.node)"}`);
-  if (beforeDir) console.log(`before-*: ${beforeDir}/index.js`);
+  for (const [name, dir] of Object.entries(compare)) console.log(`${name}-*: ${dir}/index.js`);
+  if (upstreamDir) console.log(`upstream-*: ${upstreamDir}/arkor.mjs`);
   console.log(`clock offset server−client: ${(clock.offset * 1000).toFixed(0)} µs (IPC RTT ${(clock.rtt * 1000).toFixed(0)} µs)`);
   const report = { node: process.version, cpus: cpus().length, load: loadavg(), clock, throughput: {}, memory: {}, latency: {} };
 
@@ -504,7 +550,7 @@ async function main() {
   /** One throughput run of `variant` over `n` frames, in a fresh client. */
   const throughputRun = async (variant, n) => {
     const streamMsg = srv.next((m) => m.type === "stream" && m.jobId === `tp-${n}`);
-    const res = await runChild({ variant, phase: "throughput", events: n, baseUrl, addon: opts.addon, before: beforeDir, diag: opts.diag });
+    const res = await runChild({ variant, phase: "throughput", events: n, baseUrl, addon: opts.addon, compare, upstream: upstreamDir, diag: opts.diag });
     const stream = await streamMsg;
     // rss against events delivered, past the first quarter of the run
     // (allocator and heap warm-up), as a least-squares slope; and the same
@@ -603,43 +649,75 @@ async function main() {
   }
 
   // Latency phase -------------------------------------------------------------
-  if (phases.includes("latency")) {
-    console.log(`\nlatency: ${latEvents} frames, one every ${intervalUs} µs, ${runs} runs per variant (interleaved); frame write → callback entry`);
+  // `--fifo N` runs it a second time with the server and the clients at
+  // SCHED_FIFO priority N: what the code adds once the scheduler no longer
+  // delays its threads behind other work on the machine.
+  const latencyPhase = async (fifo) => {
+    const label = fifo ? `latency, SCHED_FIFO ${fifo}` : "latency";
+    console.log(`\n${label}: ${latEvents} frames, one every ${intervalUs} µs, ${runs} runs per variant (interleaved); frame write → callback entry`);
     const results = Object.fromEntries(variants.map((v) => [v, []]));
     const jobId = `lat-${latEvents}-${intervalUs}`;
-    for (let r = 0; r < runs; r++) {
-      for (const variant of variants) {
-        const streamMsg = srv.next((m) => m.type === "stream" && m.jobId === jobId);
-        const res = await runChild({ variant, phase: "latency", events: latEvents, intervalUs, baseUrl, addon: opts.addon, before: beforeDir });
-        const stream = await streamMsg;
-        const lat = [];
-        // Server stamps are in its clock: bring them into ours.
-        for (let i = 1; i <= latEvents; i++) lat.push(res.entries[i] - (stream.writeTimes[i] - clock.offset));
-        lat.sort((a, b) => a - b);
-        const row = {
-          p50: percentile(lat, 50),
-          p90: percentile(lat, 90),
-          p99: percentile(lat, 99),
-          p999: percentile(lat, 99.9),
-          max: lat[lat.length - 1],
-          min: lat[0],
-          achievedRate: latEvents / ((stream.lastWriteAt - stream.firstWriteAt) / 1000),
-        };
-        results[variant].push(row);
-        console.log(
-          `  run ${r + 1} ${variant.padEnd(15)} p50 ${(row.p50 * 1000).toFixed(0).padStart(5)} µs  p90 ${(row.p90 * 1000).toFixed(0).padStart(5)} µs  p99 ${(row.p99 * 1000).toFixed(0).padStart(6)} µs  max ${(row.max * 1000).toFixed(0).padStart(6)} µs  (${row.achievedRate.toFixed(0)} frames/s)`,
-        );
+    // Every thread of the server (`-a`), for the phase only.
+    if (fifo) execFileSync("chrt", ["-a", "-f", "-p", String(fifo), String(srv.server.pid)]);
+    try {
+      for (let r = 0; r < runs; r++) {
+        for (const variant of variants) {
+          const streamMsg = srv.next((m) => m.type === "stream" && m.jobId === jobId);
+          const res = await runChild({ variant, phase: "latency", events: latEvents, intervalUs, baseUrl, addon: opts.addon, compare, upstream: upstreamDir }, fifo);
+          const stream = await streamMsg;
+          const lat = [];
+          // Frames over the 0.5 ms aim, and how many of them overlapped one
+          // of the client's GC pauses between the write and the callback.
+          let slow = 0;
+          let slowInGc = 0;
+          for (let i = 1; i <= latEvents; i++) {
+            // Server stamps are in its clock: bring them into ours.
+            const wrote = stream.writeTimes[i] - clock.offset;
+            const l = res.entries[i] - wrote;
+            lat.push(l);
+            if (l > SLOW_MS) {
+              slow++;
+              if (res.gcs.some(([start, dur]) => start < res.entries[i] && start + dur > wrote)) slowInGc++;
+            }
+          }
+          lat.sort((a, b) => a - b);
+          const row = {
+            p50: percentile(lat, 50),
+            p90: percentile(lat, 90),
+            p99: percentile(lat, 99),
+            p999: percentile(lat, 99.9),
+            max: lat[lat.length - 1],
+            min: lat[0],
+            achievedRate: latEvents / ((stream.lastWriteAt - stream.firstWriteAt) / 1000),
+            slow,
+            slowInGc,
+            gcs: res.gcs.length,
+          };
+          results[variant].push(row);
+          console.log(
+            `  run ${r + 1} ${variant.padEnd(15)} p50 ${(row.p50 * 1000).toFixed(0).padStart(5)} µs  p90 ${(row.p90 * 1000).toFixed(0).padStart(5)} µs  p99 ${(row.p99 * 1000).toFixed(0).padStart(6)} µs  max ${(row.max * 1000).toFixed(0).padStart(6)} µs  >0.5 ms: ${row.slow} (${row.slowInGc} during a GC; ${row.gcs} GCs)  (${row.achievedRate.toFixed(0)} frames/s)`,
+          );
+        }
       }
+    } finally {
+      if (fifo) execFileSync("chrt", ["-a", "-o", "-p", "0", String(srv.server.pid)]);
     }
-    console.log(`\n${"variant".padEnd(16)}${"p50 µs".padStart(9)}${"p90 µs".padStart(9)}${"p99 µs".padStart(9)}${"p99.9 µs".padStart(10)}${"max µs".padStart(9)}  p99 < 1 ms?`);
+    console.log(`\n${"variant".padEnd(16)}${"p50 µs".padStart(9)}${"p90 µs".padStart(9)}${"p99 µs".padStart(9)}${"p99.9 µs".padStart(10)}${"max µs".padStart(9)}${">0.5 ms".padStart(9)}${"in GC".padStart(7)}  p99 < 0.5 ms?`);
+    const out = {};
     for (const v of variants) {
       const rs = results[v];
       const m = (k) => median(rs.map((r) => r[k]));
-      const s = { p50: m("p50"), p90: m("p90"), p99: m("p99"), p999: m("p999"), max: m("max"), runs: rs };
-      report.latency[v] = s;
+      const s = { p50: m("p50"), p90: m("p90"), p99: m("p99"), p999: m("p999"), max: m("max"), slow: m("slow"), slowInGc: m("slowInGc"), runs: rs };
+      out[v] = s;
       const us = (x) => (x * 1000).toFixed(0);
-      console.log(`${v.padEnd(16)}${us(s.p50).padStart(9)}${us(s.p90).padStart(9)}${us(s.p99).padStart(9)}${us(s.p999).padStart(10)}${us(s.max).padStart(9)}  ${s.p99 < 1 ? "yes" : "NO"}`);
+      console.log(`${v.padEnd(16)}${us(s.p50).padStart(9)}${us(s.p90).padStart(9)}${us(s.p99).padStart(9)}${us(s.p999).padStart(10)}${us(s.max).padStart(9)}${String(s.slow).padStart(9)}${String(s.slowInGc).padStart(7)}  ${s.p99 < SLOW_MS ? "yes" : "NO"}`);
     }
+    return out;
+  };
+  if (phases.includes("latency")) {
+    console.log(`\nload before the latency phase: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+    report.latency = await latencyPhase(null);
+    if (opts.fifo) report.latencyFifo = await latencyPhase(Number(opts.fifo));
   }
 
   console.log(`\nload after: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);

@@ -2,14 +2,14 @@
 //!
 //! Frames are handed to a visitor as slices of the parser's own buffer, so a
 //! frame costs no allocation unless it has several `data:` lines or invalid
-//! UTF-8. `bench/README.md` ("SSE parsing") compares it with the
-//! `eventsource-stream` crate on the same bytes: that crate copies the rest
-//! of its buffer once per line, which is quadratic in the size of a socket
-//! read. Two further reasons to own it: a frame that names an event but has
-//! no `data:` line (`event: end` from older local backends) must still be
-//! delivered, which the WHATWG algorithm drops; and the trainer takes
-//! everything already buffered in one go, so one trip into JS carries a
-//! whole batch.
+//! UTF-8. `bench/README.md` ("Why not `eventsource-stream`") compares it
+//! with the `eventsource-stream` crate, alone and end to end: that crate
+//! copies the rest of its buffer once per line, which is quadratic in the
+//! size of a socket read, and halved the SDK's events/s. Two further reasons
+//! to own it: a frame that names an event but has no `data:` line
+//! (`event: end` from older local backends) must still be delivered, which
+//! the WHATWG algorithm drops; and an invalid UTF-8 byte must cost only its
+//! own frame (it is replaced), where that crate stops delivering frames.
 
 use std::borrow::Cow;
 use std::ops::Range;

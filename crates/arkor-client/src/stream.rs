@@ -291,6 +291,9 @@ mod tests {
         Refused(Error),
         /// These chunks, then a clean end (or silence, if `silent`).
         Body(Vec<&'static str>, bool),
+        /// Raw chunks (not necessarily UTF-8), then silence: the stream
+        /// must end on what they carry.
+        Raw(Vec<&'static [u8]>),
     }
 
     #[derive(Clone, Default)]
@@ -311,6 +314,10 @@ mod tests {
                     Attempt::Body(chunks, silent) => {
                         let chunks = futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c.as_bytes()))));
                         Ok(if silent { Box::pin(chunks.chain(futures::stream::pending())) as Body } else { Box::pin(chunks) as Body })
+                    }
+                    Attempt::Raw(chunks) => {
+                        let chunks = futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))));
+                        Ok(Box::pin(chunks.chain(futures::stream::pending())) as Body)
                     }
                 }
             })
@@ -433,6 +440,22 @@ mod tests {
             Err(Error::StreamGaveUp { last, .. }) => assert!(matches!(*last, Error::StreamIdle { .. }), "{last}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// One bad byte must cost at most its own frame. (A parser that holds
+    /// back undecodable bytes until more arrive, as `eventsource-stream`
+    /// does, would deliver nothing after it while the connection stays busy,
+    /// so not even the idle timeout would end the wait.)
+    #[tokio::test(start_paused = true)]
+    async fn invalid_utf8_costs_only_its_own_frame() {
+        let (mut s, seen) = stream(
+            vec![Attempt::Raw(vec![b"id: 1\ndata: {\"a\":\"\xff\"}\n\n", b"id: 2\ndata: {}\n\n", b"id: 3\ndata: \"T\"\n\n"])],
+            Some(0),
+        );
+        let (frames, end) = drain(&mut s).await;
+        assert_eq!(frames, vec!["{\"a\":\"\u{fffd}\"}", "{}", "\"T\""]);
+        assert!(end.is_ok());
+        assert_eq!(seen.0.lock().unwrap().len(), 1, "no reconnect");
     }
 
     #[tokio::test(start_paused = true)]
