@@ -60,14 +60,11 @@ export interface BlobDatasetSource {
 export type DatasetSource = HuggingfaceDatasetSource | BlobDatasetSource;
 
 /**
- * Job configuration as sent to (and echoed back by) the backend. Not
- * importable by name; reachable as `TrainingJob["config"]`.
+ * The settings `TrainerInput` and the job config share: the SDK sends them
+ * under the same names, as given. Not importable by name.
  */
-interface JobConfig {
-  /** Plain `string`: a job read back from the server may name any model. */
-  model: string;
-  datasetSource: DatasetSource;
-  datasetFormat?: unknown;
+interface TrainingSettings {
+  /** Cap on optimiser steps. */
   maxSteps?: number;
   numTrainEpochs?: number;
   learningRate?: number;
@@ -75,18 +72,36 @@ interface JobConfig {
   optim?: string;
   lrSchedulerType?: string;
   weightDecay?: number;
+  /** Passed through to the backend unchanged. */
   warmupSteps?: unknown;
+  /** Passed through to the backend unchanged. */
   loggingSteps?: unknown;
+  /** Passed through to the backend unchanged. */
   saveSteps?: unknown;
+  /** Passed through to the backend unchanged. */
   evalSteps?: unknown;
+  /** Passed through to the backend unchanged. */
+  trainOnResponsesOnly?: unknown;
+  /** Passed through to the backend unchanged. */
+  datasetFormat?: unknown;
+  /** Passed through to the backend unchanged. */
+  datasetSplit?: unknown;
+  /** Smoke-test run: small data sample, few steps. */
+  dryRun?: boolean;
+}
+
+/**
+ * Job configuration as sent to (and echoed back by) the backend. Not
+ * importable by name; reachable as `TrainingJob["config"]`.
+ */
+interface JobConfig extends TrainingSettings {
+  /** Plain `string`: a job read back from the server may name any model. */
+  model: string;
+  datasetSource: DatasetSource;
   loraR?: number;
   loraAlpha?: number;
   maxLength?: number;
   loadIn4bit?: boolean;
-  trainOnResponsesOnly?: unknown;
-  datasetSplit?: unknown;
-  /** Short smoke-test run: truncated dataset, capped step count. */
-  dryRun?: boolean;
 }
 
 /** A training job record. Timestamps are ISO-8601 strings. */
@@ -281,36 +296,13 @@ export interface LoraConfig {
 }
 
 /** Everything `createTrainer` needs to describe one fine-tuning run. */
-export interface TrainerInput {
+export interface TrainerInput extends TrainingSettings {
   /** Run name shown in job listings. */
   name: string;
   /** Base model; must be one of `SUPPORTED_MODELS`. */
   model: SupportedModel;
   dataset: DatasetSource;
   lora?: LoraConfig;
-  maxSteps?: number;
-  numTrainEpochs?: number;
-  learningRate?: number;
-  batchSize?: number;
-  optim?: string;
-  lrSchedulerType?: string;
-  weightDecay?: number;
-  /** Passed through to the backend unchanged. */
-  warmupSteps?: unknown;
-  /** Passed through to the backend unchanged. */
-  loggingSteps?: unknown;
-  /** Passed through to the backend unchanged. */
-  saveSteps?: unknown;
-  /** Passed through to the backend unchanged. */
-  evalSteps?: unknown;
-  /** Passed through to the backend unchanged. */
-  trainOnResponsesOnly?: unknown;
-  /** Passed through to the backend unchanged. */
-  datasetFormat?: unknown;
-  /** Passed through to the backend unchanged. */
-  datasetSplit?: unknown;
-  /** Smoke-test run: small data sample, few steps. */
-  dryRun?: boolean;
   callbacks?: Partial<TrainerCallbacks>;
   /**
    * Stops the local `wait()` (it rejects with `signal.reason`). Does not

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use arkor_client::{CloudApiClient, Credentials, Error, RetryPolicy, Scope};
+use arkor_client::{CloudApiClient, Credentials, ResponseStream, RetryPolicy, Scope};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::Value;
@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::abort::AbortHandle;
 use crate::errors::{bad_arg, IntoNapi};
 use crate::objects::{AnonymousTokenObject, CliConfigObject, CloudApiUrlObject, CredentialsObject, ProjectStateObject, RetryOptions, ScopeObject};
-use crate::response::NativeResponse;
+use crate::response::{abortable, NativeResponse};
 
 /// A client bound to one backend and identity.
 #[napi]
@@ -105,16 +105,8 @@ impl NativeClient {
     /// `POST /v1/inference/chat` with `body` in `scope`.
     #[napi(ts_return_type = "Promise<NativeResponse>")]
     pub fn chat<'env>(&self, env: &'env Env, scope: ScopeObject, body: Value, abort: &AbortHandle) -> Result<PromiseRaw<'env, NativeResponse>> {
-        let client = self.inner.clone();
-        let scope = Scope::from(scope);
-        let token = abort.token.clone();
-        env.spawn_future(async move {
-            let res = tokio::select! {
-                _ = token.cancelled() => Err(Error::Aborted),
-                r = client.chat(&scope, &body) => r,
-            };
-            Ok(NativeResponse::new(arkor_client::ResponseStream::new(res.napi()?), token))
-        })
+        let (client, scope) = (self.inner.clone(), Scope::from(scope));
+        abortable(env, abort.token.clone(), async move { client.chat(&scope, &body).await.map(ResponseStream::new) })
     }
 
     /// Opens a job's event stream as a raw response.
@@ -127,15 +119,9 @@ impl NativeClient {
         last_event_id: Option<String>,
         abort: &AbortHandle,
     ) -> Result<PromiseRaw<'env, NativeResponse>> {
-        let client = self.inner.clone();
-        let scope = Scope::from(scope);
-        let token = abort.token.clone();
-        env.spawn_future(async move {
-            let res = tokio::select! {
-                _ = token.cancelled() => Err(Error::Aborted),
-                r = client.open_event_stream(&job_id, &scope, last_event_id.as_deref()) => r,
-            };
-            Ok(NativeResponse::new(arkor_client::ResponseStream::new(res.napi()?), token))
+        let (client, scope) = (self.inner.clone(), Scope::from(scope));
+        abortable(env, abort.token.clone(), async move {
+            client.open_event_stream(&job_id, &scope, last_event_id.as_deref()).await.map(ResponseStream::new)
         })
     }
 }

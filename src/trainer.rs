@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::abort::AbortHandle;
 use crate::errors::IntoNapi;
 use crate::objects::{millis, CredentialsObject, InferArgsObject};
-use crate::response::NativeResponse;
+use crate::response::{abortable, NativeResponse};
 
 /// One batch of callbacks for JS, in the layout of
 /// [`arkor_client::events::Batch`]: `kinds` codes, the numbers of each
@@ -125,15 +125,8 @@ impl NativeTrainer {
     #[napi(ts_return_type = "Promise<NativeResponse>")]
     pub fn infer<'env>(&self, env: &'env Env, adapter: Value, args: InferArgsObject, abort: &AbortHandle) -> Result<PromiseRaw<'env, NativeResponse>> {
         let t = self.inner.clone();
-        let token = abort.token.clone();
         let args = arkor_client::job::InferArgs::from(args);
-        env.spawn_future(async move {
-            let res = tokio::select! {
-                _ = token.cancelled() => Err(Error::Aborted),
-                r = t.infer(&adapter, &args) => r,
-            };
-            Ok(NativeResponse::new(res.napi()?, token))
-        })
+        abortable(env, abort.token.clone(), async move { t.infer(&adapter, &args).await })
     }
 }
 

@@ -5,19 +5,27 @@
 
 use std::collections::BTreeSet;
 
-use arkor_protocol::job::{BlobSource, DatasetSource, HubSource, JobConfig, LocalSettings, LoraInput, TrainerInput};
+use arkor_protocol::job::{BlobSource, DatasetSource, HubSource, JobConfig, LocalSettings, LoraInput, TrainSettings, TrainerInput};
 
 const DTS: &str = include_str!("../../../index.d.ts");
 
-/// The member names of `interface name { ... }` in `index.d.ts` (members at
-/// the interface's own level, not those of nested object types).
+/// The member names of `interface name { ... }` in `index.d.ts`, those of
+/// the interfaces it extends included (members at the interface's own
+/// level, not those of nested object types).
 fn members(name: &str) -> BTreeSet<String> {
-    let start = DTS
+    let (start, header) = DTS
         .lines()
-        .position(|l| l.trim_start_matches("export ").starts_with(&format!("interface {name} {{")))
+        .enumerate()
+        .map(|(i, l)| (i, l.trim_start_matches("export ")))
+        .find(|(_, l)| l.starts_with(&format!("interface {name} ")))
         .unwrap_or_else(|| panic!("no interface {name} in index.d.ts"));
-    let mut depth = 0usize;
     let mut out = BTreeSet::new();
+    if let Some(bases) = header.split(" extends ").nth(1) {
+        for base in bases.trim_end_matches('{').split(',') {
+            out.extend(members(base.trim()));
+        }
+    }
+    let mut depth = 0usize;
     for line in DTS.lines().skip(start) {
         let code = line.split("//").next().unwrap_or_default();
         if depth == 1 {
@@ -71,14 +79,15 @@ fn dataset_sources_list_the_same_fields_and_tags() {
         expected.insert(DatasetSource::TAG.to_owned());
         assert_eq!(members(interface), expected, "{interface}");
         let tag_line = format!("{}: \"{tag}\";", DatasetSource::TAG);
-        let start = DTS.find(&format!("interface {interface} {{")).unwrap();
+        let start = DTS.find(&format!("interface {interface} ")).unwrap();
         assert!(DTS[start..].split('}').next().unwrap().contains(&tag_line), "{interface} has no `{tag_line}`");
     }
 }
 
 #[test]
-fn the_reader_sees_nested_members_apart() {
-    // `TrainerInternalContext` has no nested objects; `TrainingJob` has none
-    // either, but `TrainerCallbacks` does: only its five callbacks count.
+fn the_reader_sees_nested_members_apart_and_follows_extends() {
+    // `TrainerCallbacks` has nested object types: only its five callbacks count.
     assert_eq!(members("TrainerCallbacks"), set(["onStarted", "onLog", "onCheckpoint", "onCompleted", "onFailed"]));
+    let shared = set(TrainSettings::fields());
+    assert!(members("TrainingSettings") == shared && members("JobConfig").is_superset(&shared));
 }
