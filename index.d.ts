@@ -10,6 +10,16 @@
 // `Response`, `AbortSignal` and `fetch` come from the consumer's environment
 // (`@types/node` or the DOM lib), exactly as with the TypeScript SDK.
 
+import type {
+  CreateDeploymentInput,
+  CreateDeploymentKeyInput,
+  CreateDeploymentKeyResult,
+  DeploymentDto,
+  DeploymentKeyDto,
+  DeploymentScope,
+  UpdateDeploymentInput,
+} from "./deployments";
+
 // ---------------------------------------------------------------------------
 // Models
 // ---------------------------------------------------------------------------
@@ -478,98 +488,11 @@ export declare function writeState(
 export declare function statePath(cwd?: string): string;
 
 // ---------------------------------------------------------------------------
-// Deployments
+// Deployments: their shapes are in deployments.d.ts, as upstream keeps them
+// in a module of their own.
 // ---------------------------------------------------------------------------
 
-/** What a deployment serves: a trained adapter or a base model. */
-export type DeploymentTarget =
-  | {
-      kind: "adapter";
-      adapter:
-        | { kind: "final"; jobId: string }
-        | { kind: "checkpoint"; jobId: string; step: number };
-    }
-  | { kind: "base_model"; baseModel: string };
-
-/** `none`: public URL; `fixed_api_key`: requests need an issued key. */
-export type DeploymentAuthMode = "none" | "fixed_api_key";
-
-/** Retention policy for stored chat runs of a deployment. */
-export type DeploymentRunRetentionMode = "unlimited" | "disabled" | "days";
-
-/** A deployment as returned by the API. */
-export interface DeploymentDto {
-  id: string;
-  slug: string;
-  orgId: string;
-  projectId: string;
-  target: DeploymentTarget;
-  authMode: DeploymentAuthMode;
-  urlFormat: "openai_compat";
-  enabled: boolean;
-  customDomain: string | null;
-  /** Known modes autocomplete; unknown future modes still type-check. */
-  runRetentionMode?: DeploymentRunRetentionMode | (string & {});
-  runRetentionDays?: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** A deployment key as listed (the secret itself is never included). */
-export interface DeploymentKeyDto {
-  id: string;
-  label: string;
-  /** Leading characters of the key, for display. */
-  prefix: string;
-  enabled: boolean;
-  createdAt: string;
-  lastUsedAt: string | null;
-}
-
-/** `runRetentionDays` goes with mode `"days"` and only with it. */
-type RunRetentionFields =
-  | { runRetentionMode?: undefined; runRetentionDays?: undefined }
-  | {
-      runRetentionMode: "unlimited" | "disabled";
-      runRetentionDays?: undefined;
-    }
-  | { runRetentionMode: "days"; runRetentionDays: number };
-
-/** Body of `createDeployment`. */
-export type CreateDeploymentInput = {
-  /** Subdomain label: 2-50 chars of `[a-z0-9-]`, no leading/trailing `-`. */
-  slug: string;
-  target: DeploymentTarget;
-  authMode: DeploymentAuthMode;
-} & RunRetentionFields;
-
-/** Body of `updateDeployment`; omitted fields are left as they are. */
-export type UpdateDeploymentInput = {
-  target?: DeploymentTarget;
-  authMode?: DeploymentAuthMode;
-  enabled?: boolean;
-} & RunRetentionFields;
-
-/** Body of `createDeploymentKey`. */
-export interface CreateDeploymentKeyInput {
-  /** 1-80 characters. */
-  label: string;
-}
-
-/** A newly issued key; `plaintext` is only ever returned here. */
-export interface CreateDeploymentKeyResult {
-  id: string;
-  label: string;
-  plaintext: string;
-  prefix: string;
-  createdAt: string;
-}
-
-/** Org and project every deployment call is scoped to. */
-export interface DeploymentScope {
-  orgSlug: string;
-  projectSlug: string;
-}
+export * from "./deployments";
 
 // ---------------------------------------------------------------------------
 // HTTP client
