@@ -41,9 +41,10 @@ impl FromWire for Value {
 }
 
 /// One field of a wire object: absent, or the JSON given for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Field<T> {
     /// The key is not there (or was `undefined` in JS, which `JSON.stringify` drops).
+    #[default]
     Absent,
     /// The key is there.
     Given {
@@ -52,12 +53,6 @@ pub enum Field<T> {
         /// `raw` read as the field's type, when it is one.
         value: Option<T>,
     },
-}
-
-impl<T> Default for Field<T> {
-    fn default() -> Self {
-        Field::Absent
-    }
 }
 
 impl<T: FromWire> Field<T> {

@@ -238,8 +238,7 @@ pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ConfigError> {
         return Err(bad(model_field.name, format_args!("{model:?} is not served by this local backend; use one of {}", local_models())));
     }
     let dataset = dataset(&cfg, access)?;
-    let mut t = TrainConfig::default();
-    t.bf16_matmul = bf16_enabled();
+    let mut t = TrainConfig { bf16_matmul: bf16_enabled(), ..TrainConfig::default() };
     let mut lora = LoraConfig::default();
     if let Some(r) = count(lora_in.lora_r(), 1)? {
         lora.r = r;

@@ -44,16 +44,16 @@ pub enum JobError {
     Config(#[from] ConfigError),
     /// The base model could not be had.
     #[error(transparent)]
-    Model(#[from] ModelError),
+    Model(Box<ModelError>),
     /// The rows could not be had.
     #[error(transparent)]
-    Dataset(#[from] DatasetError),
+    Dataset(Box<DatasetError>),
     /// The dataset (after a dry run's cut) has nothing to train on.
     #[error("the dataset has no examples")]
     NoExamples,
     /// Training stopped on an engine error.
     #[error(transparent)]
-    Engine(#[from] arkor_engine::Error),
+    Engine(Box<arkor_engine::Error>),
     /// An older adapter in the way of a new one could not be removed.
     #[error("cannot replace {}: {source}", path.display())]
     Replace {
@@ -75,6 +75,25 @@ pub enum JobError {
     /// The training thread panicked; the message is the panic's.
     #[error("internal error in the training step: {0}")]
     Panic(String),
+}
+
+// Boxed: engine errors are large, and a job fails at most once.
+impl From<ModelError> for JobError {
+    fn from(e: ModelError) -> Self {
+        JobError::Model(Box::new(e))
+    }
+}
+
+impl From<DatasetError> for JobError {
+    fn from(e: DatasetError) -> Self {
+        JobError::Dataset(Box::new(e))
+    }
+}
+
+impl From<arkor_engine::Error> for JobError {
+    fn from(e: arkor_engine::Error) -> Self {
+        JobError::Engine(Box::new(e))
+    }
 }
 
 /// Shared by the routes and the worker loop.
