@@ -141,3 +141,12 @@ test("a BigInt in a field the job config takes throws JSON.stringify's TypeError
     return true;
   });
 });
+
+test("CloudApiClient.createJob sends its config as JSON.stringify writes it, as upstream's client does", async (t) => {
+  const { mock } = await setupCloud(t);
+  const c = new arkor.CloudApiClient({ baseUrl: mock.url, credentials: anonCreds(mock.url) });
+  const config = { model: "m", datasetSource: DATASET, maxSteps: NaN, at: new Date(0), fn() {}, skip: undefined, list: [undefined, 1] };
+  await c.createJob({ orgSlug: "o", projectSlug: "p", name: "n", config });
+  const [req] = mock.find("POST", "/v1/jobs");
+  assert.deepEqual(req.body.config, { model: "m", datasetSource: DATASET, maxSteps: null, at: "1970-01-01T00:00:00.000Z", list: [null, 1] });
+});

@@ -69,9 +69,11 @@ impl NativeClient {
     }
 
     /// `POST /v1/jobs` → `{ job }`, with a fresh `Idempotency-Key` kept
-    /// across this call's retries.
-    #[napi(ts_return_type = "Promise<unknown>")]
-    pub fn create_job<'env>(&self, env: &'env Env, scope: ScopeObject, name: String, config: Value) -> Result<PromiseRaw<'env, Value>> {
+    /// across this call's retries. `config` is sent as `JSON.stringify`
+    /// writes it, as upstream's client sends it.
+    #[napi(ts_args_type = "scope: ScopeObject, name: string, config: unknown", ts_return_type = "Promise<unknown>")]
+    pub fn create_job<'env>(&self, env: &'env Env, scope: ScopeObject, name: String, config: Unknown) -> Result<PromiseRaw<'env, Value>> {
+        let config = crate::objects::json_of(env, config)?.unwrap_or(Value::Null);
         let client = self.inner.clone();
         let scope = Scope::from(scope);
         let key = arkor_client::retry::new_idempotency_key();
