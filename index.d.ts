@@ -229,8 +229,11 @@ export type StructuredOutputs = ExactlyOne<{
 }> &
   StructuredOutputsCommon;
 
-/** Arguments of the `infer` helper handed to `onCheckpoint`. */
-export interface InferArgs {
+/**
+ * The generation settings `infer` and `CloudApiClient.chat` share. Not
+ * importable by name.
+ */
+interface ChatSettings {
   messages: ChatMessage[];
   temperature?: number;
   topP?: number;
@@ -241,6 +244,10 @@ export interface InferArgs {
   toolChoice?: ToolChoice;
   responseFormat?: ResponseFormat;
   structuredOutputs?: StructuredOutputs;
+}
+
+/** Arguments of the `infer` helper handed to `onCheckpoint`. */
+export interface InferArgs extends ChatSettings {
   /** Aborts the HTTP request. */
   signal?: AbortSignal;
 }
@@ -603,18 +610,9 @@ export declare class CloudApiClient {
   /** `POST /v1/inference/chat`; resolves the raw `Response`. */
   chat(input: {
     scope: JobScope;
-    body: {
-      messages: ChatMessage[];
+    body: ChatSettings & {
       adapter?: { kind: "final" | "checkpoint"; jobId: string; step?: number };
       baseModel?: string;
-      temperature?: number;
-      topP?: number;
-      maxTokens?: number;
-      stream?: boolean;
-      tools?: ToolDefinition[];
-      toolChoice?: ToolChoice;
-      responseFormat?: ResponseFormat;
-      structuredOutputs?: StructuredOutputs;
     };
     signal?: AbortSignal;
   }): Promise<Response>;
