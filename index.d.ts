@@ -10,6 +10,16 @@
 // `Response`, `AbortSignal` and `fetch` come from the consumer's environment
 // (`@types/node` or the DOM lib), exactly as with the TypeScript SDK.
 
+import type {
+  CreateDeploymentInput,
+  CreateDeploymentKeyInput,
+  CreateDeploymentKeyResult,
+  DeploymentDto,
+  DeploymentKeyDto,
+  DeploymentScope,
+  UpdateDeploymentInput,
+} from "./deployments";
+
 // ---------------------------------------------------------------------------
 // Models
 // ---------------------------------------------------------------------------
@@ -60,14 +70,11 @@ export interface BlobDatasetSource {
 export type DatasetSource = HuggingfaceDatasetSource | BlobDatasetSource;
 
 /**
- * Job configuration as sent to (and echoed back by) the backend. Not
- * importable by name; reachable as `TrainingJob["config"]`.
+ * The settings `TrainerInput` and the job config share: the SDK sends them
+ * under the same names, as given. Not importable by name.
  */
-interface JobConfig {
-  /** Plain `string`: a job read back from the server may name any model. */
-  model: string;
-  datasetSource: DatasetSource;
-  datasetFormat?: unknown;
+interface TrainingSettings {
+  /** Cap on optimiser steps. */
   maxSteps?: number;
   numTrainEpochs?: number;
   learningRate?: number;
@@ -75,18 +82,36 @@ interface JobConfig {
   optim?: string;
   lrSchedulerType?: string;
   weightDecay?: number;
+  /** Passed through to the backend unchanged. */
   warmupSteps?: unknown;
+  /** Passed through to the backend unchanged. */
   loggingSteps?: unknown;
+  /** Passed through to the backend unchanged. */
   saveSteps?: unknown;
+  /** Passed through to the backend unchanged. */
   evalSteps?: unknown;
+  /** Passed through to the backend unchanged. */
+  trainOnResponsesOnly?: unknown;
+  /** Passed through to the backend unchanged. */
+  datasetFormat?: unknown;
+  /** Passed through to the backend unchanged. */
+  datasetSplit?: unknown;
+  /** Smoke-test run: small data sample, few steps. */
+  dryRun?: boolean;
+}
+
+/**
+ * Job configuration as sent to (and echoed back by) the backend. Not
+ * importable by name; reachable as `TrainingJob["config"]`.
+ */
+interface JobConfig extends TrainingSettings {
+  /** Plain `string`: a job read back from the server may name any model. */
+  model: string;
+  datasetSource: DatasetSource;
   loraR?: number;
   loraAlpha?: number;
   maxLength?: number;
   loadIn4bit?: boolean;
-  trainOnResponsesOnly?: unknown;
-  datasetSplit?: unknown;
-  /** Short smoke-test run: truncated dataset, capped step count. */
-  dryRun?: boolean;
 }
 
 /** A training job record. Timestamps are ISO-8601 strings. */
@@ -204,8 +229,11 @@ export type StructuredOutputs = ExactlyOne<{
 }> &
   StructuredOutputsCommon;
 
-/** Arguments of the `infer` helper handed to `onCheckpoint`. */
-export interface InferArgs {
+/**
+ * The generation settings `infer` and `CloudApiClient.chat` share. Not
+ * importable by name.
+ */
+interface ChatSettings {
   messages: ChatMessage[];
   temperature?: number;
   topP?: number;
@@ -216,6 +244,10 @@ export interface InferArgs {
   toolChoice?: ToolChoice;
   responseFormat?: ResponseFormat;
   structuredOutputs?: StructuredOutputs;
+}
+
+/** Arguments of the `infer` helper handed to `onCheckpoint`. */
+export interface InferArgs extends ChatSettings {
   /** Aborts the HTTP request. */
   signal?: AbortSignal;
 }
@@ -281,36 +313,13 @@ export interface LoraConfig {
 }
 
 /** Everything `createTrainer` needs to describe one fine-tuning run. */
-export interface TrainerInput {
+export interface TrainerInput extends TrainingSettings {
   /** Run name shown in job listings. */
   name: string;
   /** Base model; must be one of `SUPPORTED_MODELS`. */
   model: SupportedModel;
   dataset: DatasetSource;
   lora?: LoraConfig;
-  maxSteps?: number;
-  numTrainEpochs?: number;
-  learningRate?: number;
-  batchSize?: number;
-  optim?: string;
-  lrSchedulerType?: string;
-  weightDecay?: number;
-  /** Passed through to the backend unchanged. */
-  warmupSteps?: unknown;
-  /** Passed through to the backend unchanged. */
-  loggingSteps?: unknown;
-  /** Passed through to the backend unchanged. */
-  saveSteps?: unknown;
-  /** Passed through to the backend unchanged. */
-  evalSteps?: unknown;
-  /** Passed through to the backend unchanged. */
-  trainOnResponsesOnly?: unknown;
-  /** Passed through to the backend unchanged. */
-  datasetFormat?: unknown;
-  /** Passed through to the backend unchanged. */
-  datasetSplit?: unknown;
-  /** Smoke-test run: small data sample, few steps. */
-  dryRun?: boolean;
   callbacks?: Partial<TrainerCallbacks>;
   /**
    * Stops the local `wait()` (it rejects with `signal.reason`). Does not
@@ -486,98 +495,11 @@ export declare function writeState(
 export declare function statePath(cwd?: string): string;
 
 // ---------------------------------------------------------------------------
-// Deployments
+// Deployments: their shapes are in deployments.d.ts, as upstream keeps them
+// in a module of their own.
 // ---------------------------------------------------------------------------
 
-/** What a deployment serves: a trained adapter or a base model. */
-export type DeploymentTarget =
-  | {
-      kind: "adapter";
-      adapter:
-        | { kind: "final"; jobId: string }
-        | { kind: "checkpoint"; jobId: string; step: number };
-    }
-  | { kind: "base_model"; baseModel: string };
-
-/** `none`: public URL; `fixed_api_key`: requests need an issued key. */
-export type DeploymentAuthMode = "none" | "fixed_api_key";
-
-/** Retention policy for stored chat runs of a deployment. */
-export type DeploymentRunRetentionMode = "unlimited" | "disabled" | "days";
-
-/** A deployment as returned by the API. */
-export interface DeploymentDto {
-  id: string;
-  slug: string;
-  orgId: string;
-  projectId: string;
-  target: DeploymentTarget;
-  authMode: DeploymentAuthMode;
-  urlFormat: "openai_compat";
-  enabled: boolean;
-  customDomain: string | null;
-  /** Known modes autocomplete; unknown future modes still type-check. */
-  runRetentionMode?: DeploymentRunRetentionMode | (string & {});
-  runRetentionDays?: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** A deployment key as listed (the secret itself is never included). */
-export interface DeploymentKeyDto {
-  id: string;
-  label: string;
-  /** Leading characters of the key, for display. */
-  prefix: string;
-  enabled: boolean;
-  createdAt: string;
-  lastUsedAt: string | null;
-}
-
-/** `runRetentionDays` goes with mode `"days"` and only with it. */
-type RunRetentionFields =
-  | { runRetentionMode?: undefined; runRetentionDays?: undefined }
-  | {
-      runRetentionMode: "unlimited" | "disabled";
-      runRetentionDays?: undefined;
-    }
-  | { runRetentionMode: "days"; runRetentionDays: number };
-
-/** Body of `createDeployment`. */
-export type CreateDeploymentInput = {
-  /** Subdomain label: 2-50 chars of `[a-z0-9-]`, no leading/trailing `-`. */
-  slug: string;
-  target: DeploymentTarget;
-  authMode: DeploymentAuthMode;
-} & RunRetentionFields;
-
-/** Body of `updateDeployment`; omitted fields are left as they are. */
-export type UpdateDeploymentInput = {
-  target?: DeploymentTarget;
-  authMode?: DeploymentAuthMode;
-  enabled?: boolean;
-} & RunRetentionFields;
-
-/** Body of `createDeploymentKey`. */
-export interface CreateDeploymentKeyInput {
-  /** 1-80 characters. */
-  label: string;
-}
-
-/** A newly issued key; `plaintext` is only ever returned here. */
-export interface CreateDeploymentKeyResult {
-  id: string;
-  label: string;
-  plaintext: string;
-  prefix: string;
-  createdAt: string;
-}
-
-/** Org and project every deployment call is scoped to. */
-export interface DeploymentScope {
-  orgSlug: string;
-  projectSlug: string;
-}
+export * from "./deployments";
 
 // ---------------------------------------------------------------------------
 // HTTP client
@@ -688,18 +610,9 @@ export declare class CloudApiClient {
   /** `POST /v1/inference/chat`; resolves the raw `Response`. */
   chat(input: {
     scope: JobScope;
-    body: {
-      messages: ChatMessage[];
+    body: ChatSettings & {
       adapter?: { kind: "final" | "checkpoint"; jobId: string; step?: number };
       baseModel?: string;
-      temperature?: number;
-      topP?: number;
-      maxTokens?: number;
-      stream?: boolean;
-      tools?: ToolDefinition[];
-      toolChoice?: ToolChoice;
-      responseFormat?: ResponseFormat;
-      structuredOutputs?: StructuredOutputs;
     };
     signal?: AbortSignal;
   }): Promise<Response>;

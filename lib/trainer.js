@@ -134,12 +134,13 @@ function makeDispatcher(native, callbacks, makeInfer, failure, hook) {
 /** `createTrainer` on top of the native trainer. */
 function createTrainerWith(native) {
   return function createTrainer(input, context = {}) {
-    const { callbacks, abortSignal, ...rest } = input;
+    const { abortSignal } = input;
     let nativeTrainer;
     try {
-      // The native side reads the context's fields it knows (TrainerContextInput)
-      // and ignores the rest.
-      nativeTrainer = new native.NativeTrainer(JSON.stringify(rest), context || {});
+      // The native side reads the input's fields the job config takes (the
+      // schema's, as upstream reads them) and the context's fields it knows
+      // (TrainerContextInput), and ignores the rest.
+      nativeTrainer = new native.NativeTrainer(input, context || {});
     } catch (err) {
       throw fromNative(err);
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use arkor_client::{CloudApiClient, Credentials, Error, RetryPolicy, Scope};
+use arkor_client::{CloudApiClient, Credentials, ResponseStream, RetryPolicy, Scope};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::Value;
@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::abort::AbortHandle;
 use crate::errors::{bad_arg, IntoNapi};
 use crate::objects::{AnonymousTokenObject, CliConfigObject, CloudApiUrlObject, CredentialsObject, ProjectStateObject, RetryOptions, ScopeObject};
-use crate::response::NativeResponse;
+use crate::response::{abortable, NativeResponse};
 
 /// A client bound to one backend and identity.
 #[napi]
@@ -69,9 +69,11 @@ impl NativeClient {
     }
 
     /// `POST /v1/jobs` → `{ job }`, with a fresh `Idempotency-Key` kept
-    /// across this call's retries.
-    #[napi(ts_return_type = "Promise<unknown>")]
-    pub fn create_job<'env>(&self, env: &'env Env, scope: ScopeObject, name: String, config: Value) -> Result<PromiseRaw<'env, Value>> {
+    /// across this call's retries. `config` is sent as `JSON.stringify`
+    /// writes it, as upstream's client sends it.
+    #[napi(ts_args_type = "scope: ScopeObject, name: string, config: unknown", ts_return_type = "Promise<unknown>")]
+    pub fn create_job<'env>(&self, env: &'env Env, scope: ScopeObject, name: String, config: Unknown) -> Result<PromiseRaw<'env, Value>> {
+        let config = crate::objects::json_of(env, config)?.unwrap_or(Value::Null);
         let client = self.inner.clone();
         let scope = Scope::from(scope);
         let key = arkor_client::retry::new_idempotency_key();
@@ -105,16 +107,8 @@ impl NativeClient {
     /// `POST /v1/inference/chat` with `body` in `scope`.
     #[napi(ts_return_type = "Promise<NativeResponse>")]
     pub fn chat<'env>(&self, env: &'env Env, scope: ScopeObject, body: Value, abort: &AbortHandle) -> Result<PromiseRaw<'env, NativeResponse>> {
-        let client = self.inner.clone();
-        let scope = Scope::from(scope);
-        let token = abort.token.clone();
-        env.spawn_future(async move {
-            let res = tokio::select! {
-                _ = token.cancelled() => Err(Error::Aborted),
-                r = client.chat(&scope, &body) => r,
-            };
-            Ok(NativeResponse::new(arkor_client::ResponseStream::new(res.napi()?), token))
-        })
+        let (client, scope) = (self.inner.clone(), Scope::from(scope));
+        abortable(env, abort.token.clone(), async move { client.chat(&scope, &body).await.map(ResponseStream::new) })
     }
 
     /// Opens a job's event stream as a raw response.
@@ -127,15 +121,9 @@ impl NativeClient {
         last_event_id: Option<String>,
         abort: &AbortHandle,
     ) -> Result<PromiseRaw<'env, NativeResponse>> {
-        let client = self.inner.clone();
-        let scope = Scope::from(scope);
-        let token = abort.token.clone();
-        env.spawn_future(async move {
-            let res = tokio::select! {
-                _ = token.cancelled() => Err(Error::Aborted),
-                r = client.open_event_stream(&job_id, &scope, last_event_id.as_deref()) => r,
-            };
-            Ok(NativeResponse::new(arkor_client::ResponseStream::new(res.napi()?), token))
+        let (client, scope) = (self.inner.clone(), Scope::from(scope));
+        abortable(env, abort.token.clone(), async move {
+            client.open_event_stream(&job_id, &scope, last_event_id.as_deref()).await.map(ResponseStream::new)
         })
     }
 }

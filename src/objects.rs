@@ -1,13 +1,67 @@
 //! The plain JS objects that cross the boundary as they are: scope,
 //! credentials, project state, an anonymous identity, retry options. Each
 //! mirrors a type of `arkor-client` field for field (camelCase in JS).
+//! A `TrainerInput` is read field by field from the schema instead
+//! ([`trainer_input`]).
 
 use std::time::Duration;
 
 use arkor_client::{Credentials, ProjectState, RetryPolicy, Scope};
+use arkor_protocol::TrainerInput;
+use napi::bindgen_prelude::{Env, Function, JsObjectValue, JsValue, Object, Unknown};
+use napi::ValueType;
 use napi_derive::napi;
+use serde_json::{Map, Value};
 
 use crate::errors::bad_arg;
+
+/// `v` as upstream puts it in a request body: through the page's own
+/// `JSON.stringify` (`toJSON`, `NaN` and `Infinity` as `null`, functions
+/// and symbols dropped, a `BigInt` or a cycle throws its `TypeError`).
+/// `None` where JSON has no value for it (`undefined`, a function).
+pub(crate) fn json_of(env: &Env, v: Unknown) -> napi::Result<Option<Value>> {
+    if v.get_type()? == ValueType::Undefined {
+        return Ok(None);
+    }
+    let json: Object = env.get_global()?.get_named_property_unchecked("JSON")?;
+    let stringify: Function<Unknown, Option<String>> = json.get_named_property_unchecked("stringify")?;
+    let Some(text) = stringify.call(v)? else { return Ok(None) };
+    serde_json::from_str(&text).map(Some).map_err(|e| bad_arg("value", e))
+}
+
+/// A `TrainerInput` as upstream's `buildJobConfig` reads it: the keys of
+/// [`TrainerInput::reads`] by property access (inherited ones too), each
+/// value through [`json_of`]. Nothing else of the object is read, so
+/// callbacks, signals or anything else kept there never meet JSON. (A
+/// `#[napi(object)]` struct would turn `null` into absent, and refuse a
+/// mistyped value before the backend can name it.)
+pub(crate) fn trainer_input(env: &Env, input: Unknown) -> napi::Result<Value> {
+    let input = input.coerce_to_object()?;
+    let mut out = Map::new();
+    for (key, inner) in TrainerInput::reads() {
+        let v: Unknown = input.get_named_property_unchecked(key)?;
+        match inner {
+            None => {
+                if let Some(j) = json_of(env, v)? {
+                    out.insert(key.to_owned(), j);
+                }
+            }
+            // `if (input.lora)`, then `input.lora.r` and so on.
+            Some(keys) if matches!(v.get_type()?, ValueType::Object | ValueType::Function) => {
+                let obj = v.coerce_to_object()?;
+                let mut fields = Map::new();
+                for k in keys {
+                    if let Some(j) = json_of(env, obj.get_named_property_unchecked(k)?)? {
+                        fields.insert(k.to_owned(), j);
+                    }
+                }
+                out.insert(key.to_owned(), Value::Object(fields));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(Value::Object(out))
+}
 
 /// `{ orgSlug, projectSlug }`.
 #[napi(object)]
@@ -249,18 +303,11 @@ pub struct InferArgsObject {
     pub stream: Option<bool>,
 }
 
+// Both sides spelled out with no `..`: a field added to either struct and
+// not to the other does not compile, so the two lists cannot drift.
 impl From<InferArgsObject> for arkor_client::job::InferArgs {
     fn from(a: InferArgsObject) -> Self {
-        arkor_client::job::InferArgs {
-            messages: a.messages,
-            temperature: a.temperature,
-            top_p: a.top_p,
-            max_tokens: a.max_tokens,
-            tools: a.tools,
-            tool_choice: a.tool_choice,
-            response_format: a.response_format,
-            structured_outputs: a.structured_outputs,
-            stream: a.stream,
-        }
+        let InferArgsObject { messages, temperature, top_p, max_tokens, tools, tool_choice, response_format, structured_outputs, stream } = a;
+        arkor_client::job::InferArgs { messages, temperature, top_p, max_tokens, tools, tool_choice, response_format, structured_outputs, stream }
     }
 }

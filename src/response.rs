@@ -21,6 +21,21 @@ pub struct NativeResponse {
     abort: CancellationToken,
 }
 
+/// A promise of the response `res` resolves, or of `AbortError` if `abort`
+/// fires first; the response keeps `abort` to cancel its body later.
+pub(crate) fn abortable<F>(env: &Env, abort: CancellationToken, res: F) -> Result<PromiseRaw<'_, NativeResponse>>
+where
+    F: std::future::Future<Output = arkor_client::Result<ResponseStream>> + Send + 'static,
+{
+    env.spawn_future(async move {
+        let res = tokio::select! {
+            _ = abort.cancelled() => Err(Error::Aborted),
+            r = res => r,
+        };
+        Ok(NativeResponse::new(res.napi()?, abort))
+    })
+}
+
 impl NativeResponse {
     pub(crate) fn new(stream: ResponseStream, abort: CancellationToken) -> Self {
         Self {

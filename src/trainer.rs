@@ -13,9 +13,9 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use crate::abort::AbortHandle;
-use crate::errors::{bad_arg, IntoNapi};
+use crate::errors::IntoNapi;
 use crate::objects::{millis, CredentialsObject, InferArgsObject};
-use crate::response::NativeResponse;
+use crate::response::{abortable, NativeResponse};
 
 /// One batch of callbacks for JS, in the layout of
 /// [`arkor_client::events::Batch`]: `kinds` codes, the numbers of each
@@ -64,12 +64,12 @@ pub struct NativeTrainer {
 
 #[napi]
 impl NativeTrainer {
-    /// `input`: the `TrainerInput` as JSON (callbacks and signal removed:
-    /// JSON.stringify's rules for `undefined` are upstream's request body
-    /// rules); `context`: the internal context. Throws on a bad model.
-    #[napi(constructor)]
-    pub fn new(input: String, context: Option<TrainerContextInput>) -> Result<Self> {
-        let input: Value = serde_json::from_str(&input).map_err(|e| bad_arg("createTrainer input", e))?;
+    /// `input`: the `TrainerInput` (read as upstream reads it, see
+    /// [`crate::objects::trainer_input`]); `context`: the internal context.
+    /// Throws on a bad model.
+    #[napi(constructor, ts_args_type = "input: object, context?: TrainerContextInput | undefined | null")]
+    pub fn new(env: &Env, input: Unknown, context: Option<TrainerContextInput>) -> Result<Self> {
+        let input = crate::objects::trainer_input(env, input)?;
         let c = context.unwrap_or_default();
         let credentials: Option<Credentials> = c.credentials.map(Credentials::try_from).transpose()?;
         let defaults = TrainerContext::default();
@@ -87,12 +87,6 @@ impl NativeTrainer {
             embedded: Some(Arc::new(crate::embedded::EmbeddedServer)),
         };
         Ok(Self { inner: Arc::new(Trainer::new(&input, ctx).napi()?) })
-    }
-
-    /// The job config that `start()` sends, as JSON.
-    #[napi(getter)]
-    pub fn config(&self) -> String {
-        self.inner.config().to_string()
     }
 
     /// Creates the job once; resolves its id.
@@ -131,15 +125,8 @@ impl NativeTrainer {
     #[napi(ts_return_type = "Promise<NativeResponse>")]
     pub fn infer<'env>(&self, env: &'env Env, adapter: Value, args: InferArgsObject, abort: &AbortHandle) -> Result<PromiseRaw<'env, NativeResponse>> {
         let t = self.inner.clone();
-        let token = abort.token.clone();
         let args = arkor_client::job::InferArgs::from(args);
-        env.spawn_future(async move {
-            let res = tokio::select! {
-                _ = token.cancelled() => Err(Error::Aborted),
-                r = t.infer(&adapter, &args) => r,
-            };
-            Ok(NativeResponse::new(res.napi()?, token))
-        })
+        abortable(env, abort.token.clone(), async move { t.infer(&adapter, &args).await })
     }
 }
 

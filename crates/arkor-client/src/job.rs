@@ -1,65 +1,31 @@
 //! From the user's `TrainerInput` to the wire: the job config and the
 //! inference request body.
 
-use serde_json::{Map, Value};
+use arkor_protocol::job::{JobConfig, TrainerInput};
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-/// `TrainingJob.status` values after which a job never changes again.
-pub const TERMINAL_STATUSES: [&str; 3] = ["completed", "failed", "cancelled"];
-
-/// Whether a job with this status has ended.
-pub fn is_terminal(status: &str) -> bool {
-    TERMINAL_STATUSES.contains(&status)
-}
-
-/// Fields copied from the input under the same name when present.
-const PASSTHROUGH: &[&str] = &[
-    "maxSteps",
-    "numTrainEpochs",
-    "learningRate",
-    "batchSize",
-    "optim",
-    "lrSchedulerType",
-    "weightDecay",
-    "warmupSteps",
-    "loggingSteps",
-    "saveSteps",
-    "evalSteps",
-    "trainOnResponsesOnly",
-    "datasetFormat",
-    "datasetSplit",
-    "dryRun",
-];
+pub use arkor_protocol::job::{is_terminal, TERMINAL_STATUSES};
 
 /// Builds the job config sent with `POST /v1/jobs` from a `TrainerInput`
-/// object (callbacks and the abort signal already removed). Keys the user
-/// left out stay out.
+/// object (callbacks and the abort signal already removed), as upstream's
+/// `buildJobConfig` does ([`JobConfig::from_input`]). Keys the user left out
+/// stay out; values are sent as given, for the backend to check.
 pub fn build_job_config(input: &Value) -> Result<Value> {
-    let obj = input.as_object().ok_or_else(|| Error::InvalidInput("createTrainer: `input` must be an object".into()))?;
-    let model = match obj.get("model") {
-        Some(Value::String(m)) => m.as_str(),
+    if !input.is_object() {
+        return Err(Error::InvalidInput("createTrainer: `input` must be an object".into()));
+    }
+    let input = TrainerInput::deserialize(input).map_err(|e| Error::InvalidInput(format!("createTrainer: {e}")))?;
+    let model = match input.model.get() {
+        Ok(Some(m)) => m,
         // Upstream compares whatever it was given with the list and quotes
         // it as JS would print it; so do we, for the same message.
-        other => return Err(Error::UnsupportedModel(other.map_or_else(|| "undefined".to_owned(), js_string))),
+        _ => return Err(Error::UnsupportedModel(input.model.raw().map_or_else(|| "undefined".to_owned(), js_string))),
     };
     crate::models::check_model(model)?;
-    let mut config = Map::new();
-    config.insert("model".into(), Value::from(model));
-    config.insert("datasetSource".into(), obj.get("dataset").cloned().unwrap_or(Value::Null));
-    if let Some(lora) = obj.get("lora").filter(|l| l.is_object()) {
-        for (from, to) in [("r", "loraR"), ("alpha", "loraAlpha"), ("maxLength", "maxLength"), ("loadIn4bit", "loadIn4bit")] {
-            if let Some(v) = lora.get(from) {
-                config.insert(to.into(), v.clone());
-            }
-        }
-    }
-    for key in PASSTHROUGH {
-        if let Some(v) = obj.get(*key) {
-            config.insert((*key).into(), v.clone());
-        }
-    }
-    Ok(Value::Object(config))
+    Ok(serde_json::to_value(JobConfig::from_input(input)).expect("JSON in, JSON out"))
 }
 
 /// `String(value)` in JS, for the values JSON can hold.
@@ -140,6 +106,8 @@ mod tests {
             json!({"model": "google/gemma-3-270m", "datasetSource": {"type": "blob", "url": "file:///d.jsonl"},
                    "loraR": 8, "loraAlpha": 16, "maxSteps": 10, "warmupSteps": null})
         );
+        // Upstream sets `datasetSource: input.dataset`, which JSON drops when undefined.
+        assert_eq!(build_job_config(&json!({"model": "google/gemma-3-270m"})).unwrap(), json!({"model": "google/gemma-3-270m"}));
     }
 
     #[test]

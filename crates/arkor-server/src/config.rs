@@ -1,12 +1,15 @@
-//! Job configs: checked field by field when a job is created (so a bad one
-//! never reaches the queue), then turned into the engine's `TrainConfig`.
+//! Job configs: read through the shared schema (`arkor_protocol::JobConfig`),
+//! checked field by field when a job is created (so a bad one never reaches
+//! the queue), then turned into the engine's `TrainConfig`.
 
 use arkor_engine::data::DatasetFormat;
 use arkor_engine::{LoraConfig, LrScheduler, TrainConfig};
+use arkor_protocol::job::{BlobSource, DatasetFormatSpec, HubSource, JobConfig};
+use arkor_protocol::{DatasetSource, Named};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::access::Access;
-use crate::error::ApiError;
 
 /// Whether this backend trains and serves `name` (the model catalog's rule).
 pub fn is_local_model(name: &str) -> bool {
@@ -65,8 +68,34 @@ pub fn bf16_enabled() -> bool {
     arkor_settings::Settings::global().bf16
 }
 
-fn bad(field: &str, msg: impl std::fmt::Display) -> ApiError {
-    ApiError::BadRequest(format!("`config.{field}` {msg}"))
+/// Why a job config was refused; every message names the field (`config.x`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The config is not a JSON object.
+    #[error("`config` must be an object")]
+    NotObject,
+    /// One field is missing or wrong.
+    #[error("`config.{field}` {message}")]
+    Field {
+        /// Its path on the wire (`maxSteps`, `datasetSource.url`).
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The same error for a field of the object at `prefix` (`datasetSource.`).
+    fn under(self, prefix: &str) -> Self {
+        match self {
+            ConfigError::Field { field, message } => ConfigError::Field { field: format!("{prefix}{field}"), message },
+            other => other,
+        }
+    }
+}
+
+fn bad(field: impl Into<String>, msg: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Field { field: field.into(), message: msg.to_string() }
 }
 
 fn describe(v: &Value) -> String {
@@ -78,103 +107,92 @@ fn describe(v: &Value) -> String {
     }
 }
 
-fn number(cfg: &Value, field: &str) -> Result<Option<f64>, ApiError> {
-    match cfg.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            let x = n.as_f64().unwrap_or(f64::NAN);
-            if !x.is_finite() || x < 0.0 {
-                return Err(bad(field, format_args!("must be a non-negative number, got {x}")));
-            }
-            Ok(Some(x))
-        }
-        Some(other) => Err(bad(field, format_args!("must be a number, got {}", describe(other)))),
+fn number(f: Named<f64>) -> Result<Option<f64>, ConfigError> {
+    match f.field.get() {
+        Ok(None) => Ok(None),
+        Ok(Some(&x)) if !x.is_finite() || x < 0.0 => Err(bad(f.name, format_args!("must be a non-negative number, got {x}"))),
+        Ok(Some(&x)) => Ok(Some(x)),
+        Err(other) => Err(bad(f.name, format_args!("must be a number, got {}", describe(other)))),
     }
 }
 
-fn count(cfg: &Value, field: &str, min: usize) -> Result<Option<usize>, ApiError> {
-    match number(cfg, field)? {
+fn count(f: Named<f64>, min: usize) -> Result<Option<usize>, ConfigError> {
+    match number(f)? {
         None => Ok(None),
-        Some(x) if x.fract() != 0.0 || (x as usize) < min => {
-            Err(bad(field, format_args!("must be a whole number of at least {min}, got {x}")))
-        }
+        Some(x) if x.fract() != 0.0 || (x as usize) < min => Err(bad(f.name, format_args!("must be a whole number of at least {min}, got {x}"))),
         Some(x) => Ok(Some(x as usize)),
     }
 }
 
-fn string<'a>(cfg: &'a Value, field: &str) -> Result<Option<&'a str>, ApiError> {
-    match cfg.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(bad(field, format_args!("must be a string, got {}", describe(other)))),
-    }
+fn string<'a>(f: Named<'a, String>) -> Result<Option<&'a str>, ConfigError> {
+    f.field.get().map(|s| s.map(String::as_str)).map_err(|other| bad(f.name, format_args!("must be a string, got {}", describe(other))))
 }
 
-fn boolean(cfg: &Value, field: &str) -> Result<Option<bool>, ApiError> {
-    match cfg.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(bad(field, format_args!("must be true or false, got {}", describe(other)))),
-    }
+fn boolean(f: Named<bool>) -> Result<Option<bool>, ConfigError> {
+    f.field.get().map(Option::<&bool>::copied).map_err(|other| bad(f.name, format_args!("must be true or false, got {}", describe(other))))
 }
 
 /// Reads a `file://` URL as a local path (the engine's reading of it).
 pub use arkor_engine::data::file_url_path;
 
-fn dataset(cfg: &Value, access: &Access) -> Result<DatasetSpec, ApiError> {
-    let src = match cfg.get("datasetSource") {
-        None | Some(Value::Null) => {
-            return Err(bad("datasetSource", "is missing: set `dataset` in createTrainer, e.g. { type: \"blob\", url: \"file:///path/data.jsonl\" }"))
+fn dataset(cfg: &JobConfig, access: &Access) -> Result<DatasetSpec, ConfigError> {
+    let field = cfg.dataset_source();
+    // `datasetSource.url` and the like.
+    let path = |inner: &str| format!("{}.{inner}", field.name);
+    match field.field.get() {
+        Ok(None) => Err(bad(field.name, "is missing: set `dataset` in createTrainer, e.g. { type: \"blob\", url: \"file:///path/data.jsonl\" }")),
+        Ok(Some(DatasetSource::Blob(src))) => blob(src, access, path),
+        Ok(Some(DatasetSource::Huggingface(src))) => hub(src, path),
+        Err(other @ Value::Object(_)) => {
+            let tag = other.get(DatasetSource::TAG).and_then(Value::as_str);
+            Err(bad(
+                path(DatasetSource::TAG),
+                format_args!(
+                    "must be \"{}\" or \"{}\", got {}",
+                    DatasetSource::BLOB,
+                    DatasetSource::HUGGINGFACE,
+                    tag.map_or("nothing".into(), |t| format!("{t:?}"))
+                ),
+            ))
         }
-        Some(v @ Value::Object(_)) => v,
-        Some(other) => return Err(bad("datasetSource", format_args!("must be an object, got {}", describe(other)))),
-    };
-    match src.get("type").and_then(Value::as_str) {
-        Some("blob") => {
-            let url = string(src, "url")
-                .map_err(|_| bad("datasetSource.url", "must be a string"))?
-                .ok_or_else(|| bad("datasetSource.url", "is missing"))?;
-            let token = match src.get("token") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(t)) => Some(t.clone()),
-                Some(other) => return Err(bad("datasetSource.token", format_args!("must be a string, got {}", describe(other)))),
-            };
-            if let Some(path) = file_url_path(url) {
-                let real = access.local_dataset(&path).map_err(|e| bad("datasetSource.url", e))?;
-                // Read what was checked, not whatever the link points at later.
-                let url = format!("file://{}", real.display().to_string().replace('%', "%25"));
-                return Ok(DatasetSpec::Blob { url, token });
-            }
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(bad("datasetSource.url", format_args!("must be a file://, https:// or http:// URL, got {}", describe(&Value::from(url)))));
-            }
-            if access.checks_addresses() {
-                if let Some(ip) = url_ip_literal(url) {
-                    crate::access::address_rule(ip).map_err(|e| bad("datasetSource.url", e))?;
-                }
-            }
-            Ok(DatasetSpec::Blob { url: url.to_owned(), token })
-        }
-        Some("huggingface") => {
-            let name = src.get("name").and_then(Value::as_str).filter(|s| !s.is_empty());
-            let name = name.ok_or_else(|| bad("datasetSource.name", "is missing: name the Hugging Face dataset repo, e.g. \"org/dataset\""))?;
-            let opt = |k: &str| src.get(k).and_then(Value::as_str).map(str::to_owned);
-            // The Hub loader reads a repo's files for one split; picking a
-            // config is not implemented, and training on the wrong one
-            // silently would be worse than saying so.
-            if src.get("subset").is_some_and(|v| !v.is_null()) {
-                return Err(bad(
-                    "datasetSource.subset",
-                    "is not supported by the local backend yet: point `name` at a repo (or `type: \"blob\"` at a file) that holds only the rows you want",
-                ));
-            }
-            Ok(DatasetSpec::Huggingface { name: name.to_owned(), split: opt("split") })
-        }
-        other => Err(bad(
-            "datasetSource.type",
-            format_args!("must be \"blob\" or \"huggingface\", got {}", other.map_or("nothing".into(), |t| format!("{t:?}"))),
-        )),
+        Err(other) => Err(bad(field.name, format_args!("must be an object, got {}", describe(other)))),
     }
+}
+
+fn blob(src: &BlobSource, access: &Access, path: impl Fn(&str) -> String) -> Result<DatasetSpec, ConfigError> {
+    let url_field = path(src.url().name);
+    let url = string(src.url()).map_err(|_| bad(&url_field, "must be a string"))?.ok_or_else(|| bad(&url_field, "is missing"))?;
+    let token = string(src.token()).map_err(|e| e.under(&path("")))?.map(str::to_owned);
+    if let Some(local) = file_url_path(url) {
+        let real = access.local_dataset(&local).map_err(|e| bad(&url_field, e))?;
+        // Read what was checked, not whatever the link points at later.
+        let url = format!("file://{}", real.display().to_string().replace('%', "%25"));
+        return Ok(DatasetSpec::Blob { url, token });
+    }
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(bad(url_field, format_args!("must be a file://, https:// or http:// URL, got {}", describe(&Value::from(url)))));
+    }
+    if access.checks_addresses() {
+        if let Some(ip) = url_ip_literal(url) {
+            crate::access::address_rule(ip).map_err(|e| bad(&url_field, e))?;
+        }
+    }
+    Ok(DatasetSpec::Blob { url: url.to_owned(), token })
+}
+
+fn hub(src: &HubSource, path: impl Fn(&str) -> String) -> Result<DatasetSpec, ConfigError> {
+    let name = src.name.get().ok().flatten().filter(|s| !s.is_empty());
+    let name = name.ok_or_else(|| bad(path(src.name().name), "is missing: name the Hugging Face dataset repo, e.g. \"org/dataset\""))?;
+    // The Hub loader reads a repo's files for one split; picking a config
+    // is not implemented, and training on the wrong one silently would be
+    // worse than saying so.
+    if src.subset.get() != Ok(None) {
+        return Err(bad(
+            path(src.subset().name),
+            "is not supported by the local backend yet: point `name` at a repo (or `type: \"blob\"` at a file) that holds only the rows you want",
+        ));
+    }
+    Ok(DatasetSpec::Huggingface { name: name.clone(), split: src.split.get().ok().flatten().cloned() })
 }
 
 /// The IP address a URL names literally, if it does, in any spelling the
@@ -188,89 +206,90 @@ fn url_ip_literal(url: &str) -> Option<std::net::IpAddr> {
     }
 }
 
-/// `datasetFormat`: a format name, or upstream's `{ type: name }`.
-fn dataset_format(cfg: &Value) -> Result<DatasetFormat, ApiError> {
-    let (field, name) = match cfg.get("datasetFormat") {
-        None | Some(Value::Null) => return Ok(DatasetFormat::Auto),
-        Some(Value::String(f)) => ("datasetFormat", f.as_str()),
-        Some(o @ Value::Object(_)) => match o.get("type") {
-            Some(Value::String(f)) => ("datasetFormat.type", f.as_str()),
-            other => {
-                let got = other.map_or("nothing".to_owned(), describe);
-                return Err(bad("datasetFormat.type", format_args!("must be a format name such as \"chatml\", got {got}")));
-            }
-        },
-        Some(other) => {
-            return Err(bad("datasetFormat", format_args!("must be a format name or {{ type: name }}, got {}", describe(other))))
+/// `datasetFormat`: a format name, or upstream's `{ type: name }`; the
+/// engine owns the names.
+fn dataset_format(cfg: &JobConfig) -> Result<DatasetFormat, ConfigError> {
+    let f = cfg.settings.dataset_format();
+    let typed = format!("{}.{}", f.name, DatasetFormatSpec::TAG);
+    let (field, name) = match f.field.get() {
+        Ok(None) => return Ok(DatasetFormat::Auto),
+        Ok(Some(DatasetFormatSpec::Name(n))) => (f.name.to_owned(), n),
+        Ok(Some(DatasetFormatSpec::Typed(n))) => (typed, n),
+        Err(o @ Value::Object(_)) => {
+            let got = o.get(DatasetFormatSpec::TAG).map_or("nothing".to_owned(), describe);
+            return Err(bad(typed, format_args!("must be a format name such as \"chatml\", got {got}")));
         }
+        Err(other) => return Err(bad(f.name, format_args!("must be a format name or {{ type: name }}, got {}", describe(other)))),
     };
-    crate::dataset::parse_format(name).map_err(|e| bad(field, e))
+    name.parse::<DatasetFormat>().map_err(|e| bad(field, e))
 }
 
 /// Checks a job config and plans the run under `access` (which datasets the
 /// server may read). Every error names the field.
-pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ApiError> {
+pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ConfigError> {
     if !cfg.is_object() {
-        return Err(ApiError::BadRequest("`config` must be an object".into()));
+        return Err(ConfigError::NotObject);
     }
-    let model = string(cfg, "model")?.ok_or_else(|| bad("model", "is missing"))?;
+    let cfg = JobConfig::deserialize(cfg).map_err(|_| ConfigError::NotObject)?;
+    let (lora_in, s) = (&cfg.lora, &cfg.settings);
+    let model_field = cfg.model();
+    let model = string(model_field)?.ok_or_else(|| bad(model_field.name, "is missing"))?;
     if !is_local_model(model) {
-        return Err(bad("model", format_args!("{model:?} is not served by this local backend; use one of {}", local_models())));
+        return Err(bad(model_field.name, format_args!("{model:?} is not served by this local backend; use one of {}", local_models())));
     }
-    let dataset = dataset(cfg, access)?;
-    let mut t = TrainConfig::default();
-    t.bf16_matmul = bf16_enabled();
+    let dataset = dataset(&cfg, access)?;
+    let mut t = TrainConfig { bf16_matmul: bf16_enabled(), ..TrainConfig::default() };
     let mut lora = LoraConfig::default();
-    if let Some(r) = count(cfg, "loraR", 1)? {
+    if let Some(r) = count(lora_in.lora_r(), 1)? {
         lora.r = r;
     }
-    if let Some(a) = number(cfg, "loraAlpha")? {
+    if let Some(a) = number(lora_in.lora_alpha())? {
         lora.alpha = a;
     }
     t.lora = lora;
-    if let Some(m) = count(cfg, "maxLength", 8)? {
+    if let Some(m) = count(lora_in.extras.max_length(), 8)? {
         t.max_length = Some(m);
     }
-    if let Some(lr) = number(cfg, "learningRate")? {
+    if let Some(lr) = number(s.learning_rate())? {
         t.learning_rate = lr;
     }
-    if let Some(b) = count(cfg, "batchSize", 1)? {
+    if let Some(b) = count(s.batch_size(), 1)? {
         t.batch_size = b;
     }
-    t.max_steps = count(cfg, "maxSteps", 1)?;
-    if let Some(e) = number(cfg, "numTrainEpochs")? {
+    t.max_steps = count(s.max_steps(), 1)?;
+    if let Some(e) = number(s.num_train_epochs())? {
         if e <= 0.0 {
-            return Err(bad("numTrainEpochs", "must be greater than 0"));
+            return Err(bad(s.num_train_epochs().name, "must be greater than 0"));
         }
         t.num_train_epochs = e;
     }
-    if let Some(w) = count(cfg, "warmupSteps", 0)? {
+    if let Some(w) = count(s.warmup_steps(), 0)? {
         t.warmup_steps = w;
     }
-    if let Some(wd) = number(cfg, "weightDecay")? {
+    if let Some(wd) = number(s.weight_decay())? {
         t.weight_decay = wd;
     }
-    if let Some(l) = count(cfg, "loggingSteps", 1)? {
+    if let Some(l) = count(s.logging_steps(), 1)? {
         t.logging_steps = l;
     }
-    let save_steps = count(cfg, "saveSteps", 1)?;
-    t.eval_steps = count(cfg, "evalSteps", 1)?;
-    if let Some(s) = string(cfg, "lrSchedulerType")? {
+    let save_steps = count(s.save_steps(), 1)?;
+    t.eval_steps = count(s.eval_steps(), 1)?;
+    if let Some(name) = string(s.lr_scheduler_type())? {
         // The engine owns the names; only the field is added here.
-        t.lr_scheduler = s
-            .parse::<LrScheduler>()
-            .map_err(|_| bad("lrSchedulerType", format_args!("{s:?} is not supported; use one of {}", LrScheduler::NAMES.join(", "))))?;
+        t.lr_scheduler = name.parse::<LrScheduler>().map_err(|_| {
+            bad(s.lr_scheduler_type().name, format_args!("{name:?} is not supported; use one of {}", LrScheduler::NAMES.join(", ")))
+        })?;
     }
-    if let Some(o) = string(cfg, "optim")? {
+    if let Some(o) = string(s.optim())? {
         if !ADAMW_NAMES.contains(&o) {
-            return Err(bad("optim", format_args!("{o:?} is not supported; use one of {}", ADAMW_NAMES.join(", "))));
+            return Err(bad(s.optim().name, format_args!("{o:?} is not supported; use one of {}", ADAMW_NAMES.join(", "))));
         }
     }
-    boolean(cfg, "loadIn4bit")?;
-    let format = dataset_format(cfg)?;
-    t.train_on_responses_only = boolean(cfg, "trainOnResponsesOnly")?.unwrap_or(true);
-    let dry_run = boolean(cfg, "dryRun")?.unwrap_or(false);
-    if let Some(seed) = count(cfg, "seed", 0)? {
+    boolean(lora_in.extras.load_in_4bit())?;
+    let format = dataset_format(&cfg)?;
+    t.train_on_responses_only = boolean(s.train_on_responses_only())?.unwrap_or(true);
+    let dry_run = boolean(s.dry_run())?.unwrap_or(false);
+    if let Some(seed) = count(cfg.local.seed(), 0)? {
         t.seed = seed as u64;
     }
     Ok(JobPlan { model: model.to_owned(), dataset, format, train: t, save_steps, dry_run })

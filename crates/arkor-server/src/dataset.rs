@@ -27,9 +27,18 @@ fn source(spec: &DatasetSpec) -> DatasetSource {
     }
 }
 
-/// Parses a `datasetFormat` name.
-pub fn parse_format(name: &str) -> Result<DatasetFormat, String> {
-    name.parse::<DatasetFormat>().map_err(|e| e.to_string())
+/// Why a run's rows could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The engine could not fetch or read the data.
+    #[error(transparent)]
+    Load(#[from] arkor_engine::Error),
+    /// `evalSteps` is set, the source has no eval split, and too few rows to hold any out.
+    #[error("`config.evalSteps` needs eval rows: the dataset has {rows} row(s), too few to hold any out; add rows, or publish a `validation` split")]
+    TooFewToHoldOut {
+        /// Rows in the dataset.
+        rows: usize,
+    },
 }
 
 /// What the engine is told to enforce while loading.
@@ -46,8 +55,8 @@ fn policy(rules: &Rules) -> LoadPolicy {
 }
 
 /// Loads every example of `spec` in `format`.
-pub fn load_examples(spec: &DatasetSpec, format: DatasetFormat, rules: &Rules) -> Result<Vec<Example>, String> {
-    load_dataset_with(&source(spec), format, &policy(rules)).map_err(|e| e.to_string())
+pub fn load_examples(spec: &DatasetSpec, format: DatasetFormat, rules: &Rules) -> Result<Vec<Example>, DatasetError> {
+    Ok(load_dataset_with(&source(spec), format, &policy(rules))?)
 }
 
 /// Where a run's eval rows came from.
@@ -83,12 +92,12 @@ pub struct RunData {
 /// Loads a run's rows. With `evaluate`, its eval rows are the source's eval
 /// split where it has one (see `arkor_engine::data::EVAL_SPLITS`), else a
 /// deterministic share held out of the training rows ([`hold_out`]).
-pub fn load_run_data(spec: &DatasetSpec, format: DatasetFormat, rules: &Rules, evaluate: bool, seed: u64) -> Result<RunData, String> {
+pub fn load_run_data(spec: &DatasetSpec, format: DatasetFormat, rules: &Rules, evaluate: bool, seed: u64) -> Result<RunData, DatasetError> {
     let train = load_examples(spec, format, rules)?;
     if !evaluate {
         return Ok(RunData { train, eval: Vec::new(), eval_origin: None });
     }
-    match load_eval_split_with(&source(spec), format, &policy(rules)).map_err(|e| e.to_string())? {
+    match load_eval_split_with(&source(spec), format, &policy(rules))? {
         Some((split, eval)) => {
             // Splits of a published dataset can share rows; scoring a row the
             // run trains on would flatter the eval loss.
@@ -117,12 +126,9 @@ fn fnv1a(s: &str) -> u64 {
 /// [`HELD_OUT_MIN`] and at most half, chosen by a seeded hash of each row's
 /// content, so the same data and seed always hold out the same rows whatever
 /// their order, and copies of a row always land on the same side.
-pub fn hold_out(rows: Vec<Example>, seed: u64) -> Result<(Vec<Example>, Vec<Example>), String> {
+pub fn hold_out(rows: Vec<Example>, seed: u64) -> Result<(Vec<Example>, Vec<Example>), DatasetError> {
     if rows.len() < 2 {
-        return Err(format!(
-            "`config.evalSteps` needs eval rows: the dataset has {} row(s), too few to hold any out; add rows, or publish a `validation` split",
-            rows.len()
-        ));
+        return Err(DatasetError::TooFewToHoldOut { rows: rows.len() });
     }
     let want = ((rows.len() as f64 * HELD_OUT_SHARE).ceil() as usize).max(HELD_OUT_MIN).min(rows.len() / 2);
     let keys: Vec<String> = rows.iter().map(row_key).collect();
@@ -188,7 +194,7 @@ mod tests {
         assert_eq!((train.len(), eval.len()), (32, 8));
         let (train, eval) = hold_out((0..10).map(row).collect(), 1).unwrap();
         assert_eq!((train.len(), eval.len()), (5, 5));
-        let e = hold_out(vec![row(0)], 1).unwrap_err();
+        let e = hold_out(vec![row(0)], 1).unwrap_err().to_string();
         assert!(e.contains("`config.evalSteps`") && e.contains("validation"), "{e}");
     }
 

@@ -80,5 +80,11 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::config::ConfigError> for ApiError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
 /// Result of a route.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -43,14 +43,6 @@ pub enum ModelError {
     },
 }
 
-// Generation and training report failures to users as text (a failed event,
-// a 500 body); this keeps `?` working where that text is built.
-impl From<ModelError> for String {
-    fn from(e: ModelError) -> String {
-        e.to_string()
-    }
-}
-
 /// Loads each base model once and each adapter directory once.
 #[derive(Clone)]
 pub struct ModelCache {

@@ -82,10 +82,8 @@ impl Job {
     }
 }
 
-/// `completed`, `failed` or `cancelled`.
-pub fn is_terminal_status(s: &str) -> bool {
-    matches!(s, "completed" | "failed" | "cancelled")
-}
+/// `completed`, `failed` or `cancelled` (the statuses both ends agree on).
+pub use arkor_protocol::job::is_terminal as is_terminal_status;
 
 /// A status change recorded together with an event.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,11 +11,11 @@ use arkor_engine::{TrainLog, TrainObserver};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::config::{plan, JobPlan};
-use crate::dataset::{load_run_data, RunData};
+use crate::config::{plan, ConfigError, JobPlan};
+use crate::dataset::{load_run_data, DatasetError, RunData};
 use crate::events::EventLog;
 use crate::instance::Instance;
-use crate::models::ModelCache;
+use crate::models::{ModelCache, ModelError};
 use crate::store::{Job, Store, Transition};
 use crate::Rules;
 
@@ -35,6 +35,66 @@ const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 pub const DRY_RUN_EXAMPLES: usize = 16;
 /// See [`DRY_RUN_EXAMPLES`].
 pub const DRY_RUN_STEPS: usize = 3;
+
+/// Why a job failed; its text is the `training.failed` event's `error`.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The stored config no longer plans (the server's rules changed since it was queued).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The base model could not be had.
+    #[error(transparent)]
+    Model(Box<ModelError>),
+    /// The rows could not be had.
+    #[error(transparent)]
+    Dataset(Box<DatasetError>),
+    /// The dataset (after a dry run's cut) has nothing to train on.
+    #[error("the dataset has no examples")]
+    NoExamples,
+    /// Training stopped on an engine error.
+    #[error(transparent)]
+    Engine(Box<arkor_engine::Error>),
+    /// An older adapter in the way of a new one could not be removed.
+    #[error("cannot replace {}: {source}", path.display())]
+    Replace {
+        /// The old adapter's directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A saved adapter could not be moved from staging into the job's directory.
+    #[error("cannot move the adapter {} into place at {}: {source}", from.display(), to.display())]
+    Publish {
+        /// Where the engine wrote it.
+        from: PathBuf,
+        /// Where readers look for it.
+        to: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The training thread panicked; the message is the panic's.
+    #[error("internal error in the training step: {0}")]
+    Panic(String),
+}
+
+// Boxed: engine errors are large, and a job fails at most once.
+impl From<ModelError> for JobError {
+    fn from(e: ModelError) -> Self {
+        JobError::Model(Box::new(e))
+    }
+}
+
+impl From<DatasetError> for JobError {
+    fn from(e: DatasetError) -> Self {
+        JobError::Dataset(Box::new(e))
+    }
+}
+
+impl From<arkor_engine::Error> for JobError {
+    fn from(e: arkor_engine::Error) -> Self {
+        JobError::Engine(Box::new(e))
+    }
+}
 
 /// Shared by the routes and the worker loop.
 #[derive(Clone)]
@@ -161,24 +221,25 @@ impl Queue {
         });
         let outcome = match outcome {
             Ok(r) => r,
-            Err(panic) => Err(format!("internal error in the training step: {}", crate::fault::panic_message(panic.as_ref()))),
+            Err(panic) => Err(JobError::Panic(crate::fault::panic_message(panic.as_ref()))),
         };
         match outcome {
             Ok(_) if cancel.load(Ordering::SeqCst) => {}
             Ok(done) => {
                 self.log.emit(&job.id, "training.completed", json!({ "metrics": done.metrics, "artifacts": done.artifacts }), Some(Transition::Completed));
             }
-            Err(msg) => {
+            Err(e) => {
+                let msg = e.to_string();
                 self.log.emit(&job.id, "training.failed", json!({ "error": msg }), Some(Transition::Failed(msg.clone())));
             }
         }
     }
 
-    fn train(&self, job: &Job, cancel: &AtomicBool) -> Result<Finished, String> {
+    fn train(&self, job: &Job, cancel: &AtomicBool) -> Result<Finished, JobError> {
         if self.rules.faults.panic_job_name.as_deref() == Some(job.name.as_str()) {
             panic!("injected fault for job {}", job.id);
         }
-        let JobPlan { model, dataset, format, mut train, save_steps, dry_run } = plan(&job.config, &self.rules.access).map_err(|e| e.to_string())?;
+        let JobPlan { model, dataset, format, mut train, save_steps, dry_run } = plan(&job.config, &self.rules.access)?;
         let model = self.models.model(&model)?;
         let RunData { train: mut examples, eval: mut eval_rows, eval_origin } =
             load_run_data(&dataset, format, &self.rules, train.eval_steps.is_some(), train.seed)?;
@@ -188,7 +249,7 @@ impl Queue {
             train.max_steps = Some(train.max_steps.unwrap_or(DRY_RUN_STEPS).min(DRY_RUN_STEPS));
         }
         if examples.is_empty() {
-            return Err("the dataset has no examples".into());
+            return Err(JobError::NoExamples);
         }
         let out = Self::job_dir(&self.home, &job.id);
         let staging = Self::staging_dir(&self.home, &job.id);
@@ -197,15 +258,15 @@ impl Queue {
         train.output_dir = Some(staging.clone());
         train.save_steps = Some(save_steps.unwrap_or_else(|| default_save_steps(&train, examples.len())));
         let evaluate = train.eval_steps.is_some();
-        let mut trainer = arkor_engine::Trainer::new(model, &examples, train).map_err(|e| e.to_string())?;
+        let mut trainer = arkor_engine::Trainer::new(model, &examples, train)?;
         if evaluate {
-            trainer = trainer.with_eval(&eval_rows).map_err(|e| e.to_string())?;
+            trainer = trainer.with_eval(&eval_rows)?;
         }
         let mut observer = JobObserver { log: &self.log, job_id: &job.id, out: &out, cancel, started: Instant::now(), failed: None };
         let run = trainer.run(&mut observer, cancel);
         let finished = match (observer.failed.take(), run) {
             (Some(e), _) => Err(e),
-            (None, Err(e)) => Err(e.to_string()),
+            (None, Err(e)) => Err(e.into()),
             (None, Ok(summary)) => summary.final_adapter.as_deref().map(|dir| publish(dir, &out.join("final"))).transpose().map(|final_dir| {
                 let artifacts = final_dir
                     .iter()
@@ -227,11 +288,11 @@ impl Queue {
 
 /// Moves a complete adapter directory from staging to `dest` in one rename,
 /// so readers see either nothing or all of it.
-fn publish(staged: &Path, dest: &Path) -> Result<PathBuf, String> {
+fn publish(staged: &Path, dest: &Path) -> Result<PathBuf, JobError> {
     if dest.exists() {
-        std::fs::remove_dir_all(dest).map_err(|e| format!("cannot replace {}: {e}", dest.display()))?;
+        std::fs::remove_dir_all(dest).map_err(|source| JobError::Replace { path: dest.to_owned(), source })?;
     }
-    std::fs::rename(staged, dest).map_err(|e| format!("cannot move the adapter {} into place at {}: {e}", staged.display(), dest.display()))?;
+    std::fs::rename(staged, dest).map_err(|source| JobError::Publish { from: staged.to_owned(), to: dest.to_owned(), source })?;
     Ok(dest.to_owned())
 }
 
@@ -269,7 +330,7 @@ struct JobObserver<'a> {
     cancel: &'a AtomicBool,
     started: Instant,
     /// Why publishing a checkpoint failed; the run is stopped and the job fails with it.
-    failed: Option<String>,
+    failed: Option<JobError>,
 }
 
 impl TrainObserver for JobObserver<'_> {

@@ -93,3 +93,18 @@ async fn dry_run_truncates_the_data_and_caps_the_steps() {
     config["dryRun"] = json!(true);
     assert_eq!(completed(&run(&s, config).await)["metrics"]["steps"], 2);
 }
+
+/// The worker's own failures reach the job as their message: here the
+/// dataset's (too few rows to hold any out), which names the field and the fix.
+#[tokio::test]
+async fn eval_steps_on_one_row_fail_the_job_naming_the_field() {
+    let s = TestServer::new().await;
+    s.project().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(&distinct_dataset(dir.path(), 1), 3);
+    config["evalSteps"] = json!(1);
+    let events = run(&s, config).await;
+    let failed = events.iter().find(|d| d["type"] == "training.failed").unwrap_or_else(|| panic!("no training.failed in {events:?}"));
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.starts_with("`config.evalSteps` needs eval rows: the dataset has 1 row(s)") && error.contains("validation"), "{error}");
+}

@@ -103,9 +103,9 @@ pub(crate) fn start(models: ModelCache, req: Resolved) -> ApiResult<mpsc::Receiv
         .name("arkor-generate".into())
         .spawn(move || {
             let run = |tx: &mut mpsc::Sender<Piece>| -> Result<(), String> {
-                let model = models.model(&req.model)?;
+                let model = models.model(&req.model).map_err(|e| e.to_string())?;
                 let adapter = match req.adapter_dir.clone() {
-                    Some(d) => Some(models.adapter(&model, d)?),
+                    Some(d) => Some(models.adapter(&model, d).map_err(|e| e.to_string())?),
                     None => None,
                 };
                 let tools = req.body.tools.as_ref();
