@@ -166,8 +166,9 @@ wire_object! {
         train_on_responses_only: bool => "trainOnResponsesOnly",
         /// How the rows read (`unknown` upstream).
         dataset_format: DatasetFormatSpec => "datasetFormat",
-        /// Which splits to use (`unknown` upstream; the local backend does not read it).
-        dataset_split: Value => "datasetSplit",
+        /// The split to train on (`unknown` upstream, documented as a split name; a Hub
+        /// source's own `split` wins over it).
+        dataset_split: String => "datasetSplit",
         /// Smoke-test run: few examples, few steps.
         dry_run: bool => "dryRun",
     }

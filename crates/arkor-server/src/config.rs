@@ -139,10 +139,22 @@ fn dataset(cfg: &JobConfig, access: &Access) -> Result<DatasetSpec, ConfigError>
     let field = cfg.dataset_source();
     // `datasetSource.url` and the like.
     let path = |inner: &str| format!("{}.{inner}", field.name);
+    let split_field = cfg.settings.dataset_split();
+    let split = string(split_field)?;
     match field.field.get() {
         Ok(None) => Err(bad(field.name, "is missing: set `dataset` in createTrainer, e.g. { type: \"blob\", url: \"file:///path/data.jsonl\" }")),
-        Ok(Some(DatasetSource::Blob(src))) => blob(src, access, path),
-        Ok(Some(DatasetSource::Huggingface(src))) => hub(src, path),
+        Ok(Some(DatasetSource::Blob(src))) => {
+            // One file has one split; naming another would silently train on rows the
+            // caller meant to leave out.
+            if let Some(s) = split.filter(|s| *s != "train") {
+                return Err(bad(
+                    split_field.name,
+                    format_args!("is {s:?}, but a blob dataset is one file with no splits: remove `datasetSplit` (every row trains; `evalSteps` holds some out for eval), or point `url` at a file of those rows"),
+                ));
+            }
+            blob(src, access, path)
+        }
+        Ok(Some(DatasetSource::Huggingface(src))) => hub(src, split, path),
         Err(other @ Value::Object(_)) => {
             let tag = other.get(DatasetSource::TAG).and_then(Value::as_str);
             Err(bad(
@@ -180,7 +192,9 @@ fn blob(src: &BlobSource, access: &Access, path: impl Fn(&str) -> String) -> Res
     Ok(DatasetSpec::Blob { url: url.to_owned(), token })
 }
 
-fn hub(src: &HubSource, path: impl Fn(&str) -> String) -> Result<DatasetSpec, ConfigError> {
+/// A Hub source; `dataset_split` (the config's `datasetSplit`) names the split when
+/// the source's own `split` does not, as upstream's docs order them.
+fn hub(src: &HubSource, dataset_split: Option<&str>, path: impl Fn(&str) -> String) -> Result<DatasetSpec, ConfigError> {
     let name = src.name.get().ok().flatten().filter(|s| !s.is_empty());
     let name = name.ok_or_else(|| bad(path(src.name().name), "is missing: name the Hugging Face dataset repo, e.g. \"org/dataset\""))?;
     // The Hub loader reads a repo's files for one split; picking a config
@@ -192,7 +206,8 @@ fn hub(src: &HubSource, path: impl Fn(&str) -> String) -> Result<DatasetSpec, Co
             "is not supported by the local backend yet: point `name` at a repo (or `type: \"blob\"` at a file) that holds only the rows you want",
         ));
     }
-    Ok(DatasetSpec::Huggingface { name: name.clone(), split: src.split.get().ok().flatten().cloned() })
+    let split = src.split.get().ok().flatten().cloned().or_else(|| dataset_split.map(str::to_owned));
+    Ok(DatasetSpec::Huggingface { name: name.clone(), split })
 }
 
 /// The IP address a URL names literally, if it does, in any spelling the
@@ -335,6 +350,29 @@ mod tests {
         let mut c = base();
         c["datasetSource"]["subset"] = Value::Null;
         assert!(plan(&c, &Access::Loopback).is_ok());
+    }
+
+    #[test]
+    fn dataset_split_names_a_hub_split_and_is_refused_for_a_blob() {
+        let hub_split = |c: Value| match plan(&c, &Access::Loopback).unwrap().dataset {
+            DatasetSpec::Huggingface { split, .. } => split,
+            other => panic!("{other:?}"),
+        };
+        let mut c = base();
+        c["datasetSplit"] = json!("validation");
+        assert_eq!(hub_split(c.clone()).as_deref(), Some("validation"));
+        // The source's own split wins, as upstream's docs say.
+        c["datasetSource"]["split"] = json!("train");
+        assert_eq!(hub_split(c).as_deref(), Some("train"));
+        let mut c = base();
+        c["datasetSplit"] = json!(["train"]);
+        assert!(err(c).contains("`config.datasetSplit` must be a string"));
+
+        let blob = |split: Value| json!({"model": "arkor/tiny-gemma3", "datasetSource": {"type": "blob", "url": "https://example.com/d.jsonl"}, "datasetSplit": split});
+        assert!(plan(&blob(json!("train")), &Access::Loopback).is_ok());
+        assert!(plan(&blob(Value::Null), &Access::Loopback).is_ok());
+        let e = err(blob(json!("test")));
+        assert!(e.contains("`config.datasetSplit` is \"test\", but a blob dataset is one file with no splits"), "{e}");
     }
 
     #[test]
