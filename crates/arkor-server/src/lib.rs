@@ -166,6 +166,23 @@ impl RunningServer {
     }
 }
 
+/// The kind of an embedded server's token, followed by its instance's id.
+const EMBEDDED_TOKEN: &str = "embedded:";
+
+/// An embedded server's token lives as long as its process: the tokens of
+/// embedded servers that have exited (and those from before tokens named
+/// their instance) stop working, so neither a leaked old token nor a row per
+/// script run stays behind in the store.
+fn retire_embedded_tokens(store: &Store, me: &instance::Instance, home: &std::path::Path) -> Result<(), store::StoreError> {
+    for (token, kind) in store.tokens_of_kind("embedded")? {
+        let owner = kind.strip_prefix(EMBEDDED_TOKEN);
+        if me.is_dead(home, owner) {
+            store.remove_token(&token)?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens the store, recovers interrupted jobs, starts the job worker and
 /// serves on `listener`. Must be called inside a tokio runtime.
 pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) -> Result<RunningServer, StartError> {
@@ -177,16 +194,18 @@ pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) ->
     let access = options.access.canonicalized().map_err(|e| StartError::Options(e.to_string()))?;
     let db = options.home.join("arkor.sqlite");
     let store = Store::open(&db).map_err(|source| StartError::Database { path: db.clone(), source })?;
+    let instance = instance::Instance::acquire(&options.home).map_err(StartError::Listen)?;
     if let Some(token) = &options.static_token {
         let org = store.ensure_org(LOCAL_ORG, "Local").map_err(StartError::Token)?;
         // A public server's token is its only credential: a new one retires the old.
-        let kind = if public { "serve" } else { "embedded" };
-        store.set_token(token, &org, kind, public).map_err(StartError::Token)?;
+        // An embedded server's token is tied to the instance that made it.
+        let kind = if public { "serve".to_owned() } else { format!("{EMBEDDED_TOKEN}{}", instance.id()) };
+        store.set_token(token, &org, &kind, public).map_err(StartError::Token)?;
     }
+    retire_embedded_tokens(&store, &instance, &options.home).map_err(StartError::Token)?;
     let rules = Arc::new(Rules { access, limits: options.limits, faults: options.faults });
     let log = EventLog::new(store.clone());
     let models = ModelCache::new(options.home.clone());
-    let instance = instance::Instance::acquire(&options.home).map_err(StartError::Listen)?;
     let queue = Queue::new(store.clone(), log.clone(), models.clone(), options.home.clone(), instance, rules.clone());
     queue.recover();
     let signups = ratelimit::RateLimiter::new(rules.limits.signup_burst, rules.limits.signup_every);

@@ -252,6 +252,20 @@ impl Store {
         })
     }
 
+    /// The tokens whose kind starts with `prefix`, as `(token, kind)`.
+    pub fn tokens_of_kind(&self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT token, kind FROM tokens WHERE substr(kind, 1, length(?1)) = ?1")?;
+            let rows = st.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Makes `token` stop working.
+    pub fn remove_token(&self, token: &str) -> StoreResult<()> {
+        self.with(|c| c.execute("DELETE FROM tokens WHERE token = ?1", [token]).map(|_| ()))
+    }
+
     /// The org a token belongs to.
     pub fn org_for_token(&self, token: &str) -> StoreResult<Option<Org>> {
         self.with(|c| {

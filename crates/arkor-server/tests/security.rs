@@ -298,3 +298,24 @@ async fn datasets_over_the_size_or_row_limit_fail_the_job_saying_so() {
     let job = bytes.wait_job(created["job"]["id"].as_str().unwrap()).await;
     assert!(job["error"].as_str().unwrap().contains("100-byte limit"), "{job}");
 }
+
+#[tokio::test]
+async fn embedded_tokens_live_as_long_as_their_server() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = arkor_server::store::Store::open(&dir.path().join("arkor.sqlite")).unwrap();
+        let org = store.ensure_org(arkor_server::LOCAL_ORG, "Local").unwrap();
+        // One from an embedded server that has exited, one from before tokens named their server.
+        store.set_token("exited", &org, "embedded:srv_gone", false).unwrap();
+        store.set_token("unowned", &org, "embedded", false).unwrap();
+    }
+    let a = start_with(dir.path(), |o| o.static_token = Some("a".into())).await;
+    let b = start_with(dir.path(), |o| o.static_token = Some("b".into())).await;
+    let http = reqwest::Client::new();
+    for (token, want) in [("exited", 401), ("unowned", 401), ("a", 200), ("b", 200)] {
+        let got = http.get(format!("{}/v1/me", b.url())).bearer_auth(token).send().await.unwrap().status();
+        assert_eq!(got, want, "token {token}");
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}
