@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arkor_engine::{
-    chat::encode_chat_prompt, ChatMessage, Device, Generator, LoraAdapter, LoraConfig, Model, SamplingParams,
-    Target,
+    chat::encode_chat_prompt, ChatMessage, Device, Frozen, Generator, LoraAdapter, LoraConfig, Model, Precision,
+    SamplingParams, Target,
 };
 
 /// A short question, and a long one (~300 tokens of context) for prefill.
@@ -41,7 +41,6 @@ fn main() -> arkor_engine::Result<()> {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let bf16 = args.iter().position(|a| a == "--bf16").map(|i| args.remove(i)).is_some();
     let mut take_opt = |flag: &str| -> Option<String> {
         let i = args.iter().position(|a| a == flag)?;
         let v = args.get(i + 1).cloned().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -49,6 +48,7 @@ fn main() -> arkor_engine::Result<()> {
         Some(v)
     };
     let dump = take_opt("--dump");
+    let precision: Precision = take_opt("--precision").map_or(Precision::F32, |s| s.parse().expect("--precision f32|bf16|q8"));
     let max_tokens: usize = take_opt("--max-tokens").map_or(128, |s| s.parse().expect("--max-tokens N"));
     let path = args.first().expect("usage: generate_bench MODEL.gguf [--bf16] [--max-tokens N] [--dump gen.json]");
     let t_load = Instant::now();
@@ -60,13 +60,12 @@ fn main() -> arkor_engine::Result<()> {
     let (adapter, _vars) = LoraAdapter::init_trainable(model.config(), lora, "google/gemma-3-270m", 7, &Device::Cpu)?;
     let adapter = Arc::new(adapter.snapshot()?);
     let params =
-        SamplingParams { max_tokens, temperature: 0.0, stop_at_end_of_turn: false, bf16_matmul: bf16, ..Default::default() };
-    if bf16 {
-        let t0 = Instant::now();
-        match model.weights().bf16_packs()? {
-            Some(p) => eprintln!("bf16 copies: {:.0} MiB in {:.1}s", p.bytes() as f64 / (1 << 20) as f64, t0.elapsed().as_secs_f64()),
-            None => eprintln!("no AVX512_BF16 on this CPU: --bf16 changes nothing"),
-        }
+        SamplingParams { max_tokens, temperature: 0.0, stop_at_end_of_turn: false, precision, ..Default::default() };
+    let t0 = Instant::now();
+    match model.weights().frozen(precision)? {
+        Frozen::F32 => eprintln!("f32 products"),
+        Frozen::Bf16(p) => eprintln!("bf16 copies: {:.0} MiB in {:.1}s", p.bytes() as f64 / (1 << 20) as f64, t0.elapsed().as_secs_f64()),
+        Frozen::Q8(p) => eprintln!("Q8 copies: {:.0} MiB in {:.1}s", p.bytes() as f64 / (1 << 20) as f64, t0.elapsed().as_secs_f64()),
     }
     let mut rows = Vec::new();
     let mut summary = Vec::new();

@@ -14,7 +14,7 @@ mod common;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use arkor_engine::{generate, ChatMessage, Device, Model, SamplingParams, GEMMA3_270M};
+use arkor_engine::{generate, ChatMessage, Device, Frozen, Model, Precision, SamplingParams, GEMMA3_270M};
 use candle_core::Tensor;
 use serde::Deserialize;
 
@@ -132,10 +132,10 @@ fn logits_match_transformers() {
     for p in &fx.prompts {
         assert_eq!(m.tokenizer().encode(&p.prompt, true), p.ids, "prompt ids for {:?}", p.prompt);
         let ids = Tensor::new(p.ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        let hidden = m.weights().forward_hidden(&ids, None, None, None).unwrap().squeeze(0).unwrap();
+        let hidden = m.weights().forward_hidden(&ids, None, None, &Frozen::F32).unwrap().squeeze(0).unwrap();
         let pos: Vec<u32> = p.positions.iter().map(|q| q.pos as u32).collect();
         let sel = hidden.index_select(&Tensor::new(pos.as_slice(), &Device::Cpu).unwrap(), 0).unwrap();
-        let logits = m.weights().logits(&sel, None).unwrap().to_vec2::<f32>().unwrap();
+        let logits = m.weights().logits(&sel, &Frozen::F32).unwrap().to_vec2::<f32>().unwrap();
         for (q, z) in p.positions.iter().zip(&logits) {
             let at = format!("{:?} pos {}", truncate(&p.prompt), q.pos);
             let pairs = q.top_ids.iter().zip(&q.top_logits).chain(fx.fixed_ids.iter().zip(&q.fixed_logits));
@@ -170,7 +170,7 @@ fn logits_match_transformers() {
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// The bf16 products (`SamplingParams::bf16_matmul`, what the local backend serves with)
+/// The bf16 products (`Precision::Bf16`, what the local backend trains with)
 /// stay within bf16 rounding of the f32 logits and give the f32 greedy continuation of a
 /// chat prompt token for token (skipped on CPUs without AVX512_BF16, where the option is
 /// ignored). Where the model hesitates between near-equal tokens the two may part ways,
@@ -186,14 +186,15 @@ fn bf16_greedy_generation_matches_f32() {
     let w = m.weights();
     let packs = w.bf16_packs().unwrap().expect("packs on an AVX512_BF16 CPU");
     let ids = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let z32 = w.logits(&w.forward_hidden(&ids, None, None, None).unwrap(), None).unwrap();
-    let z16 = w.logits(&w.forward_hidden(&ids, None, None, Some(&packs)).unwrap(), Some(&packs)).unwrap();
+    let bf16 = Frozen::Bf16(packs);
+    let z32 = w.logits(&w.forward_hidden(&ids, None, None, &Frozen::F32).unwrap(), &Frozen::F32).unwrap();
+    let z16 = w.logits(&w.forward_hidden(&ids, None, None, &bf16).unwrap(), &bf16).unwrap();
     let d = (&z32 - &z16).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     let scale = z32.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     eprintln!("max |f32 - bf16| logit over the prompt: {d} (max |logit| {scale})");
     assert!(d <= 0.05 * scale, "max |f32 - bf16| logit {d} against max |logit| {scale}");
     let f32_params = SamplingParams { max_tokens: 24, stop_at_end_of_turn: false, ..Default::default() };
-    let bf16_params = SamplingParams { bf16_matmul: true, ..f32_params.clone() };
+    let bf16_params = SamplingParams { precision: Precision::Bf16, ..f32_params.clone() };
     let a = generate(m, None, &prompt, &f32_params).unwrap();
     let b = generate(m, None, &prompt, &bf16_params).unwrap();
     assert_eq!(a.ids.len(), 24, "{:?}", a.text);

@@ -168,11 +168,10 @@ impl Generator {
         }
         let w = self.model.weights();
         let input = Tensor::from_slice(&self.pending_input, (1, self.pending_input.len()), w.device())?;
-        let packs = if self.params.bf16_matmul { w.bf16_packs()? } else { None };
-        let packs = packs.as_deref();
-        let hidden = w.forward_hidden(&input, self.adapter.as_deref(), Some(&mut self.cache), packs)?;
+        let frozen = w.frozen(self.params.precision)?;
+        let hidden = w.forward_hidden(&input, self.adapter.as_deref(), Some(&mut self.cache), &frozen)?;
         let last = hidden.narrow(1, self.pending_input.len() - 1, 1)?;
-        let logits = w.logits(&last, packs)?.flatten_all()?;
+        let logits = w.logits(&last, &frozen)?.flatten_all()?;
         let logits = if logits.device().is_cpu() { logits } else { logits.to_device(&candle_core::Device::Cpu)? };
         let logits = logits.contiguous()?;
         let z = F32Slice::new(&logits)?;

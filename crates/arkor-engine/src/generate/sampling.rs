@@ -1,5 +1,6 @@
 //! Picking the next token from the logits: greedy, or temperature with top-p.
 
+use crate::model::frozen::Precision;
 use crate::rng::SplitMix64;
 
 /// Sampling settings of one request.
@@ -15,15 +16,15 @@ pub struct SamplingParams {
     pub seed: u64,
     /// Stop at `<end_of_turn>` as well as `<eos>` (the chat default).
     pub stop_at_end_of_turn: bool,
-    /// Run the products through the frozen weights (projections and head) in bf16 on
-    /// CPUs with AVX512_BF16 ([`crate::kernels::bf16`]): decoding reads half the bytes per token.
-    /// Activations, LoRA factors, attention and sampling stay f32. Ignored elsewhere.
-    pub bf16_matmul: bool,
+    /// How the products through the frozen weights (projections and head) are computed:
+    /// f32 (the default), bf16 or Q8 ([`Precision`]). Activations, LoRA factors,
+    /// attention and sampling stay f32 in every case.
+    pub precision: Precision,
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, stop_at_end_of_turn: true, bf16_matmul: false }
+        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, stop_at_end_of_turn: true, precision: Precision::F32 }
     }
 }
 
