@@ -5,15 +5,17 @@
 //!
 //! ```sh
 //! cargo run -p arkor-engine --example generate_bench -- model.gguf \
-//!     [--precisions f32,bf16,q8] [--llama /work/venv-llama/bin/python] [--rounds N] \
-//!     [--max-tokens N] [--dump gen.json]
+//!     [--precisions f32,bf16,q8] [--llama /work/venv-llama/bin/python] [--llama-threads 2] \
+//!     [--rounds N] [--max-tokens N] [--dump gen.json]
 //! ```
 //!
 //! Per run: prompt length, prefill (the prompt's forward pass plus the first token) as
 //! prompt tokens/s, and decode tokens/s over the tokens after the first. With `--llama`
 //! (a Python with llama-cpp-python) each round also runs
 //! `scripts/llama_cpp_generate_bench.py` on the same prompt ids before and after the
-//! engine, and the summary compares each precision's greedy tokens with llama.cpp's: at
+//! engine (with 2 threads, as the engine's pool; `--llama-threads 2,1` adds a run with one,
+//! which holds up better on a busy machine), and the summary compares each precision's
+//! greedy tokens with llama.cpp's: at
 //! the first one that differs it prints both tokens' logits under f32 and under that
 //! precision (a near tie when the gap is small). The summary gives medians over rounds;
 //! the 1-minute load average is printed at the start of each round.
@@ -84,7 +86,7 @@ fn run_engine(model: &Arc<Model>, adapter: Option<Arc<LoraAdapter>>, ids: &[u32]
 }
 
 /// Runs llama.cpp on the prompts through the Python script; results in prompt order.
-fn run_llama(python: &str, gguf: &str, prompts: &[(&'static str, Vec<u32>)], max_tokens: usize) -> Vec<Run> {
+fn run_llama(python: &str, gguf: &str, threads: usize, prompts: &[(&'static str, Vec<u32>)], max_tokens: usize) -> Vec<Run> {
     let dir = std::env::temp_dir();
     let (input, output) = (dir.join(format!("arkor-gen-{}-in.json", std::process::id())), dir.join(format!("arkor-gen-{}-out.json", std::process::id())));
     let rows: Vec<_> =
@@ -96,6 +98,7 @@ fn run_llama(python: &str, gguf: &str, prompts: &[(&'static str, Vec<u32>)], max
         .arg(&input)
         .arg("--out")
         .arg(&output)
+        .args(["--threads", &threads.to_string()])
         .status()
         .expect("running the llama.cpp script");
     assert!(status.success(), "the llama.cpp script failed ({status})");
@@ -112,6 +115,15 @@ fn run_llama(python: &str, gguf: &str, prompts: &[(&'static str, Vec<u32>)], max
             }
         })
         .collect()
+}
+
+/// The results' name for llama.cpp with `threads` threads.
+fn llama_name(threads: usize) -> String {
+    if threads == 2 {
+        "llama.cpp".into()
+    } else {
+        format!("llama.cpp, {threads} thread{}", if threads == 1 { "" } else { "s" })
+    }
 }
 
 /// `z[a] - z[b]` for the logits after `ids` under `frozen`.
@@ -139,6 +151,11 @@ fn main() -> arkor_engine::Result<()> {
     };
     let dump = take_opt("--dump");
     let llama = take_opt("--llama");
+    let llama_threads: Vec<usize> = take_opt("--llama-threads")
+        .unwrap_or_else(|| "2".into())
+        .split(',')
+        .map(|s| s.parse().expect("--llama-threads N[,N]"))
+        .collect();
     let rounds: usize = take_opt("--rounds").map_or(1, |s| s.parse().expect("--rounds N"));
     let max_tokens: usize = take_opt("--max-tokens").map_or(128, |s| s.parse().expect("--max-tokens N"));
     let precisions: Vec<Precision> = take_opt("--precisions")
@@ -181,9 +198,12 @@ fn main() -> arkor_engine::Result<()> {
     let mut results = Results::new();
     let llama_round = |results: &mut Results| {
         if let Some(py) = &llama {
-            for ((name, _), run) in prompts.iter().zip(run_llama(py, path, &prompts, max_tokens)) {
-                eprintln!("llama.cpp  base {name:>5}: prefill {:.0} tok/s, decode {:.1} tok/s", run.prefill_tps, run.decode_tps);
-                results.entry(("llama.cpp".into(), "base", name)).or_default().push(run);
+            for &threads in &llama_threads {
+                let who = llama_name(threads);
+                for ((name, _), run) in prompts.iter().zip(run_llama(py, path, threads, &prompts, max_tokens)) {
+                    eprintln!("{who} base {name:>5}: prefill {:.0} tok/s, decode {:.1} tok/s", run.prefill_tps, run.decode_tps);
+                    results.entry((who.clone(), "base", name)).or_default().push(run);
+                }
             }
         }
     };
@@ -222,7 +242,7 @@ fn main() -> arkor_engine::Result<()> {
     if llama.is_some() {
         println!();
         for (name, ids) in &prompts {
-            let theirs = &results[&("llama.cpp".to_string(), "base", *name)][0].ids;
+            let theirs = &results[&(llama_name(llama_threads[0]), "base", *name)][0].ids;
             for &precision in &precisions {
                 let ours = &results[&(format!("engine {}", precision.as_str()), "base", *name)][0].ids;
                 let same = ours.iter().zip(theirs).take_while(|(a, b)| a == b).count();

@@ -8,13 +8,13 @@ with cmake; about 6 minutes on 2 cores), in a virtual environment of its own:
 
 `generate_bench --llama /work/venv-llama/bin/python` runs this script itself, in the same
 run as the engine. By hand:
-    python crates/arkor-engine/scripts/llama_cpp_generate_bench.py MODEL.gguf PROMPTS.json [--out RESULTS.json]
+    python crates/arkor-engine/scripts/llama_cpp_generate_bench.py MODEL.gguf PROMPTS.json [--out RESULTS.json] [--threads N]
 
 PROMPTS.json is a list of {"name", "prompt_ids", "max_tokens"} (or, as `generate_bench
 --dump` writes it, {"name", "prompt_ids", "ids"}: then as many tokens as "ids" holds, and
 the first tokens that differ from them are reported).
 
-Runs the Q4_K_M GGUF as llama.cpp does, on its quantized tensors, with 2 threads, greedy
+Runs the Q4_K_M GGUF as llama.cpp does, on its quantized tensors, with 2 threads (or N), greedy
 (top_k=1, no repetition penalty), without stopping at end-of-turn (as the engine's
 bench). The first yielded token marks the end of the prefill (prompt evaluation + first
 token); the rest are decode steps. Each prompt is evaluated once untimed first.
@@ -32,15 +32,18 @@ import llama_cpp
 
 def main():
     args = sys.argv[1:]
-    out = None
+    out, threads = None, 2
     if "--out" in args:
         i = args.index("--out")
         out = args[i + 1]
         del args[i:i + 2]
+    if "--threads" in args:
+        i = args.index("--threads")
+        threads = int(args[i + 1])
+        del args[i:i + 2]
     if len(args) < 2:
         sys.exit(__doc__)
     gguf, prompts = os.path.abspath(args[0]), json.load(open(args[1]))
-    threads = 2
     t0 = time.perf_counter()
     llm = llama_cpp.Llama(model_path=gguf, n_ctx=2048, n_batch=512, n_threads=threads,
                           n_threads_batch=threads, verbose=False)
@@ -63,7 +66,7 @@ def main():
         prefill, decode = stamps[0] - start, stamps[-1] - stamps[0]
         p_tps = len(prompt) / prefill
         d_tps = (len(got) - 1) / decode if decode > 0 else float("nan")
-        line = (f"llama.cpp {row['name']}: prompt {len(prompt)} tok, prefill {p_tps:.0f} tok/s, "
+        line = (f"llama.cpp ({threads} threads) {row['name']}: prompt {len(prompt)} tok, prefill {p_tps:.0f} tok/s, "
                 f"decode {d_tps:.1f} tok/s ({len(got)} new)")
         if want is not None:
             same = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
