@@ -101,7 +101,8 @@ pub struct SettingsObject {
     pub cloud_api_url: Option<String>,
     /// `$ARKOR_DEVICE`.
     pub device: Option<String>,
-    /// bf16 products (off with `ARKOR_BF16=0`).
+    /// Reduced-precision products through frozen weights: bf16 in training, Q8 in
+    /// generation (off with `ARKOR_BF16=0`).
     pub bf16: bool,
     /// `$ARKOR_SERVE_TOKEN`: `arkor serve --public`'s token when `--token` is not given.
     pub serve_token: Option<String>,

@@ -168,11 +168,15 @@ impl Generator {
         }
         let w = self.model.weights();
         let input = Tensor::from_slice(&self.pending_input, (1, self.pending_input.len()), w.device())?;
-        let packs = if self.params.bf16_matmul { w.bf16_packs()? } else { None };
-        let packs = packs.as_deref();
-        let hidden = w.forward_hidden(&input, self.adapter.as_deref(), Some(&mut self.cache), packs)?;
-        let last = hidden.narrow(1, self.pending_input.len() - 1, 1)?;
-        let logits = w.logits(&last, packs)?.flatten_all()?;
+        let frozen = w.frozen(self.params.precision)?;
+        let (adapter, cache, last_pos) = (self.adapter.as_deref(), &mut self.cache, self.pending_input.len() - 1);
+        // The whole step on a pool thread: its ~130 products then split their work from
+        // inside the pool instead of each handing off to it and blocking (two context
+        // switches per product, each a wait for a core when the machine is busy).
+        let logits = rayon::scope(|_| -> Result<Tensor> {
+            let hidden = w.forward_hidden(&input, adapter, Some(cache), &frozen)?;
+            Ok(w.logits(&hidden.narrow(1, last_pos, 1)?, &frozen)?.flatten_all()?)
+        })?;
         let logits = if logits.device().is_cpu() { logits } else { logits.to_device(&candle_core::Device::Cpu)? };
         let logits = logits.contiguous()?;
         let z = F32Slice::new(&logits)?;
