@@ -1,6 +1,7 @@
 //! The model side of the engine: a loaded [`Model`] (frozen Gemma 3 weights plus the
 //! tokenizer that goes with them) and what it is made of.
 //! - [`config`]: architecture hyper-parameters; [`gemma3`]: the forward pass;
+//!   `decode`: one decode step for several sequences at once (the batched generation's);
 //! - [`lora`]: adapters and their PEFT files; [`gguf`]: loading weights from a GGUF;
 //! - [`tokenizer`] and [`chat`]: text to ids and Gemma's chat template; [`tool_text`]:
 //!   the plain-text tool protocol the template writes tool turns in;
@@ -8,6 +9,7 @@
 
 pub mod chat;
 pub mod config;
+pub(crate) mod decode;
 pub mod gemma3;
 pub mod gguf;
 pub mod lora;
