@@ -56,6 +56,7 @@ pub struct Sequence {
     decoder: StreamDecoder,
     finish: Option<FinishReason>,
     failed: bool,
+    held: bool,
     prompt_tokens: usize,
     stops: Vec<u32>,
     constraint: Option<Constraint>,
@@ -94,6 +95,7 @@ impl Sequence {
             decoder: StreamDecoder::new(),
             finish: None,
             failed: false,
+            held: false,
             prompt_tokens: prompt.len(),
             stops,
             constraint: None,
@@ -129,6 +131,12 @@ impl Sequence {
     /// Whether it will produce nothing more: finished, failed or stopped by its owner.
     pub fn is_done(&self) -> bool {
         self.finish.is_some() || self.failed
+    }
+
+    /// Holds it out of the steps (while `held`) without ending it: for a reader that has
+    /// fallen behind, so that it does not hold up its batch-mates.
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
     }
 
     /// Ends it early (finish reason `Stop`, as a client disconnect would).
@@ -317,18 +325,18 @@ impl Batch {
         self.seqs.is_empty()
     }
 
-    /// Sequences that will take part in the next step.
+    /// Sequences that will take part in the next step: not done, not held.
     pub fn active(&self) -> usize {
-        self.seqs.iter().filter(|(_, s)| !s.is_done()).count()
+        self.seqs.iter().filter(|(_, s)| !s.is_done() && !s.held).count()
     }
 
-    /// Advances every sequence that is not done by one token: prefills the new ones,
-    /// decodes the rest in one pass. One update per sequence that took part.
+    /// Advances every sequence that is not done (nor held) by one token: prefills the
+    /// new ones, decodes the rest in one pass. One update per sequence that took part.
     pub fn step(&mut self) -> Vec<Update> {
         let mut out = Vec::new();
         let mut rows = Vec::new();
         for (i, (id, s)) in self.seqs.iter_mut().enumerate() {
-            if s.is_done() {
+            if s.is_done() || s.held {
                 continue;
             }
             if s.out_of_room() {

@@ -1,0 +1,79 @@
+//! Batched decoding speed on a real GGUF: N sequences (different prompts, greedy, the
+//! same number of new tokens) decoded together in one [`Batch`], for each N given.
+//!
+//! `cargo run -p arkor-engine --example batch_bench -- model.gguf [--bf16] [--adapter] [--tokens 64] [--n 1,2,4,8]`
+//!
+//! Per N: the step time of the decode steps (after every prompt is prefilled), the
+//! aggregate decode tokens/s (N tokens per step), and that figure over N = 1's. With
+//! `--adapter` every second sequence decodes with a LoRA adapter (r=16 on all seven
+//! projections, B = 0 so tokens do not change, as in `generate_bench`).
+use std::sync::Arc;
+use std::time::Instant;
+
+use arkor_engine::{
+    chat::encode_chat_prompt, Batch, ChatMessage, Device, LoraAdapter, LoraConfig, Model, SamplingParams, Sequence, Target,
+};
+
+const QUESTIONS: [&str; 8] = [
+    "Write a long story about a lighthouse keeper who finds a message in a bottle.",
+    "Explain how a bicycle gear system works, in detail.",
+    "Describe a walk through a busy market in the morning.",
+    "What should a beginner know before planting a vegetable garden?",
+    "Tell me about the history of the printing press.",
+    "Write a letter from a sailor to his family at home.",
+    "How do bees make honey? Explain each step.",
+    "Describe the perfect rainy afternoon indoors.",
+];
+
+fn main() -> arkor_engine::Result<()> {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut flag = |f: &str| args.iter().position(|a| a == f).map(|i| args.remove(i)).is_some();
+    let (bf16, with_adapter) = (flag("--bf16"), flag("--adapter"));
+    let mut take = |f: &str| -> Option<String> {
+        let i = args.iter().position(|a| a == f)?;
+        let v = args.get(i + 1).cloned().unwrap_or_else(|| panic!("{f} needs a value"));
+        args.drain(i..i + 2);
+        Some(v)
+    };
+    let tokens: usize = take("--tokens").map_or(64, |s| s.parse().expect("--tokens N"));
+    let ns: Vec<usize> = take("--n").map_or(vec![1, 2, 4, 8], |s| s.split(',').map(|n| n.parse().expect("--n 1,2,4")).collect());
+    let path = args.first().expect("usage: batch_bench MODEL.gguf [--bf16] [--adapter] [--tokens N] [--n 1,2,4,8]");
+    let model = Arc::new(Model::from_gguf("google/gemma-3-270m", path.as_ref(), &Device::Cpu)?);
+    let lora = LoraConfig { r: 16, alpha: 16.0, targets: Target::ALL.to_vec() };
+    let (adapter, _vars) = LoraAdapter::init_trainable(model.config(), lora, "google/gemma-3-270m", 7, &Device::Cpu)?;
+    let adapter = Arc::new(adapter.snapshot()?);
+    if bf16 {
+        model.weights().bf16_packs()?;
+    }
+    let params = SamplingParams { max_tokens: tokens, stop_at_end_of_turn: false, bf16_matmul: bf16, ..Default::default() };
+    eprintln!("bf16 {bf16}, adapter on odd rows {with_adapter}, {tokens} tokens per sequence, {} rayon threads", rayon::current_num_threads());
+    println!("| N | decode step (ms) | aggregate decode tok/s | vs N=1 |");
+    println!("|---|---|---|---|");
+    let mut single = None;
+    for &n in &ns {
+        let mut batch = Batch::new(model.clone());
+        for i in 0..n {
+            let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", QUESTIONS[i % QUESTIONS.len()])])?;
+            let a = (with_adapter && i % 2 == 1).then(|| adapter.clone());
+            batch.join(Sequence::new(model.clone(), a, &prompt, params.clone())?)?;
+        }
+        // The first step prefills every prompt; the rest decode all rows together.
+        batch.step();
+        let (mut steps, mut produced) = (0usize, 0usize);
+        let t = Instant::now();
+        while batch.active() > 0 {
+            for u in batch.step() {
+                produced += usize::from(matches!(u.token?, Some(_)));
+            }
+            steps += 1;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let tps = produced as f64 / secs;
+        let base = *single.get_or_insert(tps);
+        println!("| {n} | {:.1} | {tps:.1} | {:.2}x |", 1e3 * secs / steps as f64, tps / base);
+    }
+    Ok(())
+}
