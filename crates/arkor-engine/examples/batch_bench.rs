@@ -4,15 +4,39 @@
 //! `cargo run -p arkor-engine --example batch_bench -- model.gguf [--bf16] [--adapter] [--tokens 64] [--n 1,2,4,8]`
 //!
 //! Per N: the step time of the decode steps (after every prompt is prefilled), the
-//! aggregate decode tokens/s (N tokens per step), and that figure over N = 1's. With
+//! aggregate decode tokens/s (N tokens per step), and that figure over N = 1's. First,
+//! for comparison, one sequence through the decode path `Generator` used before batching
+//! (`Gemma3::forward_hidden` over a `KvCache` that grows by concatenation). With
 //! `--adapter` every second sequence decodes with a LoRA adapter (r=16 on all seven
 //! projections, B = 0 so tokens do not change, as in `generate_bench`).
 use std::sync::Arc;
 use std::time::Instant;
 
+use arkor_engine::gemma3::KvCache;
 use arkor_engine::{
     chat::encode_chat_prompt, Batch, ChatMessage, Device, LoraAdapter, LoraConfig, Model, SamplingParams, Sequence, Target,
 };
+
+/// Greedy decode of `tokens` tokens after `prompt` through the concatenating cache, as
+/// `Generator` did before batching; decode tokens/s after the prefill.
+fn concat_path(model: &Model, prompt: &[u32], adapter: Option<&LoraAdapter>, bf16: bool, tokens: usize) -> arkor_engine::Result<f64> {
+    let w = model.weights();
+    let packs = if bf16 { w.bf16_packs()? } else { None };
+    let mut kv = KvCache::new();
+    let mut input = prompt.to_vec();
+    let mut t = Instant::now();
+    for i in 0..tokens {
+        let ids = candle_core::Tensor::from_slice(&input, (1, input.len()), &Device::Cpu)?;
+        let h = w.forward_hidden(&ids, adapter, Some(&mut kv), packs.as_deref())?;
+        let z = w.logits(&h.narrow(1, input.len() - 1, 1)?, packs.as_deref())?.flatten_all()?.to_vec1::<f32>()?;
+        let next = z.iter().enumerate().fold(0, |m, (j, &v)| if v > z[m] { j } else { m }) as u32;
+        input = vec![next];
+        if i == 0 {
+            t = Instant::now();
+        }
+    }
+    Ok((tokens - 1) as f64 / t.elapsed().as_secs_f64())
+}
 
 const QUESTIONS: [&str; 8] = [
     "Write a long story about a lighthouse keeper who finds a message in a bottle.",
@@ -50,6 +74,9 @@ fn main() -> arkor_engine::Result<()> {
     }
     let params = SamplingParams { max_tokens: tokens, stop_at_end_of_turn: false, bf16_matmul: bf16, ..Default::default() };
     eprintln!("bf16 {bf16}, adapter on odd rows {with_adapter}, {tokens} tokens per sequence, {} rayon threads", rayon::current_num_threads());
+    let first = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", QUESTIONS[0])])?;
+    let old = concat_path(&model, &first, None, bf16, tokens)?;
+    println!("one sequence through the concatenating cache (before batching): {old:.1} tok/s");
     println!("| N | decode step (ms) | aggregate decode tok/s | vs N=1 |");
     println!("|---|---|---|---|");
     let mut single = None;

@@ -17,6 +17,17 @@
 //! pass into the failures of the rows it belongs to, and a panic in this loop's
 //! per-request work fails that request only. The thread blocks when there is nothing
 //! to do.
+//!
+//! Sharing the cores with training: this thread and a training job's thread hand
+//! their kernels' work to rayon's one pool (a thread per core), where the two
+//! interleave job by job; neither has priority, and neither yields explicitly. That
+//! was measured against separate pools for each (the OS then time-slices four busy
+//! threads), a 1-thread pool for inference, and training at nice 5 and 10: with one
+//! request after another during training, the shared pool kept about half of the
+//! idle decode speed with a step about 1.55x slower; separate pools gave inference
+//! about as much and training less (steps about 2x); a lower priority for training
+//! slowed its steps 3-9x without helping inference on a machine with other load
+//! (figures in bench/README.md).
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
