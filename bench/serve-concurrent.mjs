@@ -5,7 +5,7 @@
 //
 //   node bench/serve-concurrent.mjs [--n 1,2,4,8] [--tokens 128] [--rounds 2]
 //        [--phases serve,share] [--llama /work/venv-llama/bin/python | none]
-//        [--share-steps 12] [--share-tokens 64]
+//        [--share-steps 20] [--share-tokens 48] [--llama-omp-wait passive | active]
 //
 // Needs the addon built (`npm run build`) and google/gemma-3-270m installed
 // (`node bin/arkor.js models pull google/gemma-3-270m`); llama.cpp's side needs
@@ -43,8 +43,12 @@ const TOKENS = Number(option("tokens", 128));
 const ROUNDS = Number(option("rounds", 2));
 const PHASES = option("phases", "serve,share").split(",");
 const LLAMA = option("llama", existsSync("/work/venv-llama/bin/python") ? "/work/venv-llama/bin/python" : "none");
-const SHARE_STEPS = Number(option("share-steps", 12));
-const SHARE_TOKENS = Number(option("share-tokens", 64));
+const SHARE_STEPS = Number(option("share-steps", 20));
+const SHARE_TOKENS = Number(option("share-tokens", 48));
+// llama.cpp's OpenMP threads spin while they wait by default; on a machine with other
+// load that collapses its speed (2 tok/s instead of 19 at load 5 here), so the
+// default here lets them sleep. `--llama-omp-wait active` restores llama.cpp's default.
+const OMP_WAIT = option("llama-omp-wait", "passive").toUpperCase();
 
 const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const median = (xs) => quantile(xs, 0.5);
@@ -149,7 +153,10 @@ async function arkorRound(url, n) {
 
 async function llamaRound(n, promptsFile) {
   const out = await new Promise((resolve, reject) => {
-    const p = spawn(LLAMA, [path.join(ROOT, "bench/llama_batch.py"), GGUF, String(n), String(TOKENS), promptsFile], { stdio: ["ignore", "pipe", "ignore"] });
+    const p = spawn(LLAMA, [path.join(ROOT, "bench/llama_batch.py"), GGUF, String(n), String(TOKENS), promptsFile], {
+      stdio: ["ignore", "pipe", "ignore"],
+      env: { ...process.env, OMP_WAIT_POLICY: OMP_WAIT },
+    });
     let s = "";
     p.stdout.on("data", (d) => (s += d));
     p.on("exit", (c) => (c === 0 ? resolve(s) : reject(new Error(`llama_batch.py exited with ${c}`))));
@@ -268,7 +275,7 @@ async function main() {
   mkdirSync(dataDir, { recursive: true });
   const { url, child } = await startServer(dataDir);
   try {
-    console.log(`# arkor serve (this checkout) and llama.cpp (${LLAMA === "none" ? "skipped" : LLAMA}), ${os.cpus().length} CPUs, load ${load()}`);
+    console.log(`# arkor serve (this checkout) and llama.cpp (${LLAMA === "none" ? "skipped" : `${LLAMA}, OMP_WAIT_POLICY=${OMP_WAIT}`}), ${os.cpus().length} CPUs, load ${load()}`);
     // Loads the model and packs its bf16 weights before anything is timed.
     await chat(url, "Hello", 4);
     if (PHASES.includes("serve")) await serve(url);
