@@ -3,7 +3,7 @@
 //! masking time per token against the decode step's, and decode tokens/s with and
 //! without the constraint, on the same tickets.
 //!
-//! `cargo run -p arkor-engine --example constrained_bench -- model.gguf [--bf16] [--rounds N]`
+//! `cargo run -p arkor-engine --example constrained_bench -- model.gguf [--precision f32|bf16|q8] [--rounds N]`
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,6 @@ fn main() -> arkor_engine::Result<()> {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let bf16 = args.iter().position(|a| a == "--bf16").map(|i| args.remove(i)).is_some();
     let rounds = match args.iter().position(|a| a == "--rounds") {
         Some(i) => {
             let n = args[i + 1].parse().expect("--rounds takes a number");
@@ -30,7 +29,15 @@ fn main() -> arkor_engine::Result<()> {
         }
         None => 1usize,
     };
-    let path = args.first().expect("usage: constrained_bench model.gguf [--bf16] [--rounds N]");
+    let precision: arkor_engine::Precision = match args.iter().position(|a| a == "--precision") {
+        Some(i) => {
+            let p = args[i + 1].parse().expect("--precision takes f32, bf16 or q8");
+            args.drain(i..i + 2);
+            p
+        }
+        None => arkor_engine::Precision::F32,
+    };
+    let path = args.first().expect("usage: constrained_bench model.gguf [--precision f32|bf16|q8] [--rounds N]");
     let model = Arc::new(Model::from_gguf("bench", path.as_ref(), &Device::Cpu)?);
     // The demo's triage answer (`examples/data/triage.jsonl`), as the real-model test checks it.
     let schema: serde_json::Value = serde_json::from_str(include_str!("../tests/fixtures/triage_schema.json")).unwrap();
@@ -45,7 +52,7 @@ fn main() -> arkor_engine::Result<()> {
     let cached = t2.elapsed();
     println!("token table {:.0} ms, schema compile {:.1} ms, cached compile {:.1} us", ms(table), ms(compile), cached.as_secs_f64() * 1e6);
 
-    let params = SamplingParams { max_tokens: 64, bf16_matmul: bf16, stop_at_end_of_turn: true, ..Default::default() };
+    let params = SamplingParams { max_tokens: 64, precision, stop_at_end_of_turn: true, ..Default::default() };
     // (decode tokens, decode time, masks, mask time) per mode.
     let mut totals = [(0usize, Duration::ZERO, 0usize, Duration::ZERO); 2];
     for _ in 0..rounds {

@@ -43,6 +43,7 @@ pub use generate::{
 };
 pub use generate::tools::{parse_tool_calls, tool_grammar, ParsedToolCall, ToolCallStream, ToolChoice, ToolSpec, ToolStreamEvent};
 pub use lora::{LoraAdapter, LoraConfig, Target};
+pub use model::frozen::{Frozen, Precision};
 pub use model::{Model, GEMMA3_270M, TINY_MODEL};
 pub use tokenizer::{SpecialTokens, StreamDecoder, Tokenizer};
 pub use train::{EvalReport, LrScheduler, StepReport, TrainConfig, TrainLog, TrainObserver, TrainSummary, Trainer};

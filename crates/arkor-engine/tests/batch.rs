@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arkor_engine::chat::encode_chat_prompt;
 use arkor_engine::{
-    generate, Batch, ChatMessage, FinishReason, Generation, GrammarSpec, LoraAdapter, LoraConfig, Model, SamplingParams,
+    generate, Batch, ChatMessage, Precision, FinishReason, Generation, GrammarSpec, LoraAdapter, LoraConfig, Model, SamplingParams,
     SeqId, Sequence, Target, TrainConfig, Trainer,
 };
 use common::{dataset, tiny};
@@ -98,10 +98,10 @@ fn batched(model: &Arc<Model>, reqs: &[Req]) -> (Vec<(Vec<u32>, Option<FinishRea
     (out.into_iter().map(Option::unwrap).collect(), widest)
 }
 
-fn scenario(model: &Arc<Model>, bf16: bool) -> Vec<Req> {
+fn scenario(model: &Arc<Model>, precision: Precision) -> Vec<Req> {
     let a = adapter(model, 40, 1);
     let b = adapter(model, 25, 2);
-    let p = |max_tokens: usize| SamplingParams { max_tokens, stop_at_end_of_turn: false, bf16_matmul: bf16, ..Default::default() };
+    let p = |max_tokens: usize| SamplingParams { max_tokens, stop_at_end_of_turn: false, precision, ..Default::default() };
     let req = |joins_at, adapter: Option<&Arc<LoraAdapter>>, text: &str, params| Req {
         joins_at,
         adapter: adapter.cloned(),
@@ -131,9 +131,9 @@ fn scenario(model: &Arc<Model>, bf16: bool) -> Vec<Req> {
     reqs
 }
 
-fn check(bf16: bool) {
+fn check(precision: Precision) {
     let model = tiny();
-    let reqs = scenario(&model, bf16);
+    let reqs = scenario(&model, precision);
     let (got, widest) = batched(&model, &reqs);
     assert!(widest >= 5, "the scenario should overlap most requests, got {widest} at most");
     for (i, (r, (ids, finish))) in reqs.iter().zip(&got).enumerate() {
@@ -156,7 +156,7 @@ fn check(bf16: bool) {
 
 #[test]
 fn batched_outputs_equal_alone_in_f32() {
-    check(false);
+    check(Precision::F32);
 }
 
 #[test]
@@ -164,7 +164,12 @@ fn batched_outputs_equal_alone_in_bf16() {
     if !common::bf16_or_skip() {
         return;
     }
-    check(true);
+    check(Precision::Bf16);
+}
+
+#[test]
+fn batched_outputs_equal_alone_in_q8() {
+    check(Precision::Q8);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arkor_engine::chat::encode_chat_prompt;
 use arkor_engine::data::{load_file, DatasetFormat};
 use arkor_engine::{
-    ChatMessage, Device, FinishReason, Generator, GrammarSpec, LoraAdapter, LoraConfig, Model, SamplingParams, Target,
+    ChatMessage, Device, FinishReason, Generator, GrammarSpec, LoraAdapter, LoraConfig, Model, Precision, SamplingParams, Target,
     TrainConfig, Trainer, GEMMA3_270M,
 };
 use serde_json::{json, Value};
@@ -59,9 +59,9 @@ fn answers(model: &Arc<Model>, adapter: Option<Arc<LoraAdapter>>) {
     for (i, t) in TICKETS.iter().enumerate() {
         let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", t)]).unwrap();
         let params = if i % 2 == 0 {
-            SamplingParams { max_tokens: 200, bf16_matmul: true, ..Default::default() }
+            SamplingParams { max_tokens: 200, precision: Precision::Q8, ..Default::default() }
         } else {
-            SamplingParams { max_tokens: 200, temperature: 0.8, top_p: 0.95, seed: i as u64, bf16_matmul: true, ..Default::default() }
+            SamplingParams { max_tokens: 200, temperature: 0.8, top_p: 0.95, seed: i as u64, precision: Precision::Q8, ..Default::default() }
         };
         let out = Generator::new(model.clone(), adapter.clone(), &prompt, params).unwrap().with_constraint(&grammar).run(|_| true).unwrap();
         eprintln!("{} {t:?} -> {}", if adapter.is_some() { "checkpoint" } else { "base" }, out.text);

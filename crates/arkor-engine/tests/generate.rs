@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arkor_engine::chat::encode_chat_prompt;
 use arkor_engine::{
-    generate, ChatMessage, FinishReason, Generator, LoraAdapter, LoraConfig, SamplingParams, Target,
+    generate, ChatMessage, FinishReason, Frozen, Generator, LoraAdapter, LoraConfig, Precision, SamplingParams, Target,
     TrainConfig, Trainer,
 };
 use common::{dataset, tiny};
@@ -115,15 +115,16 @@ fn bf16_generation_tracks_f32() {
     let p = prompt(&model, "What is the capital of France?");
     let ids = candle_core::Tensor::new(p.as_slice(), model.device()).unwrap().unsqueeze(0).unwrap();
     for a in [None, Some(t.adapter())] {
-        let z32 = w.logits(&w.forward_hidden(&ids, a, None, None).unwrap(), None).unwrap();
-        let z16 = w.logits(&w.forward_hidden(&ids, a, None, Some(&packs)).unwrap(), Some(&packs)).unwrap();
+        let bf16 = Frozen::Bf16(packs.clone());
+        let z32 = w.logits(&w.forward_hidden(&ids, a, None, &Frozen::F32).unwrap(), &Frozen::F32).unwrap();
+        let z16 = w.logits(&w.forward_hidden(&ids, a, None, &bf16).unwrap(), &bf16).unwrap();
         let scale = z32.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         let d = (&z32 - &z16).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(d > 0.0, "bf16 products should round somewhere");
         assert!(d <= 0.03 * scale, "max |f32 - bf16| logit {d} against max |logit| {scale}");
     }
     let f32_params = SamplingParams { max_tokens: 20, ..Default::default() };
-    let bf16_params = SamplingParams { bf16_matmul: true, ..f32_params.clone() };
+    let bf16_params = SamplingParams { precision: Precision::Bf16, ..f32_params.clone() };
     let trained_answer = generate(&model, Some(&adapter), &p, &bf16_params).unwrap();
     assert_eq!(trained_answer.text, "Paris.");
     assert_eq!(trained_answer, generate(&model, Some(&adapter), &p, &f32_params).unwrap());
@@ -131,6 +132,40 @@ fn bf16_generation_tracks_f32() {
     let inference_bytes = packs.bytes();
     packs.prepare_backward();
     assert!(packs.bytes() >= 19 * inference_bytes / 10, "{inference_bytes} -> {}", packs.bytes());
+}
+
+/// Generation through the Q8_0 copies (`Precision::Q8`, what the local backend serves
+/// with): logits within Q8 rounding of f32's, base and with an unmerged adapter, the
+/// same greedy answers, and the same tokens every time.
+#[test]
+fn q8_generation_tracks_f32_and_is_deterministic() {
+    let model = tiny();
+    let t = trained(&model, 60);
+    let adapter = Arc::new(t.adapter().snapshot().unwrap());
+    let w = model.weights();
+    let q8 = w.frozen(Precision::Q8).unwrap();
+    assert_eq!(q8.precision(), Precision::Q8, "the CPU always has Q8 copies");
+    let p = prompt(&model, "What is the capital of France?");
+    let ids = candle_core::Tensor::new(p.as_slice(), model.device()).unwrap().unsqueeze(0).unwrap();
+    for a in [None, Some(adapter.as_ref())] {
+        let z32 = w.logits(&w.forward_hidden(&ids, a, None, &Frozen::F32).unwrap(), &Frozen::F32).unwrap();
+        let zq = w.logits(&w.forward_hidden(&ids, a, None, &q8).unwrap(), &q8).unwrap();
+        let scale = z32.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (&z32 - &zq).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d > 0.0, "Q8 products should round somewhere");
+        assert!(d <= 0.05 * scale, "max |f32 - q8| logit {d} against max |logit| {scale}");
+    }
+    let f32_params = SamplingParams { max_tokens: 20, ..Default::default() };
+    let q8_params = SamplingParams { precision: Precision::Q8, ..f32_params.clone() };
+    let answer = generate(&model, Some(&adapter), &p, &q8_params).unwrap();
+    assert_eq!(answer.text, "Paris.");
+    assert_eq!(answer, generate(&model, Some(&adapter), &p, &f32_params).unwrap());
+    let long = SamplingParams { max_tokens: 40, stop_at_end_of_turn: false, ..q8_params };
+    for a in [None, Some(&adapter)] {
+        let first = generate(&model, a, &p, &long).unwrap();
+        assert_eq!(first.ids.len(), 40);
+        assert_eq!(first, generate(&model, a, &p, &long).unwrap());
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 mod common;
 
 use arkor_engine::chat::{encode_example, render_chat};
-use arkor_engine::{ChatMessage, Example, Model, Tokenizer};
+use arkor_engine::{ChatMessage, Example, Frozen, Model, Tokenizer};
 use candle_core::{Device, Tensor};
 
 #[test]
@@ -38,8 +38,8 @@ fn causal_and_sliding_window() {
     let mut cache = arkor_engine::gemma3::KvCache::new();
     for i in 0..ids.len() {
         let x = full.narrow(1, i, 1).unwrap();
-        let h = w.forward_hidden(&x, None, Some(&mut cache), None).unwrap();
-        let l = w.logits(&h, None).unwrap();
+        let h = w.forward_hidden(&x, None, Some(&mut cache), &Frozen::F32).unwrap();
+        let l = w.logits(&h, &Frozen::F32).unwrap();
         let d = (l - logits.narrow(1, i, 1).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
         assert!(d.to_scalar::<f32>().unwrap() < 1e-4, "position {i}");
     }

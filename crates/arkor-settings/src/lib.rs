@@ -21,7 +21,8 @@ pub mod vars {
     pub const CLOUD_API_URL: &str = "ARKOR_CLOUD_API_URL";
     /// `cpu`, `cuda` or `cuda:N`: where the engine runs.
     pub const DEVICE: &str = "ARKOR_DEVICE";
-    /// `0` turns off bf16 products through frozen weights.
+    /// `0` turns off reduced-precision products through frozen weights (bf16 in
+    /// training, Q8 in generation): everything runs in f32.
     pub const BF16: &str = "ARKOR_BF16";
     /// The Hugging Face Hub to fetch datasets from.
     pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
@@ -78,7 +79,8 @@ pub struct Settings {
     pub cloud_api_url: Option<String>,
     /// `$ARKOR_DEVICE` as written (the engine parses it and names the variable in its errors).
     pub device: Option<String>,
-    /// bf16 products through frozen weights, on unless `ARKOR_BF16=0`.
+    /// Reduced-precision products through frozen weights (bf16 in training, Q8 in
+    /// generation), on unless `ARKOR_BF16=0`.
     pub bf16: bool,
     /// The Hub's base URL, without trailing slashes.
     pub hf_endpoint: String,

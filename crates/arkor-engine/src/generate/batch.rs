@@ -21,7 +21,8 @@ use super::sampling::{sample, SamplingParams};
 use super::{FinishReason, TokenEvent};
 use crate::error::{Error, Result};
 use crate::model::decode::{Row, SeqCache};
-use crate::model::gemma3::{Bf16Packs, KvCache};
+use crate::model::frozen::Frozen;
+use crate::model::gemma3::KvCache;
 use crate::model::lora::LoraAdapter;
 use crate::model::tokenizer::StreamDecoder;
 use crate::model::Model;
@@ -183,27 +184,23 @@ impl Sequence {
         matches!(self.cache, Cache::Rows(_))
     }
 
-    fn packs(&self) -> Result<Option<Arc<Bf16Packs>>> {
-        if self.params.bf16_matmul {
-            self.model.weights().bf16_packs()
-        } else {
-            Ok(None)
-        }
+    fn frozen(&self) -> Result<Frozen> {
+        self.model.weights().frozen(self.params.precision)
     }
 
     /// The next logits from a forward of this sequence alone: the prompt's prefill (on
     /// the CPU it then moves to a preallocated cache), or a decode step off the CPU.
     fn forward_alone(&mut self) -> Result<Vec<f32>> {
         let w = self.model.weights();
-        let packs = self.packs()?;
+        let frozen = self.frozen()?;
         let n = self.pending.len();
         let input = Tensor::from_slice(&self.pending, (1, n), w.device())?;
         let mut kv = match std::mem::replace(&mut self.cache, Cache::Fresh) {
             Cache::Tensors(kv) => kv,
             _ => KvCache::new(),
         };
-        let hidden = w.forward_hidden(&input, self.adapter.as_deref(), Some(&mut kv), packs.as_deref())?;
-        let logits = w.logits(&hidden.narrow(1, n - 1, 1)?, packs.as_deref())?.flatten_all()?;
+        let hidden = w.forward_hidden(&input, self.adapter.as_deref(), Some(&mut kv), &frozen)?;
+        let logits = w.logits(&hidden.narrow(1, n - 1, 1)?, &frozen)?.flatten_all()?;
         let logits = logits.to_device(&Device::Cpu)?.to_vec1::<f32>()?;
         self.cache = if w.device().is_cpu() {
             let c = self.model.config();
@@ -363,7 +360,7 @@ impl Batch {
         let mut packs = Vec::with_capacity(idx.len());
         for &i in idx {
             let s = &mut self.seqs[i].1;
-            match s.packs() {
+            match s.frozen() {
                 Ok(p) => {
                     ok.push(i);
                     packs.push(p);
@@ -400,7 +397,7 @@ impl Batch {
     }
 
     /// Logits `(idx.len(), vocab)` of one decode pass; caches written, not committed.
-    fn decode_pass(&mut self, idx: &[usize], packs: &[Option<Arc<Bf16Packs>>]) -> Result<Tensor> {
+    fn decode_pass(&mut self, idx: &[usize], packs: &[Frozen]) -> Result<Tensor> {
         let model = &self.model;
         let mut rows: Vec<Row<'_>> = Vec::with_capacity(idx.len());
         let mut want = idx.iter().zip(packs).peekable();
@@ -409,7 +406,7 @@ impl Batch {
             let Sequence { cache: Cache::Rows(cache), adapter, pending, .. } = s else {
                 return Err(Error::Config("a sequence without a decode cache reached the decode pass".into()));
             };
-            rows.push(Row { token: pending[0], cache, adapter: adapter.as_deref(), bf16: p.as_deref() });
+            rows.push(Row { token: pending[0], cache, adapter: adapter.as_deref(), frozen: p });
         }
         guarded(|| model.weights().decode_rows(&mut rows))
     }

@@ -12,8 +12,9 @@
 //! batch, so a row's arithmetic may not depend on the other rows:
 //! - the bf16 GEMM ([`crate::kernels::bf16`]) computes each output row with the same
 //!   instructions in the same order whatever the number of rows (its micro-tiles only
-//!   repeat one row's work, and the reduction is blocked by a fixed size), so rows
-//!   that run their products in bf16 share one call;
+//!   repeat one row's work, and the reduction is blocked by a fixed size), and so
+//!   does the Q8 product ([`crate::kernels::q8`]: each row quantised and summed on
+//!   its own), so rows on the same bf16 or Q8 copies share one call;
 //! - the f32 GEMM (the gemm crate) picks its kernel and blocking by the number of
 //!   rows, so rows in f32 are multiplied one at a time;
 //! - the low-rank kernels give each row the same FMA sequence on AVX-512; without it
@@ -28,7 +29,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::kernels::{lowrank, simd};
 use crate::model::config::ModelConfig;
-use crate::model::gemma3::{linear, Bf16Packs, Block, Gemma3, KvCache};
+use crate::model::frozen::Frozen;
+use crate::model::gemma3::{linear, Block, Gemma3, KvCache};
 use crate::model::lora::{LoraAdapter, Target};
 use crate::ops::F32Slice;
 
@@ -129,8 +131,8 @@ pub(crate) struct Row<'a> {
     pub cache: &'a mut SeqCache,
     /// Its adapter, if any.
     pub adapter: Option<&'a LoraAdapter>,
-    /// The model's bf16 copies when this row runs its frozen products in bf16.
-    pub bf16: Option<&'a Bf16Packs>,
+    /// The copies of the frozen weights this row multiplies with.
+    pub frozen: &'a Frozen,
 }
 
 /// `(cos, sin)` of one position for the half-split rotary layout (both halves share a
@@ -286,13 +288,13 @@ impl Gemma3 {
         }
         let hn = rms_rows(&x, self.final_norm(), eps)?;
         let dev = Device::Cpu;
-        match shared_packs(rows) {
-            Some(p) => self.logits(&Tensor::from_vec(hn, (m, h), &dev)?, Some(p)),
+        match shared_frozen(rows) {
+            Some(f) => self.logits(&Tensor::from_vec(hn, (m, h), &dev)?, f),
             None => {
                 let per_row = rows
                     .iter()
                     .zip(hn.chunks(h))
-                    .map(|(r, hn)| self.logits(&Tensor::from_slice(hn, (1, h), &dev)?, r.bf16))
+                    .map(|(r, hn)| self.logits(&Tensor::from_slice(hn, (1, h), &dev)?, r.frozen))
                     .collect::<Result<Vec<_>>>()?;
                 Ok(Tensor::cat(&per_row, 0)?)
             }
@@ -348,12 +350,12 @@ impl Gemma3 {
         let m = rows.len();
         let inp = x.len() / m;
         let dev = Device::Cpu;
-        let mut y = match shared_packs(rows) {
-            Some(p) => linear(&Tensor::from_slice(x, (m, inp), &dev)?, block, l, t, None, Some(p))?.flatten_all()?.to_vec1::<f32>()?,
+        let mut y = match shared_frozen(rows) {
+            Some(f) => linear(&Tensor::from_slice(x, (m, inp), &dev)?, block, l, t, None, f)?.flatten_all()?.to_vec1::<f32>()?,
             None => {
                 let mut y = Vec::new();
                 for (row, x) in rows.iter().zip(x.chunks(inp)) {
-                    let yi = linear(&Tensor::from_slice(x, (1, inp), &dev)?, block, l, t, None, row.bf16)?;
+                    let yi = linear(&Tensor::from_slice(x, (1, inp), &dev)?, block, l, t, None, row.frozen)?;
                     y.extend(yi.flatten_all()?.to_vec1::<f32>()?);
                 }
                 y
@@ -364,11 +366,16 @@ impl Gemma3 {
     }
 }
 
-/// The packs every row runs its products with, when all rows run in bf16 (they then
-/// share one row-independent call); None when any row runs in f32.
-fn shared_packs<'a>(rows: &[Row<'a>]) -> Option<&'a Bf16Packs> {
-    let first = rows.first()?.bf16?;
-    rows.iter().all(|r| r.bf16.is_some_and(|p| std::ptr::eq(p, first))).then_some(first)
+/// The copies every row multiplies with, when all rows use the same bf16 or Q8 copies
+/// (they then share one row-independent call); None when any row runs in f32.
+fn shared_frozen<'a>(rows: &[Row<'a>]) -> Option<&'a Frozen> {
+    let first = rows.first()?.frozen;
+    let same = |f: &Frozen| match (f, first) {
+        (Frozen::Bf16(a), Frozen::Bf16(b)) => std::sync::Arc::ptr_eq(a, b),
+        (Frozen::Q8(a), Frozen::Q8(b)) => std::sync::Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    rows.iter().all(|r| same(r.frozen)).then_some(first)
 }
 
 /// `y (m, out) += s (x A^T) B^T` for each row with an adapter; rows that share an

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 
 use super::*;
+use crate::model::frozen::Precision;
 use crate::model::lora::LoraConfig;
 use crate::model::Model;
 use crate::rng::SplitMix64;
@@ -23,10 +24,10 @@ fn adapter(model: &Model, seed: u64) -> LoraAdapter {
     a.snapshot().unwrap()
 }
 
-fn prefill(w: &Gemma3, ids: &[u32], a: Option<&LoraAdapter>, packs: Option<&Bf16Packs>) -> SeqCache {
+fn prefill(w: &Gemma3, ids: &[u32], a: Option<&LoraAdapter>, frozen: &Frozen) -> SeqCache {
     let mut kv = KvCache::new();
     let input = Tensor::from_slice(ids, (1, ids.len()), &Device::Cpu).unwrap();
-    w.forward_hidden(&input, a, Some(&mut kv), packs).unwrap();
+    w.forward_hidden(&input, a, Some(&mut kv), frozen).unwrap();
     let mut c = SeqCache::new(w.config(), ids.len() + 2);
     c.fill_from(&kv).unwrap();
     c
@@ -49,9 +50,9 @@ fn decoding_matches_the_full_forward() {
     for ad in [None, Some(&a)] {
         let full = w.forward(&Tensor::from_slice(&ids, (1, ids.len()), &Device::Cpu).unwrap(), ad).unwrap();
         let full = full.squeeze(0).unwrap();
-        let mut cache = prefill(w, &ids[..p], ad, None);
+        let mut cache = prefill(w, &ids[..p], ad, &Frozen::F32);
         for t in p..ids.len() {
-            let mut rows = [Row { token: ids[t], cache: &mut cache, adapter: ad, bf16: None }];
+            let mut rows = [Row { token: ids[t], cache: &mut cache, adapter: ad, frozen: &Frozen::F32 }];
             let z = w.decode_rows(&mut rows).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
             cache.commit();
             let want = full.get(t).unwrap().to_vec1::<f32>().unwrap();
@@ -65,38 +66,34 @@ fn decoding_matches_the_full_forward() {
 
 /// Each row's logits are bit for bit those of the same row decoded alone, whatever
 /// shares the pass: base and adapted rows, two rows on one adapter, different
-/// positions, f32 and bf16.
+/// positions, in f32, bf16 and Q8.
 #[test]
 fn rows_do_not_depend_on_each_other() {
     let model = Arc::new(Model::tiny(0).unwrap());
     let w = model.weights();
     let (a, b) = (adapter(&model, 1), adapter(&model, 2));
-    let packs = w.bf16_packs().unwrap();
-    let mut precisions = vec![None];
-    if let Some(p) = packs.as_deref() {
-        precisions.push(Some(p));
-    }
-    for bf16 in precisions {
+    let precisions = [Precision::F32, Precision::Bf16, Precision::Q8].map(|p| w.frozen(p).unwrap());
+    for frozen in &precisions {
         let prompts: [&[u32]; 5] = [&[2, 50, 60], &[2, 70, 80, 90, 100, 110, 120], &[2, 55], &[2, 99, 98, 97, 96], &[2, 61, 62, 63]];
         let adapters = [None, Some(&a), Some(&a), Some(&b), None];
-        let mut caches: Vec<SeqCache> = prompts.iter().zip(adapters).map(|(p, ad)| prefill(w, p, ad, bf16)).collect();
+        let mut caches: Vec<SeqCache> = prompts.iter().zip(adapters).map(|(p, ad)| prefill(w, p, ad, frozen)).collect();
         let mut tokens: Vec<u32> = vec![300, 301, 302, 303, 304];
         for _ in 0..7 {
             let mut alone = Vec::new();
             for i in 0..5 {
                 let mut copy = caches[i].clone();
-                let mut rows = [Row { token: tokens[i], cache: &mut copy, adapter: adapters[i], bf16 }];
+                let mut rows = [Row { token: tokens[i], cache: &mut copy, adapter: adapters[i], frozen }];
                 alone.push(w.decode_rows(&mut rows).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap());
             }
             let mut rows: Vec<Row> = caches
                 .iter_mut()
                 .zip(&tokens)
                 .zip(adapters)
-                .map(|((cache, &token), adapter)| Row { token, cache, adapter, bf16 })
+                .map(|((cache, &token), adapter)| Row { token, cache, adapter, frozen })
                 .collect();
             let together = w.decode_rows(&mut rows).unwrap().to_vec2::<f32>().unwrap();
             for i in 0..5 {
-                assert!(together[i] == alone[i], "row {i} (bf16: {}) differs in a batch: max |diff| {}", bf16.is_some(), max_abs_diff(&together[i], &alone[i]));
+                assert!(together[i] == alone[i], "row {i} ({}) differs in a batch: max |diff| {}", frozen.precision().as_str(), max_abs_diff(&together[i], &alone[i]));
                 let argmax = together[i].iter().enumerate().fold(0, |m, (j, &v)| if v > together[i][m] { j } else { m });
                 tokens[i] = argmax as u32;
             }

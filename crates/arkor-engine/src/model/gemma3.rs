@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result, TensorContext};
 use crate::model::config::ModelConfig;
+pub use crate::model::frozen::{Bf16Packs, Frozen, Precision, Q8Packs};
 use crate::model::lora::{LoraAdapter, Target};
 use crate::ops;
 use crate::rng::SplitMix64;
@@ -48,8 +49,8 @@ impl Block {
 }
 
 /// Frozen Gemma 3 weights. Cheap to clone (tensors are reference counted) and safe to
-/// share between threads: nothing here is ever written after loading (the bf16 copies
-/// for training are made once, on first request, and shared by clones).
+/// share between threads: nothing here is ever written after loading (the bf16 and Q8
+/// copies are made once, on first request, and shared by clones).
 #[derive(Clone, Debug)]
 pub struct Gemma3 {
     config: ModelConfig,
@@ -59,45 +60,7 @@ pub struct Gemma3 {
     norm: Tensor,
     device: Device,
     bf16: Arc<OnceLock<Option<Arc<Bf16Packs>>>>,
-}
-
-/// bf16 copies of every frozen projection and of the head, for training with
-/// `TrainConfig::bf16_matmul` and generation with `SamplingParams::bf16_matmul` (see
-/// [`crate::kernels::bf16`]). Generation needs only the forward layout; training also packs the
-/// transposes ([`Self::prepare_backward`]).
-#[derive(Debug)]
-pub struct Bf16Packs {
-    /// Per layer, per [`Target`] in `Target::ALL` order.
-    layers: Vec<Vec<Arc<ops::Bf16Weight>>>,
-    head: Arc<ops::Bf16Weight>,
-}
-
-impl Bf16Packs {
-    fn proj(&self, layer: usize, t: Target) -> &Arc<ops::Bf16Weight> {
-        let i = Target::ALL.iter().position(|x| *x == t).unwrap_or(0);
-        &self.layers[layer][i]
-    }
-
-    /// The head's packed copies.
-    pub fn head(&self) -> &Arc<ops::Bf16Weight> {
-        &self.head
-    }
-
-    /// Bytes held by the copies made so far.
-    pub fn bytes(&self) -> usize {
-        self.layers.iter().flatten().map(|p| p.bytes()).sum::<usize>() + self.head.bytes()
-    }
-
-    /// Packs every transposed copy now (training's first step would otherwise pay for
-    /// them one by one).
-    pub fn prepare_backward(&self) {
-        use rayon::prelude::*;
-        let all: Vec<&ops::Bf16Weight> =
-            self.layers.iter().flatten().map(|p| p.as_ref()).chain(std::iter::once(self.head.as_ref())).collect();
-        all.par_iter().for_each(|p| {
-            p.bwd();
-        });
-    }
+    q8: Arc<OnceLock<Option<Arc<Q8Packs>>>>,
 }
 
 /// Per-layer key/value cache for incremental decoding of one sequence batch.
@@ -193,7 +156,7 @@ impl Gemma3 {
             });
         }
         let norm = norm(take("model.norm.weight", &[h])?)?;
-        Ok(Self { config, embed_tokens, layers, norm, device: device.clone(), bf16: Default::default() })
+        Ok(Self { config, embed_tokens, layers, norm, device: device.clone(), bf16: Default::default(), q8: Default::default() })
     }
 
     /// A randomly initialised model, identical for identical `(config, seed)` on every
@@ -240,7 +203,7 @@ impl Gemma3 {
             });
         }
         let norm = mk(&[h], 0.1, 1.0)?;
-        Ok(Self { config, embed_tokens, layers, norm, device: device.clone(), bf16: Default::default() })
+        Ok(Self { config, embed_tokens, layers, norm, device: device.clone(), bf16: Default::default(), q8: Default::default() })
     }
 
     /// The configuration.
@@ -295,6 +258,33 @@ impl Gemma3 {
         v
     }
 
+    /// Layer `layer`'s frozen projection `(out, in)`.
+    pub fn proj(&self, layer: usize, t: Target) -> &Tensor {
+        self.layers[layer].proj(t)
+    }
+
+    /// The copies of the frozen weights that compute at `precision`, made on first use:
+    /// f32 where that precision cannot run here (bf16 without AVX512_BF16, anything
+    /// but f32 off the CPU).
+    pub fn frozen(&self, precision: Precision) -> Result<Frozen> {
+        Ok(match precision {
+            Precision::F32 => Frozen::F32,
+            Precision::Bf16 => self.bf16_packs()?.map_or(Frozen::F32, Frozen::Bf16),
+            Precision::Q8 => self.q8_packs()?.map_or(Frozen::F32, Frozen::Q8),
+        })
+    }
+
+    /// Q8_0 copies of the frozen weights (made on the first call, ~1.07 bytes per
+    /// weight). None off the CPU.
+    pub fn q8_packs(&self) -> Result<Option<Arc<Q8Packs>>> {
+        if let Some(p) = self.q8.get() {
+            return Ok(p.clone());
+        }
+        let packs = if self.device.is_cpu() { Some(Arc::new(Q8Packs::new(self)?)) } else { None };
+        // Two first requests racing both pack; one result is kept.
+        Ok(self.q8.get_or_init(|| packs).clone())
+    }
+
     /// bf16 copies of the frozen weights (the forward layout made on the first call, 2
     /// bytes per weight; training adds the transposes). None off CPU or without
     /// AVX512_BF16.
@@ -323,15 +313,15 @@ impl Gemma3 {
 
     /// Final-normed hidden states `(b, t, hidden)` for token ids `(b, t)` placed at
     /// positions `offset..offset + t`. Sequences are right-padded: causal attention
-    /// keeps real tokens from ever seeing the padding after them. With `bf16` the
-    /// frozen projections' products run in bf16 (in training, the backward's input
-    /// gradients use them too).
+    /// keeps real tokens from ever seeing the padding after them. The frozen
+    /// projections' products read `frozen`'s copies (in training, with bf16 copies,
+    /// the backward's input gradients use them too).
     pub fn forward_hidden(
         &self,
         ids: &Tensor,
         lora: Option<&LoraAdapter>,
         mut cache: Option<&mut KvCache>,
-        bf16: Option<&Bf16Packs>,
+        frozen: &Frozen,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, t) = ids.dims2().ctx(|| "input ids must be (batch, seq)".into())?;
@@ -355,14 +345,14 @@ impl Gemma3 {
             let kv = cache.as_mut().map(|c| &mut c.layers[l]);
             let residual = &x;
             let h = rms_norm(&x, &block.input_layernorm, c.rms_norm_eps)?;
-            let h = self.attention(l, block, &h, lora, rope, sliding, offset, kv, bf16)?;
+            let h = self.attention(l, block, &h, lora, rope, sliding, offset, kv, frozen)?;
             let h = rms_norm(&h, &block.post_attention_layernorm, c.rms_norm_eps)?;
             let x1 = (residual + h)?;
             let h = rms_norm(&x1, &block.pre_feedforward_layernorm, c.rms_norm_eps)?;
-            let gate = linear(&h, block, l, Target::Gate, lora, bf16)?;
-            let up = linear(&h, block, l, Target::Up, lora, bf16)?;
+            let gate = linear(&h, block, l, Target::Gate, lora, frozen)?;
+            let up = linear(&h, block, l, Target::Up, lora, frozen)?;
             let h = ops::gelu_mul(&gate, &up)?;
-            let h = linear(&h, block, l, Target::Down, lora, bf16)?;
+            let h = linear(&h, block, l, Target::Down, lora, frozen)?;
             let h = rms_norm(&h, &block.post_feedforward_layernorm, c.rms_norm_eps)?;
             x = (x1 + h)?;
         }
@@ -373,13 +363,14 @@ impl Gemma3 {
     }
 
     /// Logits `(.., vocab)` from final-normed hidden states (soft-capped when
-    /// configured), with the head's product in bf16 when `bf16` is given.
-    pub fn logits(&self, hidden: &Tensor, bf16: Option<&Bf16Packs>) -> Result<Tensor> {
+    /// configured), the head's product reading `frozen`'s copy.
+    pub fn logits(&self, hidden: &Tensor, frozen: &Frozen) -> Result<Tensor> {
         let dims = hidden.dims().to_vec();
         let h = hidden.reshape(((), self.config.hidden_size))?;
-        let z = match bf16 {
-            Some(p) => ops::frozen_linear(&h.detach(), &self.embed_tokens, Some(&p.head))?,
-            None => h.matmul(&self.embed_tokens.t()?)?,
+        let z = match frozen {
+            Frozen::F32 => h.matmul(&self.embed_tokens.t()?)?,
+            Frozen::Bf16(p) => ops::frozen_linear(&h.detach(), &self.embed_tokens, Some(p.head()))?,
+            Frozen::Q8(p) => ops::q8_linear(&h.detach(), p.head(), None)?,
         };
         let z = match self.config.final_logit_softcapping {
             Some(cap) => ((z / cap)?.tanh()? * cap)?,
@@ -392,8 +383,8 @@ impl Gemma3 {
 
     /// Logits for every position, `(b, t, vocab)`.
     pub fn forward(&self, ids: &Tensor, lora: Option<&LoraAdapter>) -> Result<Tensor> {
-        let h = self.forward_hidden(ids, lora, None, None)?;
-        self.logits(&h, None)
+        let h = self.forward_hidden(ids, lora, None, &Frozen::F32)?;
+        self.logits(&h, &Frozen::F32)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -407,7 +398,7 @@ impl Gemma3 {
         sliding: bool,
         offset: usize,
         kv: Option<&mut Option<(Tensor, Tensor)>>,
-        bf16: Option<&Bf16Packs>,
+        frozen: &Frozen,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, t, _) = x.dims3()?;
@@ -415,9 +406,9 @@ impl Gemma3 {
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
         };
-        let q = heads(linear(x, block, l, Target::Q, lora, bf16)?, nh)?;
-        let k = heads(linear(x, block, l, Target::K, lora, bf16)?, nkv)?;
-        let v = heads(linear(x, block, l, Target::V, lora, bf16)?, nkv)?;
+        let q = heads(linear(x, block, l, Target::Q, lora, frozen)?, nh)?;
+        let k = heads(linear(x, block, l, Target::K, lora, frozen)?, nkv)?;
+        let v = heads(linear(x, block, l, Target::V, lora, frozen)?, nkv)?;
         let q = ops::rope(&rms_norm(&q, &block.q_norm, c.rms_norm_eps)?, &rope.0, &rope.1)?;
         let k = ops::rope(&rms_norm(&k, &block.k_norm, c.rms_norm_eps)?, &rope.0, &rope.1)?;
         let (k, v) = match kv {
@@ -458,31 +449,31 @@ impl Gemma3 {
         };
         let o = p.reshape((b, nkv, g * t, tk))?.matmul(&v)?;
         let o = o.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
-        linear(&o, block, l, Target::O, lora, bf16)
+        linear(&o, block, l, Target::O, lora, frozen)
     }
 }
 
-/// Frozen projection plus the LoRA update `scale * (x A^T) B^T` when the adapter has one.
-/// The one dispatch of the products through frozen weights: the multi-sequence decode
-/// step calls it without an adapter and adds each row's LoRA delta itself.
+/// Frozen projection plus the LoRA update `scale * (x A^T) B^T` when the adapter has one,
+/// the frozen product reading `frozen`'s copy of the weight. The one dispatch of the
+/// products through frozen weights: the multi-sequence decode step calls it without an
+/// adapter and adds each row's LoRA delta itself.
 pub(crate) fn linear(
     x: &Tensor,
     block: &Block,
     layer: usize,
     target: Target,
     lora: Option<&LoraAdapter>,
-    bf16: Option<&Bf16Packs>,
+    frozen: &Frozen,
 ) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let x2 = x.reshape(((), *dims.last().unwrap()))?;
     let w = block.proj(target);
-    let packed = bf16.map(|p| p.proj(layer, target));
-    let y = match lora.and_then(|a| a.pair(layer, target)) {
-        Some((a, bm, scale)) => {
-            let transposed = lora.and_then(|l| l.pair_transposed(layer, target));
-            ops::lora_linear(&x2, w, a, bm, scale, packed, transposed)?
-        }
-        None => ops::frozen_linear(&x2, w, packed)?,
+    let pair = lora.and_then(|a| a.pair(layer, target));
+    let transposed = lora.and_then(|l| l.pair_transposed(layer, target));
+    let y = match (frozen, pair) {
+        (Frozen::Q8(p), _) => ops::q8_linear(&x2, p.proj(layer, target), pair.map(|(a, b, s)| (a, b, s, transposed)))?,
+        (_, Some((a, bm, scale))) => ops::lora_linear(&x2, w, a, bm, scale, frozen.bf16().map(|p| p.proj(layer, target)), transposed)?,
+        (_, None) => ops::frozen_linear(&x2, w, frozen.bf16().map(|p| p.proj(layer, target)))?,
     };
     let mut out = dims;
     *out.last_mut().unwrap() = w.dim(0)?;

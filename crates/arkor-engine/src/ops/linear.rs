@@ -1,6 +1,7 @@
 //! Products through a frozen weight `W (out, in)`: `x W^T` alone ([`frozen_linear`]) or
 //! with a LoRA pair beside it ([`lora_linear`]). Neither ever forms a gradient for `W`;
 //! both run the products through `W` in bf16 when given its packed copies.
+//! [`q8_linear`] is the inference-only form over `W`'s Q8_0 copy.
 
 use std::sync::{Arc, OnceLock};
 
@@ -9,6 +10,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor
 use super::{contiguous_f32, F32Slice};
 use crate::kernels::bf16::PackedBf16;
 use crate::kernels::lowrank;
+use crate::kernels::q8::Q8Matrix;
 use crate::kernels::sgemm::sgemm;
 
 /// bf16 copies of a frozen weight `W (out, in)` for [`crate::kernels::bf16`]'s GEMM: `fwd` packs
@@ -217,4 +219,47 @@ pub fn lora_linear(
         let y = frozen_linear(x, w, None)?;
         y + (x.matmul(&a.t()?)?.matmul(&b.t()?)? * scale)?
     }
+}
+
+/// `x (n, in) @ W^T [+ scale (x A^T) B^T]` through `W`'s Q8_0 copy, for inference: there
+/// is no backward, so `x` must not be part of a graph. The LoRA pair `(A (r, in),
+/// B (out, r), scale, (A^T, B^T) when the adapter holds them)` stays f32 and unmerged:
+/// `s u B^T` is written first and the quantised product adds onto it, so a row's result
+/// depends on that row alone (see [`crate::kernels::q8`]).
+pub fn q8_linear(
+    x: &Tensor,
+    w: &Q8Matrix,
+    lora: Option<(&Tensor, &Tensor, f64, Option<(&Tensor, &Tensor)>)>,
+) -> candle_core::Result<Tensor> {
+    if x.track_op() {
+        candle_core::bail!("the Q8 product is for inference: it has no backward");
+    }
+    let x = x.contiguous()?;
+    let (n, inp) = x.dims2()?;
+    if inp != w.k() {
+        candle_core::bail!("q8_linear: x has {inp} columns, the weight {}", w.k());
+    }
+    let out = w.n();
+    let xs = F32Slice::new(&x)?;
+    let mut y = vec![0f32; n * out];
+    if let Some((a, b, scale, transposed)) = lora {
+        let r = a.dim(0)?;
+        let mut u = vec![0f32; n * r];
+        match transposed {
+            Some((at, bt)) => {
+                let (at, bt) = (at.contiguous()?, bt.contiguous()?);
+                lowrank::project(&xs, n, inp, &F32Slice::new(&at)?, r, 1.0, &mut u);
+                lowrank::expand(&u, n, r, &F32Slice::new(&bt)?, out, scale as f32, &mut y);
+            }
+            None => {
+                let (a, b) = (a.contiguous()?, b.contiguous()?);
+                lowrank::project(&xs, n, inp, &lowrank::transpose(&F32Slice::new(&a)?, r, inp), r, 1.0, &mut u);
+                lowrank::expand(&u, n, r, &lowrank::transpose(&F32Slice::new(&b)?, out, r), out, scale as f32, &mut y);
+            }
+        }
+        w.matmul_t(&xs, n, &mut y, true);
+    } else {
+        w.matmul_t(&xs, n, &mut y, false);
+    }
+    Tensor::from_vec(y, (n, out), x.device())
 }

@@ -19,7 +19,7 @@ pub mod loss;
 pub mod softmax;
 
 pub use elementwise::{gelu_mul, rms_norm, rope};
-pub use linear::{frozen_linear, lora_linear, Bf16Weight};
+pub use linear::{frozen_linear, lora_linear, q8_linear, Bf16Weight};
 pub use loss::{head_cross_entropy, head_nll};
 pub use softmax::{masked_softmax, softmax_last};
 

@@ -5,6 +5,7 @@ use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result, TensorContext};
 use crate::model::chat::EncodedExample;
+use crate::model::frozen::Frozen;
 use crate::model::Model;
 use crate::ops;
 
@@ -66,16 +67,16 @@ impl Batch {
     }
 
     /// Final-normed hidden states of the rows that predict a target, through the base
-    /// weights plus `adapter`, with the frozen products in bf16 when `packs` is given.
+    /// weights plus `adapter`, the frozen products reading `frozen`'s copies.
     pub(super) fn hidden(
         &self,
         model: &Model,
         adapter: &crate::model::lora::LoraAdapter,
-        packs: Option<&crate::model::gemma3::Bf16Packs>,
+        frozen: &Frozen,
     ) -> Result<Tensor> {
         let w = model.weights();
         let (b, t) = self.ids.dims2()?;
-        let hidden = w.forward_hidden(&self.ids, Some(adapter), None, packs)?;
+        let hidden = w.forward_hidden(&self.ids, Some(adapter), None, &frozen)?;
         let hidden = hidden.reshape((b * t, w.config().hidden_size))?;
         hidden.index_select(&self.rows, 0).ctx(|| "selecting the supervised positions".into())
     }
@@ -85,11 +86,11 @@ impl Batch {
         &self,
         model: &Model,
         adapter: &crate::model::lora::LoraAdapter,
-        packs: Option<&crate::model::gemma3::Bf16Packs>,
+        frozen: &Frozen,
     ) -> Result<f64> {
         let w = model.weights();
-        let sel = self.hidden(model, adapter, packs)?;
-        ops::head_nll(&sel, w.embed_tokens(), &self.targets, w.config().final_logit_softcapping, packs.map(|p| p.head().as_ref()))
+        let sel = self.hidden(model, adapter, frozen)?;
+        ops::head_nll(&sel, w.embed_tokens(), &self.targets, w.config().final_logit_softcapping, frozen.bf16().map(|p| p.head().as_ref()))
             .ctx(|| "eval loss".into())
     }
 }

@@ -8,6 +8,7 @@ use super::batch::{usable, Batch};
 use super::report::EvalReport;
 use crate::error::Result;
 use crate::model::chat::EncodedExample;
+use crate::model::frozen::Precision;
 use crate::model::lora::LoraAdapter;
 use crate::model::Model;
 
@@ -31,13 +32,13 @@ impl EvalSet {
     /// per-batch weighting, which this avoids so batch size cannot move it).
     pub(super) fn evaluate(&self, model: &Model, adapter: &LoraAdapter, batch_size: usize, bf16: bool) -> Result<EvalReport> {
         let t0 = Instant::now();
-        let packs = if bf16 { model.weights().bf16_packs()? } else { None };
+        let frozen = model.weights().frozen(if bf16 { Precision::Bf16 } else { Precision::F32 })?;
         let pad = model.tokenizer().specials().pad;
         let (mut nll, mut targets, mut tokens) = (0.0, 0usize, 0usize);
         for chunk in self.data.chunks(batch_size.max(1)) {
             let refs: Vec<&EncodedExample> = chunk.iter().collect();
             let b = Batch::new(&refs, pad, model.device())?;
-            nll += b.nll(model, adapter, packs.as_deref())?;
+            nll += b.nll(model, adapter, &frozen)?;
             targets += b.targets.len();
             tokens += b.tokens;
         }

@@ -10,6 +10,7 @@ use candle_core::{Tensor, Var};
 
 use crate::error::{Error, Result, TensorContext};
 use crate::model::chat::{encode_example, EncodedExample, Example};
+use crate::model::frozen::Precision;
 use crate::model::lora::LoraAdapter;
 use crate::model::Model;
 use crate::ops;
@@ -223,15 +224,15 @@ impl Trainer {
         let w = self.model.weights();
         let rows: Vec<&EncodedExample> = batch.iter().map(|&i| &self.data[i]).collect();
         let b = Batch::new(&rows, self.model.tokenizer().specials().pad, self.model.device())?;
-        let packs = if self.cfg.bf16_matmul { w.bf16_packs()? } else { None };
-        let sel = b.hidden(&self.model, &self.adapter, packs.as_deref())?;
+        let frozen = w.frozen(if self.cfg.bf16_matmul { Precision::Bf16 } else { Precision::F32 })?;
+        let sel = b.hidden(&self.model, &self.adapter, &frozen)?;
         let (loss, sum) = ops::head_cross_entropy(
             &sel,
             w.embed_tokens(),
             &b.targets,
             denom,
             w.config().final_logit_softcapping,
-            packs.as_deref().map(|p| p.head().as_ref()),
+            frozen.bf16().map(|p| p.head().as_ref()),
         )
         .ctx(|| "loss".into())?;
         Ok((loss, sum, b.tokens))

@@ -117,7 +117,7 @@ pub(crate) fn parse_chat(body: &Value, limits: &Limits, dialect: Dialect, target
     };
     let mut params = SamplingParams {
         max_tokens: DEFAULT_MAX_TOKENS,
-        bf16_matmul: crate::config::bf16_enabled(),
+        precision: crate::config::inference_precision(),
         ..SamplingParams::default()
     };
     if let Some(t) = num("temperature")? {

@@ -126,11 +126,9 @@ pub(crate) fn start(state: &AppState, req: Resolved) -> ApiResult<mpsc::Receiver
 /// `req` as a sequence of its model; `Ok(Err(why))` when it is refused (a 400).
 fn prepare(models: &ModelCache, req: &Resolved) -> Result<Result<(Arc<Model>, Sequence), String>, String> {
     let model = models.model(&req.model)?;
-    if req.body.params.bf16_matmul {
-        // Packed once per model, here rather than in the batch's first step (about a
-        // second for gemma-3-270m), so that it never holds up the running sequences.
-        model.weights().bf16_packs().map_err(|e| e.to_string())?;
-    }
+    // The weights' copies are made once per model, here rather than in the batch's
+    // first step (about a second for gemma-3-270m), so they never hold up a batch.
+    model.weights().frozen(req.body.params.precision).map_err(|e| e.to_string())?;
     let adapter = match req.adapter_dir.clone() {
         Some(d) => Some(models.adapter(&model, d)?),
         None => None,

@@ -1,0 +1,574 @@
+//! An int8 product for frozen weights, as GGUF's Q8_0: `out (m, n) [+]= x (m, k) · W^T`
+//! with `W (n, k)` stored once as blocks of 32 int8 values with one f16 scale each
+//! ([`Q8Matrix`]), and the activations `x` quantised the same way per call
+//! ([`Q8Rows`]). The block dot products are exact integer sums (AVX-512 VNNI
+//! `vpdpbusd`, or the portable loop); only the scales are floating point.
+//!
+//! Decoding reads every weight once per token, so a quarter of f32's bytes (an eighth of
+//! the head's 671 MB) is most of the speed-up; the VNNI loop prefetches the weight
+//! stream ahead of itself, which is what keeps it near the memory's bandwidth.
+//!
+//! Determinism: every output element is computed by the same sequence of operations
+//! whatever `m`, whichever other rows share the call, however the work is split between
+//! threads, and on either path: per block, `s = d_w * d_x` (f32), then
+//! `acc = fma(s, dot as f32, acc)` over the blocks in order (the integer dot is exact, and
+//! below 2^24 so its conversion is too). A batch of sequences decoded together therefore
+//! gets bit-identical logits to each sequence decoded alone, and the portable path is
+//! bit-identical to the VNNI one.
+//!
+//! Layout: panels of 16 weight rows. Inside a panel, per block, eight 64-byte lines
+//! `[group of 4 k][row][4 bytes]`, so one load feeds one `vpdpbusd` that accumulates 16
+//! rows at once (no horizontal sums); the panel's f16 scales are a separate array
+//! `[panel][block][row]`. Weights are stored as `q + 128` (unsigned): `vpdpbusd`
+//! multiplies unsigned by signed bytes, and `sum((q + 128) x) - 128 sum(x)` recovers
+//! the signed dot, with `sum(x)` computed once per activation block.
+
+use half::f16;
+use rayon::prelude::*;
+
+/// Values per block (GGUF's `QK8_0`).
+pub const QK: usize = 32;
+/// Weight rows per panel (one zmm of i32 lanes).
+const LANES: usize = 16;
+/// Bytes of one panel's block: 32 values of 16 rows.
+const BLOCK_BYTES: usize = QK * LANES;
+/// Below this many multiply-adds a product runs on the calling thread: waking a pool
+/// thread costs more than it saves.
+const INLINE_MACS: usize = 1 << 17;
+/// Activation rows per micro-tile when there are several.
+#[cfg(target_arch = "x86_64")]
+const MR: usize = 8;
+/// Jobs per pool thread a product is split into.
+const JOBS_PER_THREAD: usize = 4;
+/// How many blocks (of 512 bytes) ahead of the one being read the one-row VNNI loop
+/// prefetches the weights.
+const PREFETCH_BLOCKS: usize = 8;
+
+/// Whether this CPU runs the VNNI path (else the portable one, same results).
+pub fn vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A 64-byte aligned line, so each panel block starts on a cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// A frozen `W (n, k)` in Q8_0 blocks, in the kernel's layout (see the module docs).
+/// Rows past `n` and values past `k` (to the next multiple of 32) are zero.
+pub struct Q8Matrix {
+    n: usize,
+    k: usize,
+    blocks: usize,
+    /// `panels * blocks * 8` lines of `q + 128`.
+    quants: Vec<Line>,
+    /// `panels * blocks * 16` f16 scale bits.
+    scales: Vec<u16>,
+}
+
+impl std::fmt::Debug for Q8Matrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Q8Matrix({}x{})", self.n, self.k)
+    }
+}
+
+/// `v` rounded to the nearest integer, ties to even, for |v| < 2^22: adding and
+/// subtracting 1.5 * 2^23 leaves no fraction bits. `f32::round_ties_even` is the same
+/// function but becomes a libm call on baseline x86_64 (no SSE4.1 `roundss`).
+#[inline(always)]
+fn round_ties_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
+}
+
+/// Quantises one block as GGUF's Q8_0 does, with the scale rounded to f16 first and the
+/// values divided by that rounded scale (so a block that came from Q8_0 comes back
+/// unchanged: its values are exact multiples of the f16 scale, the largest 127 times it).
+fn quantize_weight_block(src: &[f32], q: &mut [i8; QK]) -> u16 {
+    let amax = src.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = f16::from_f32(amax / 127.0);
+    let df = d.to_f32();
+    q.fill(0);
+    if df > 0.0 {
+        for (o, &v) in q.iter_mut().zip(src) {
+            *o = round_ties_even(v / df).clamp(-127.0, 127.0) as i8;
+        }
+    }
+    d.to_bits()
+}
+
+impl Q8Matrix {
+    /// Quantises a row-major `(n, k)` f32 matrix (a weight `(out, in)`).
+    pub fn from_f32(w: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(w.len(), n * k, "w must be (n, k)");
+        let blocks = k.div_ceil(QK);
+        let panels = n.div_ceil(LANES);
+        let mut quants = vec![Line([128; 64]); panels * blocks * (BLOCK_BYTES / 64)];
+        let mut scales = vec![0u16; panels * blocks * LANES];
+        quants
+            .par_chunks_mut(blocks * (BLOCK_BYTES / 64))
+            .zip(scales.par_chunks_mut(blocks * LANES))
+            .enumerate()
+            .for_each(|(p, (lines, sc))| {
+                let mut src = [0f32; QK];
+                let mut q = [0i8; QK];
+                for r in 0..LANES {
+                    let row = p * LANES + r;
+                    if row >= n {
+                        break;
+                    }
+                    for b in 0..blocks {
+                        let (lo, hi) = (b * QK, ((b + 1) * QK).min(k));
+                        src.fill(0.0);
+                        src[..hi - lo].copy_from_slice(&w[row * k + lo..row * k + hi]);
+                        sc[b * LANES + r] = quantize_weight_block(&src, &mut q);
+                        for (i, &v) in q.iter().enumerate() {
+                            let (g, j) = (i / 4, i % 4);
+                            lines[b * 8 + g].0[r * 4 + j] = (v as i16 + 128) as u8;
+                        }
+                    }
+                }
+            });
+        Self { n, k, blocks, quants, scales }
+    }
+
+    /// Rows of W (output columns of the product).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Columns of W (the reduction length).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.quants.len() * 64 + self.scales.len() * 2
+    }
+
+    /// The quantised value and the f32 scale of `W[row, col]`'s block.
+    fn at(&self, row: usize, col: usize) -> (i32, f32) {
+        let (p, r, b, i) = (row / LANES, row % LANES, col / QK, col % QK);
+        let line = &self.quants[(p * self.blocks + b) * 8 + i / 4];
+        let q = line.0[r * 4 + i % 4] as i32 - 128;
+        let d = f16::from_bits(self.scales[(p * self.blocks + b) * LANES + r]).to_f32();
+        (q, d)
+    }
+
+    /// Row `row` of W as the kernel sees it (`q * d` per value).
+    pub fn dequantize_row(&self, row: usize) -> Vec<f32> {
+        assert!(row < self.n, "row {row} of {}", self.n);
+        (0..self.k)
+            .map(|c| {
+                let (q, d) = self.at(row, c);
+                q as f32 * d
+            })
+            .collect()
+    }
+
+    /// `out (m, n) = [out +] x (m, k) · W^T`; `x` and `out` row-major and contiguous.
+    /// Runs the VNNI kernel where the CPU has it, else [`Self::matmul_t_portable`]; both
+    /// give the same bits.
+    pub fn matmul_t(&self, x: &[f32], m: usize, out: &mut [f32], accumulate: bool) {
+        let xq = Q8Rows::quantize(x, m, self.k);
+        self.matmul_t_q(&xq, out, accumulate);
+    }
+
+    /// [`Self::matmul_t`] on activations already quantised (several products that read
+    /// the same input, such as q, k and v, quantise it once).
+    pub fn matmul_t_q(&self, xq: &Q8Rows, out: &mut [f32], accumulate: bool) {
+        #[cfg(target_arch = "x86_64")]
+        if vnni() {
+            // SAFETY: the CPU has AVX-512F and VNNI; `run` checks the shapes.
+            return self.run(xq, out, accumulate, |w, xq, r0, rows, p0, p1, out, acc| unsafe {
+                x86::panels(w, xq, r0, rows, p0, p1, out, acc)
+            });
+        }
+        self.run(xq, out, accumulate, portable_panels)
+    }
+
+    /// The portable product (no SIMD intrinsics), bit-identical to the VNNI one; used on
+    /// CPUs without VNNI, and public so tests and benches can compare the two.
+    pub fn matmul_t_portable(&self, x: &[f32], m: usize, out: &mut [f32], accumulate: bool) {
+        let xq = Q8Rows::quantize(x, m, self.k);
+        self.run(&xq, out, accumulate, portable_panels);
+    }
+
+    /// Splits the panels between rayon jobs (or runs inline when the product is small)
+    /// and hands each job's panel range to `kernel`.
+    fn run(&self, xq: &Q8Rows, out: &mut [f32], accumulate: bool, kernel: PanelKernel) {
+        let m = xq.m;
+        assert_eq!(xq.blocks, self.blocks, "activations have {} blocks, W {}", xq.blocks, self.blocks);
+        assert_eq!(out.len(), m * self.n, "out must be (m, n)");
+        if m == 0 || self.n == 0 {
+            return;
+        }
+        let panels = self.n.div_ceil(LANES);
+        let threads = rayon::current_num_threads();
+        let macs = m * self.n * self.blocks * QK;
+        if threads == 1 || macs < INLINE_MACS || panels == 1 {
+            return kernel(self, xq, 0, m, 0, panels, out.as_mut_ptr(), accumulate);
+        }
+        // Jobs own contiguous runs of panels, several per thread so that a thread the OS
+        // deschedules holds back only a small part of the product.
+        let jobs = panels.min(JOBS_PER_THREAD * threads);
+        let ptr = SendPtr(out.as_mut_ptr());
+        (0..jobs).into_par_iter().for_each(|j| {
+            let ptr = ptr;
+            let (p0, p1) = (j * panels / jobs, (j + 1) * panels / jobs);
+            // Jobs write disjoint column ranges of `out`.
+            kernel(self, xq, 0, m, p0, p1, ptr.0, accumulate);
+        });
+    }
+}
+
+/// Writes output columns of panels `p0..p1` for activation rows `r0..r0 + rows`.
+type PanelKernel = fn(&Q8Matrix, &Q8Rows, usize, usize, usize, usize, *mut f32, bool);
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Activations `x (m, k)` quantised per row and block of 32: `q` (values past `k` zero),
+/// the f32 scale `d` and the sum of `q` per block.
+pub struct Q8Rows {
+    m: usize,
+    blocks: usize,
+    q: Vec<i8>,
+    d: Vec<f32>,
+    sums: Vec<i32>,
+}
+
+impl Q8Rows {
+    /// Quantises `x (m, k)`, each row on its own (so a row's values never depend on the
+    /// others): `d = max|x| / 127`, `q = round_ties_even(x * (127 / max|x|))`.
+    pub fn quantize(x: &[f32], m: usize, k: usize) -> Self {
+        assert_eq!(x.len(), m * k, "x must be (m, k)");
+        let blocks = k.div_ceil(QK);
+        let mut q = vec![0i8; m * blocks * QK];
+        let mut d = vec![0f32; m * blocks];
+        let mut sums = vec![0i32; m * blocks];
+        for r in 0..m {
+            for b in 0..blocks {
+                let (lo, hi) = (b * QK, ((b + 1) * QK).min(k));
+                let src = &x[r * k + lo..r * k + hi];
+                let amax = src.iter().fold(0f32, |a, v| a.max(v.abs()));
+                let i = r * blocks + b;
+                if amax > 0.0 {
+                    let id = 127.0 / amax;
+                    let dst = &mut q[i * QK..i * QK + src.len()];
+                    let mut s = 0i32;
+                    for (o, &v) in dst.iter_mut().zip(src) {
+                        *o = round_ties_even(v * id).clamp(-127.0, 127.0) as i8;
+                        s += *o as i32;
+                    }
+                    d[i] = amax / 127.0;
+                    sums[i] = s;
+                }
+            }
+        }
+        Self { m, blocks, q, d, sums }
+    }
+
+    /// Rows.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+}
+
+/// The portable kernel: the same per-element operations as the VNNI one.
+fn portable_panels(
+    w: &Q8Matrix,
+    xq: &Q8Rows,
+    r0: usize,
+    rows: usize,
+    p0: usize,
+    p1: usize,
+    out: *mut f32,
+    accumulate: bool,
+) {
+    let n = w.n;
+    for p in p0..p1 {
+        for r in r0..r0 + rows {
+            for lane in 0..LANES.min(n - p * LANES) {
+                let mut acc = 0f32;
+                for b in 0..w.blocks {
+                    let lines = &w.quants[(p * w.blocks + b) * 8..][..8];
+                    let xb = &xq.q[(r * xq.blocks + b) * QK..][..QK];
+                    let mut dot = 0i32;
+                    for (i, &xv) in xb.iter().enumerate() {
+                        dot += lines[i / 4].0[lane * 4 + i % 4] as i32 * xv as i32;
+                    }
+                    let dot = dot - 128 * xq.sums[r * xq.blocks + b];
+                    let dw = f16::from_bits(w.scales[(p * w.blocks + b) * LANES + lane]).to_f32();
+                    let s = dw * xq.d[r * xq.blocks + b];
+                    acc = s.mul_add(dot as f32, acc);
+                }
+                // SAFETY: callers give each call its own columns of an (m, n) `out`.
+                unsafe {
+                    let o = out.add(r * n + p * LANES + lane);
+                    *o = if accumulate { *o + acc } else { acc };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// Panels `p0..p1` for rows `r0..r0 + rows`: one row streams the weights once
+    /// ([`gemv`]); more rows take one panel at a time against tiles of up to `MR` rows.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn panels(
+        w: &Q8Matrix,
+        xq: &Q8Rows,
+        r0: usize,
+        rows: usize,
+        p0: usize,
+        p1: usize,
+        out: *mut f32,
+        accumulate: bool,
+    ) {
+        if rows == 1 {
+            return gemv(w, xq, r0, p0, p1, out, accumulate);
+        }
+        for p in p0..p1 {
+            let mut r = r0;
+            while r < r0 + rows {
+                let rr = (r0 + rows - r).min(MR);
+                match rr {
+                    8 => micro::<8>(w, xq, r, p, out, accumulate),
+                    7 => micro::<7>(w, xq, r, p, out, accumulate),
+                    6 => micro::<6>(w, xq, r, p, out, accumulate),
+                    5 => micro::<5>(w, xq, r, p, out, accumulate),
+                    4 => micro::<4>(w, xq, r, p, out, accumulate),
+                    3 => micro::<3>(w, xq, r, p, out, accumulate),
+                    2 => micro::<2>(w, xq, r, p, out, accumulate),
+                    _ => micro::<1>(w, xq, r, p, out, accumulate),
+                }
+                r += rr;
+            }
+        }
+    }
+
+    /// Writes (or adds) the 16 sums of panel `p` for row `r`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store(w: &Q8Matrix, r: usize, p: usize, acc: __m512, out: *mut f32, accumulate: bool) {
+        let c0 = p * LANES;
+        let left = w.n - c0;
+        let mask: __mmask16 = if left >= LANES { 0xFFFF } else { (1u16 << left) - 1 };
+        let dst = out.add(r * w.n + c0);
+        let v = if accumulate { _mm512_add_ps(_mm512_maskz_loadu_ps(mask, dst), acc) } else { acc };
+        _mm512_mask_storeu_ps(dst, mask, v);
+    }
+
+    /// One activation row against panels `p0..p1`, one panel after the other: a single
+    /// linear stream through the weights (the memory system served it about twice as
+    /// fast as four interleaved ones), fetched [`PREFETCH_BLOCKS`] blocks ahead. The
+    /// block's integer dot is split over four accumulators (integer sums do not care
+    /// about order) so the `vpdpbusd` latency does not serialise the loop.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn gemv(w: &Q8Matrix, xq: &Q8Rows, r: usize, p0: usize, p1: usize, out: *mut f32, accumulate: bool) {
+        let blocks = w.blocks;
+        let qbase = w.quants.as_ptr() as *const u8;
+        let sbase = w.scales.as_ptr();
+        // Prefetches stop at the end of this call's panels (another job reads on).
+        let q_end = qbase.add(p1 * blocks * BLOCK_BYTES);
+        let s_end = sbase.add(p1 * blocks * LANES) as *const u8;
+        let dist = PREFETCH_BLOCKS * BLOCK_BYTES;
+        let xrow = xq.q.as_ptr().add(r * xq.blocks * QK) as *const i32;
+        let (xd, xs) = (xq.d.as_ptr().add(r * xq.blocks), xq.sums.as_ptr().add(r * xq.blocks));
+        for p in p0..p1 {
+            let mut acc = _mm512_setzero_ps();
+            for b in 0..blocks {
+                let wq = qbase.add((p * blocks + b) * BLOCK_BYTES);
+                let ws = sbase.add((p * blocks + b) * LANES);
+                let ahead = wq.wrapping_add(dist);
+                if ahead < q_end {
+                    for l in 0..8 {
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * l) as *const i8);
+                    }
+                }
+                let sa = (ws as *const u8).wrapping_add(dist / 16);
+                if sa < s_end {
+                    _mm_prefetch::<_MM_HINT_T0>(sa as *const i8);
+                }
+                let xb = xrow.add(b * 8);
+                let mut d = [_mm512_setzero_si512(); 4];
+                for g in 0..8 {
+                    let wv = _mm512_load_si512(wq.add(64 * g) as *const _);
+                    d[g % 4] = _mm512_dpbusd_epi32(d[g % 4], wv, _mm512_set1_epi32(*xb.add(g)));
+                }
+                let dot = _mm512_add_epi32(_mm512_add_epi32(d[0], d[1]), _mm512_add_epi32(d[2], d[3]));
+                let dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(128 * *xs.add(b)));
+                let dw = _mm512_cvtph_ps(_mm256_loadu_si256(ws as *const _));
+                acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(*xd.add(b))), _mm512_cvtepi32_ps(dot), acc);
+            }
+            store(w, r, p, acc, out, accumulate);
+        }
+    }
+
+    /// `R` activation rows from `r0` against panel `p`: each 64-byte weight load feeds
+    /// `R` `vpdpbusd`s, so the weights are read once per tile of rows.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    #[inline]
+    unsafe fn micro<const R: usize>(w: &Q8Matrix, xq: &Q8Rows, r0: usize, p: usize, out: *mut f32, accumulate: bool) {
+        let blocks = w.blocks;
+        let wbase = (w.quants.as_ptr() as *const u8).add(p * blocks * BLOCK_BYTES);
+        let sbase = w.scales.as_ptr().add(p * blocks * LANES);
+        let mut xrow = [xq.q.as_ptr() as *const i32; R];
+        for (i, x) in xrow.iter_mut().enumerate() {
+            *x = xq.q.as_ptr().add((r0 + i) * xq.blocks * QK) as *const i32;
+        }
+        // No closures in here: they would not inherit this function's target features.
+        let mut acc = [_mm512_setzero_ps(); R];
+        for b in 0..blocks {
+            let wq = wbase.add(b * BLOCK_BYTES);
+            let mut d = [_mm512_setzero_si512(); R];
+            for g in 0..8 {
+                let wv = _mm512_load_si512(wq.add(64 * g) as *const _);
+                for i in 0..R {
+                    d[i] = _mm512_dpbusd_epi32(d[i], wv, _mm512_set1_epi32(*xrow[i].add(b * 8 + g)));
+                }
+            }
+            let dw = _mm512_cvtph_ps(_mm256_loadu_si256(sbase.add(b * LANES) as *const _));
+            for i in 0..R {
+                let k = (r0 + i) * xq.blocks + b;
+                let dot = _mm512_sub_epi32(d[i], _mm512_set1_epi32(128 * *xq.sums.get_unchecked(k)));
+                let s = _mm512_mul_ps(dw, _mm512_set1_ps(*xq.d.get_unchecked(k)));
+                acc[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(dot), acc[i]);
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            store(w, r0 + i, p, *acc, out, accumulate);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn random(rng: &mut SplitMix64, len: usize, scale: f64) -> Vec<f32> {
+        (0..len).map(|_| (scale * rng.next_normal()) as f32).collect()
+    }
+
+    /// Odd row counts, `k` off the block size, panels that do not fill, M = 1..16.
+    const SHAPES: [(usize, usize); 6] = [(1, 32), (17, 40), (33, 96), (100, 640), (640, 2048), (2048, 640)];
+
+    #[test]
+    fn vnni_equals_portable_bit_for_bit() {
+        if !vnni() {
+            eprintln!("no AVX-512 VNNI on this CPU: only the portable path runs here, nothing to compare");
+            return;
+        }
+        let mut rng = SplitMix64::new(11);
+        for &(n, k) in &SHAPES {
+            let w = Q8Matrix::from_f32(&random(&mut rng, n * k, 0.05), n, k);
+            for m in (1..=16).chain([25, 37]) {
+                if n * k > 1 << 20 && m % 5 != 1 {
+                    continue;
+                }
+                let x = random(&mut rng, m * k, 1.0);
+                for accumulate in [false, true] {
+                    let init = random(&mut rng, m * n, 1.0);
+                    let (mut a, mut b) = (init.clone(), init);
+                    w.matmul_t(&x, m, &mut a, accumulate);
+                    w.matmul_t_portable(&x, m, &mut b, accumulate);
+                    let same = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{n}x{k}, m = {m}, accumulate {accumulate}: paths differ");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rows_output_does_not_depend_on_the_batch() {
+        let mut rng = SplitMix64::new(12);
+        for &(n, k) in &SHAPES[..5] {
+            let w = Q8Matrix::from_f32(&random(&mut rng, n * k, 0.05), n, k);
+            let m = 13;
+            let x = random(&mut rng, m * k, 1.0);
+            let mut all = vec![0f32; m * n];
+            w.matmul_t(&x, m, &mut all, false);
+            for r in 0..m {
+                let mut one = vec![0f32; n];
+                w.matmul_t(&x[r * k..(r + 1) * k], 1, &mut one, false);
+                assert!(one.iter().zip(&all[r * n..(r + 1) * n]).all(|(a, b)| a.to_bits() == b.to_bits()), "{n}x{k} row {r}");
+                // The same row among other rows, at another position of the batch.
+                let mut other = random(&mut rng, 3 * k, 1.0);
+                other[k..2 * k].copy_from_slice(&x[r * k..(r + 1) * k]);
+                let mut three = vec![0f32; 3 * n];
+                w.matmul_t(&other, 3, &mut three, false);
+                assert!(one.iter().zip(&three[n..2 * n]).all(|(a, b)| a.to_bits() == b.to_bits()), "{n}x{k} row {r} in 3");
+            }
+        }
+    }
+
+    #[test]
+    fn tracks_the_f32_product() {
+        let mut rng = SplitMix64::new(13);
+        for &(n, k) in &SHAPES {
+            let wf = random(&mut rng, n * k, 0.05);
+            let w = Q8Matrix::from_f32(&wf, n, k);
+            let m = 3;
+            let x = random(&mut rng, m * k, 1.0);
+            let mut got = vec![0f32; m * n];
+            w.matmul_t(&x, m, &mut got, false);
+            for r in 0..m {
+                for c in 0..n {
+                    let want: f64 = (0..k).map(|i| x[r * k + i] as f64 * wf[c * k + i] as f64).sum();
+                    // Each factor carries at most half a quantisation step (max/254) of error:
+                    // with normal entries the sum's error stays within ~2% of sqrt(k) |x| |w|.
+                    let norm: f64 = (0..k).map(|i| (x[r * k + i] as f64 * wf[c * k + i] as f64).powi(2)).sum::<f64>().sqrt();
+                    let err = (got[r * n + c] as f64 - want).abs();
+                    assert!(err <= 0.03 * norm * (k as f64).sqrt().max(1.0) / 4.0 + 1e-6, "{n}x{k} [{r},{c}]: {} vs {want} (norm {norm})", got[r * n + c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_is_ties_to_even() {
+        for v in [-127.4f32, -126.5, -0.5, 0.5, 1.5, 2.5, 126.5, 0.49999997, -3.7, 126.99999] {
+            assert_eq!(round_ties_even(v), v.round_ties_even(), "{v}");
+        }
+    }
+
+    #[test]
+    fn q8_0_weights_survive_requantisation() {
+        // Values that are exact multiples of an f16 scale with 127 the largest: what a
+        // Q8_0 tensor dequantises to. They must come back exactly.
+        let mut rng = SplitMix64::new(14);
+        let (n, k) = (5, 64);
+        let mut w = vec![0f32; n * k];
+        for row in 0..n {
+            for b in 0..2 {
+                let d = f16::from_f32((0.001 + 0.01 * rng.next_f64()) as f32).to_f32();
+                for i in 0..QK {
+                    let q = if i == 7 { -127 } else { (rng.next_f64() * 254.0 - 127.0).round() as i32 };
+                    w[row * k + b * QK + i] = q as f32 * d;
+                }
+            }
+        }
+        let m = Q8Matrix::from_f32(&w, n, k);
+        for row in 0..n {
+            assert_eq!(m.dequantize_row(row), w[row * k..(row + 1) * k].to_vec(), "row {row}");
+        }
+    }
+}
