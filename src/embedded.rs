@@ -106,6 +106,8 @@ pub struct SettingsObject {
     pub bf16: bool,
     /// `$ARKOR_SERVE_TOKEN`: `arkor serve --public`'s token when `--token` is not given.
     pub serve_token: Option<String>,
+    /// `$ARKOR_MAX_BATCH`: the most chat requests one model decodes together.
+    pub max_batch: u32,
 }
 
 /// The settings now (read at call time, like the SDK's other path and URL functions).
@@ -119,6 +121,7 @@ pub fn settings() -> SettingsObject {
         device: s.device,
         bf16: s.bf16,
         serve_token: s.serve_token,
+        max_batch: u32::try_from(s.max_batch).unwrap_or(u32::MAX),
     }
 }
 

@@ -83,6 +83,9 @@ pub enum Error {
     /// A grammar constraint does not compile, or failed while decoding.
     #[error(transparent)]
     Constraint(#[from] crate::generate::ConstraintError),
+    /// Engine code panicked while decoding a sequence; the batch it was in carries on.
+    #[error("internal error while generating: {0}")]
+    Panicked(String),
     /// Training data produced no usable example (for instance, every label masked).
     #[error("training data: {0}")]
     NoTrainingData(String),

@@ -7,7 +7,8 @@
 //! - [`chat`]: Gemma chat rendering and example encoding.
 //! - [`Trainer`]: step-by-step LoRA training with [`TrainObserver`] callbacks and a
 //!   cancellation flag; PEFT checkpoints ([`LoraAdapter::save_peft`] / [`LoraAdapter::load_peft`]).
-//! - [`Generator`]: streaming generation from the base model or an adapter.
+//! - [`Generator`]: streaming generation from the base model or an adapter; [`Batch`]:
+//!   many [`Sequence`]s decoded together, joining and leaving between steps.
 //! - [`data`]: dataset loading from files, `https://` URLs and the Hugging Face Hub.
 //!
 //! Inside, by concern: [`kernels`] (slice kernels: dense, bf16, low-rank, SIMD) under
@@ -38,7 +39,7 @@ pub use chat::{ChatMessage, EncodedExample, Example};
 pub use config::{LayerType, ModelConfig};
 pub use error::{Error, Result};
 pub use generate::{
-    generate, CompiledGrammar, ConstraintError, FinishReason, Generation, Generator, GrammarSpec, SamplingParams, TokenEvent,
+    generate, Batch, CompiledGrammar, ConstraintError, FinishReason, Generation, Generator, GrammarSpec, SamplingParams, SeqId, Sequence, TokenEvent, Update,
 };
 pub use generate::tools::{parse_tool_calls, tool_grammar, ParsedToolCall, ToolCallStream, ToolChoice, ToolSpec, ToolStreamEvent};
 pub use lora::{LoraAdapter, LoraConfig, Target};

@@ -50,6 +50,7 @@ pub struct AppState {
     log: EventLog,
     queue: Queue,
     models: ModelCache,
+    batches: inference::Batches,
     home: PathBuf,
     ping_every: Duration,
     rules: Arc<Rules>,
@@ -73,6 +74,9 @@ pub struct Faults {
     pub panic_route: bool,
     /// A job with this name panics in its training worker.
     pub panic_job_name: Option<String>,
+    /// A chat request whose messages contain this text panics in its model's batch
+    /// loop after its second token.
+    pub panic_inference_text: Option<String>,
 }
 
 /// How to run a server.
@@ -92,6 +96,9 @@ pub struct ServerOptions {
     pub access: Access,
     /// Bounds on requests and jobs.
     pub limits: Limits,
+    /// The most chat requests one model decodes together (`ARKOR_MAX_BATCH`); more
+    /// wait their turn.
+    pub max_batch: usize,
     /// Test-only fault injection; leave at its default.
     #[doc(hidden)]
     pub faults: Faults,
@@ -110,6 +117,7 @@ impl ServerOptions {
             allow_hosts: Vec::new(),
             access: Access::Loopback,
             limits: Limits::default(),
+            max_batch: arkor_settings::Settings::global().max_batch,
             faults: Faults::default(),
         }
     }
@@ -210,7 +218,8 @@ pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) ->
     queue.recover();
     let signups = ratelimit::RateLimiter::new(rules.limits.signup_burst, rules.limits.signup_every);
     let sweep_store = store.clone();
-    let state = AppState { store, log, queue: queue.clone(), models, home: options.home.clone(), ping_every: options.ping_every, rules, signups };
+    let batches = inference::Batches::new(options.max_batch);
+    let state = AppState { store, log, queue: queue.clone(), models, batches, home: options.home.clone(), ping_every: options.ping_every, rules, signups };
     let app = routes::router(state, hosts).into_make_service_with_connect_info::<SocketAddr>();
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -30,7 +30,13 @@ pub mod vars {
     pub const HF_TOKEN: &str = "HF_TOKEN";
     /// `arkor serve --public`'s bearer token when `--token` is not given.
     pub const SERVE_TOKEN: &str = "ARKOR_SERVE_TOKEN";
+    /// The most chat requests one model decodes together; more wait their turn.
+    pub const MAX_BATCH: &str = "ARKOR_MAX_BATCH";
 }
+
+/// Sequences one model decodes together when `ARKOR_MAX_BATCH` is not set (how the
+/// aggregate speed grows with the batch is measured in bench/README.md).
+pub const DEFAULT_MAX_BATCH: usize = 8;
 
 /// The Hub used when `HF_ENDPOINT` is not set.
 pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
@@ -82,6 +88,9 @@ pub struct Settings {
     pub hf_token: Option<String>,
     /// `$ARKOR_SERVE_TOKEN`.
     pub serve_token: Option<String>,
+    /// `$ARKOR_MAX_BATCH`: a whole number >= 1; unset, or anything else, is
+    /// [`DEFAULT_MAX_BATCH`].
+    pub max_batch: usize,
 }
 
 impl Settings {
@@ -95,6 +104,7 @@ impl Settings {
             hf_endpoint: var(vars::HF_ENDPOINT).unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_owned()).trim_end_matches('/').to_owned(),
             hf_token: var(vars::HF_TOKEN),
             serve_token: var(vars::SERVE_TOKEN),
+            max_batch: var(vars::MAX_BATCH).and_then(|v| v.trim().parse().ok()).filter(|&n: &usize| n >= 1).unwrap_or(DEFAULT_MAX_BATCH),
         }
     }
 
@@ -112,7 +122,7 @@ mod tests {
     // One test: the variables are process-wide.
     #[test]
     fn reads_each_variable_with_its_default() {
-        for v in [vars::HOME, vars::CLOUD_API_URL, vars::DEVICE, vars::BF16, vars::HF_ENDPOINT, vars::HF_TOKEN, vars::SERVE_TOKEN] {
+        for v in [vars::HOME, vars::CLOUD_API_URL, vars::DEVICE, vars::BF16, vars::HF_ENDPOINT, vars::HF_TOKEN, vars::SERVE_TOKEN, vars::MAX_BATCH] {
             std::env::remove_var(v);
         }
         std::env::set_var("HOME", "/h");
@@ -120,6 +130,7 @@ mod tests {
         assert_eq!(s.local_home, PathBuf::from("/h/.arkor/local"));
         assert_eq!((s.cloud_api_url, s.device, s.bf16, s.hf_token, s.serve_token), (None, None, true, None, None));
         assert_eq!(s.hf_endpoint, DEFAULT_HF_ENDPOINT);
+        assert_eq!(s.max_batch, DEFAULT_MAX_BATCH);
 
         std::env::set_var(vars::HOME, "/data");
         std::env::set_var(vars::CLOUD_API_URL, "http://x:1//");
@@ -128,13 +139,20 @@ mod tests {
         std::env::set_var(vars::HF_ENDPOINT, "http://hub/");
         std::env::set_var(vars::HF_TOKEN, "t");
         std::env::set_var(vars::SERVE_TOKEN, "st");
+        std::env::set_var(vars::MAX_BATCH, "3");
         let s = Settings::from_env();
+        assert_eq!(s.max_batch, 3);
         assert_eq!(s.serve_token.as_deref(), Some("st"));
         assert_eq!(s.local_home, PathBuf::from("/data"));
         assert_eq!(s.cloud_api_url.as_deref(), Some("http://x:1"));
         assert_eq!(s.device.as_deref(), Some("cuda:1"));
         assert!(!s.bf16);
         assert_eq!((s.hf_endpoint.as_str(), s.hf_token.as_deref()), ("http://hub", Some("t")));
+
+        for bad in ["0", "-2", "many"] {
+            std::env::set_var(vars::MAX_BATCH, bad);
+            assert_eq!(Settings::from_env().max_batch, DEFAULT_MAX_BATCH, "{bad}");
+        }
 
         // Empty is unset.
         std::env::set_var(vars::HOME, "");

@@ -83,6 +83,10 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// Layer `l`'s keys and values, `(b, nkv, len, head_dim)` each, once something is cached.
+    pub(crate) fn layer(&self, l: usize) -> Option<&(Tensor, Tensor)> {
+        self.layers.get(l)?.as_ref()
+    }
 }
 
 impl Gemma3 {
@@ -215,6 +219,16 @@ impl Gemma3 {
     /// The tied embedding / output head, `(vocab, hidden)`.
     pub fn embed_tokens(&self) -> &Tensor {
         &self.embed_tokens
+    }
+
+    /// The decoder layers, for the multi-sequence decode step (`model::decode`).
+    pub(crate) fn blocks(&self) -> &[Block] {
+        &self.layers
+    }
+
+    /// The final norm's effective scale.
+    pub(crate) fn final_norm(&self) -> &Tensor {
+        &self.norm
     }
 
     /// All frozen tensors with their HF names (norms as scales), for tests and exports.
@@ -440,8 +454,10 @@ impl Gemma3 {
 }
 
 /// Frozen projection plus the LoRA update `scale * (x A^T) B^T` when the adapter has one,
-/// the frozen product reading `frozen`'s copy of the weight.
-fn linear(
+/// the frozen product reading `frozen`'s copy of the weight. The one dispatch of the
+/// products through frozen weights: the multi-sequence decode step calls it without an
+/// adapter and adds each row's LoRA delta itself.
+pub(crate) fn linear(
     x: &Tensor,
     block: &Block,
     layer: usize,

@@ -1,6 +1,7 @@
 //! The model side of the engine: a loaded [`Model`] (frozen Gemma 3 weights plus the
 //! tokenizer that goes with them) and what it is made of.
 //! - [`config`]: architecture hyper-parameters; [`gemma3`]: the forward pass;
+//!   `decode`: one decode step for several sequences at once (the batched generation's);
 //! - [`frozen`]: the precision of the frozen weights' products and their bf16 / Q8 copies;
 //! - [`lora`]: adapters and their PEFT files; [`gguf`]: loading weights from a GGUF;
 //! - [`tokenizer`] and [`chat`]: text to ids and Gemma's chat template; [`tool_text`]:
@@ -9,6 +10,7 @@
 
 pub mod chat;
 pub mod config;
+pub(crate) mod decode;
 pub mod frozen;
 pub mod gemma3;
 pub mod gguf;

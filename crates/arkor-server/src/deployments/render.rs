@@ -37,7 +37,7 @@ pub(super) async fn answer(state: AppState, d: Deployment, req: ChatRequest, mut
     };
     let rx = match resolve(&state, &org, body).and_then(|r| {
         let stream = r.body.stream;
-        start(state.models.clone(), r).map(|rx| (rx, stream))
+        start(&state, r).map(|rx| (rx, stream))
     }) {
         Ok(x) => x,
         Err(e) => return fail(log, OpenAiError::from_api(e)),

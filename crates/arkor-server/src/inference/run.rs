@@ -1,16 +1,19 @@
 //! The run step: a checked [`ChatBody`] resolved to a model and adapter on
-//! disk, then generated on its own thread as a stream of [`Piece`]s that any
-//! renderer (upstream's `infer` answer, OpenAI's chat completions) consumes.
+//! disk, prepared as a sequence and decoded in its model's batch as a stream of
+//! [`Piece`]s that any renderer (upstream's `infer` answer, OpenAI's chat
+//! completions) consumes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arkor_engine::{GrammarSpec, Generator, Model, ToolCallStream, ToolChoice, ToolStreamEvent};
+use arkor_engine::{GrammarSpec, Model, Sequence, ToolChoice};
 use futures::channel::mpsc;
 use futures::SinkExt;
 use serde_json::Value;
 
 use super::parse::{ChatBody, Target};
+use super::reply::Reply;
+use super::scheduler::Admission;
 use crate::error::{ApiError, ApiResult};
 use crate::models::ModelCache;
 use crate::store::Org;
@@ -26,7 +29,7 @@ pub(crate) struct Resolved {
     pub(crate) label: String,
 }
 
-/// One thing the generation thread reports.
+/// One thing the generation of a request reports.
 #[derive(Debug)]
 pub(crate) enum Piece {
     /// Text to append to the answer.
@@ -93,78 +96,59 @@ fn check_context(model: &str, context: usize, prompt_tokens: usize, max_tokens: 
     Ok(())
 }
 
-/// Starts generating `req` on its own thread. Model and adapter loading
-/// happen there too: they can take seconds and must not block the runtime.
-/// Dropping the receiver stops the generation at the next token.
-pub(crate) fn start(models: ModelCache, req: Resolved) -> ApiResult<mpsc::Receiver<Piece>> {
+/// Starts answering `req`. A thread of its own prepares it (loading a model or an
+/// adapter takes seconds, compiling a grammar milliseconds: neither may hold up the
+/// runtime or a running batch), then its model's batch decodes it
+/// ([`super::scheduler`]). Dropping the receiver ends the sequence at the next step.
+pub(crate) fn start(state: &AppState, req: Resolved) -> ApiResult<mpsc::Receiver<Piece>> {
     let (mut tx, rx) = mpsc::channel::<Piece>(64);
-    let send = |tx: &mut mpsc::Sender<Piece>, p: Piece| futures::executor::block_on(tx.send(p)).is_ok();
+    let (models, batches) = (state.models.clone(), state.batches.clone());
+    let fault = state.rules.faults.panic_inference_text.as_deref().is_some_and(|t| req.body.messages.iter().any(|m| m.content.contains(t)));
     std::thread::Builder::new()
-        .name("arkor-generate".into())
-        .spawn(move || {
-            let run = |tx: &mut mpsc::Sender<Piece>| -> Result<(), String> {
-                let model = models.model(&req.model).map_err(|e| e.to_string())?;
-                let adapter = match req.adapter_dir.clone() {
-                    Some(d) => Some(models.adapter(&model, d).map_err(|e| e.to_string())?),
-                    None => None,
-                };
-                let tools = req.body.tools.as_ref();
-                let messages = match tools {
-                    Some(t) => arkor_engine::chat::with_tools(&req.body.messages, &t.tools),
-                    None => req.body.messages.clone(),
-                };
-                let prompt = arkor_engine::chat::encode_chat_prompt(model.tokenizer(), &messages).map_err(|e| e.to_string())?;
-                let context = model.config().max_position_embeddings;
-                if let Err(why) = check_context(&req.model, context, prompt.len(), req.body.params.max_tokens) {
-                    send(tx, Piece::Refused(why));
-                    return Ok(());
-                }
-                let mut generator = Generator::new(Arc::clone(&model), adapter, &prompt, req.body.params.clone()).map_err(|e| e.to_string())?;
-                match compile(&model, &req.body) {
-                    Ok(Some(grammar)) => generator = generator.with_constraint(&grammar),
-                    Ok(None) => {}
-                    Err(why) => {
-                        send(tx, Piece::Refused(why));
-                        return Ok(());
-                    }
-                }
-                let mut stops = StopScanner::new(&req.body.stop);
-                // Calls are read out of the text only when the model may make them.
-                let mut calls = tools.filter(|t| t.choice != ToolChoice::None).map(|_| ToolCallStream::new());
-                let mut emit = |tx: &mut mpsc::Sender<Piece>, text: String| -> bool {
-                    let Some(calls) = calls.as_mut() else { return text.is_empty() || send(tx, Piece::Text(text)) };
-                    calls.push(&text).into_iter().all(|e| send(tx, call_piece(e)))
-                };
-                let generation = generator
-                    .run(|tok| {
-                        let (text, stopped) = stops.push(&tok.text);
-                        emit(tx, text) && !stopped
-                    })
-                    .map_err(|e| e.to_string())?;
-                let mut finish = if stops.stopped {
-                    "stop"
-                } else {
-                    let rest = stops.finish();
-                    emit(tx, rest);
-                    generation.finish_reason.as_openai()
-                };
-                if let Some(c) = calls.as_mut() {
-                    for e in c.finish() {
-                        send(tx, call_piece(e));
-                    }
-                    if c.is_calls() && finish == "stop" {
-                        finish = "tool_calls";
-                    }
-                }
-                send(tx, Piece::Done { finish, prompt_tokens: generation.prompt_tokens, completion_tokens: generation.ids.len() });
-                Ok(())
-            };
-            if let Err(e) = run(&mut tx) {
-                send(&mut tx, Piece::Failed(e));
+        .name("arkor-admit".into())
+        .spawn(move || match prepare(&models, &req) {
+            Ok(Ok((model, seq))) => {
+                let calls = req.body.tools.as_ref().is_some_and(|t| t.choice != ToolChoice::None);
+                let reply = Reply::new(tx, req.body.stop.clone(), calls);
+                batches.submit(model, Admission { seq, reply, fault });
+            }
+            Ok(Err(why)) => {
+                let _ = futures::executor::block_on(tx.send(Piece::Refused(why)));
+            }
+            Err(e) => {
+                let _ = futures::executor::block_on(tx.send(Piece::Failed(e)));
             }
         })
         .map_err(|e| ApiError::Internal(format!("cannot start generation: {e}")))?;
     Ok(rx)
+}
+
+/// `req` as a sequence of its model; `Ok(Err(why))` when it is refused (a 400).
+fn prepare(models: &ModelCache, req: &Resolved) -> Result<Result<(Arc<Model>, Sequence), String>, String> {
+    let model = models.model(&req.model).map_err(|e| e.to_string())?;
+    // The weights' copies are made once per model, here rather than in the batch's
+    // first step (about a second for gemma-3-270m), so they never hold up a batch.
+    model.weights().frozen(req.body.params.precision).map_err(|e| e.to_string())?;
+    let adapter = match req.adapter_dir.clone() {
+        Some(d) => Some(models.adapter(&model, d).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let messages = match req.body.tools.as_ref() {
+        Some(t) => arkor_engine::chat::with_tools(&req.body.messages, &t.tools),
+        None => req.body.messages.clone(),
+    };
+    let prompt = arkor_engine::chat::encode_chat_prompt(model.tokenizer(), &messages).map_err(|e| e.to_string())?;
+    let context = model.config().max_position_embeddings;
+    if let Err(why) = check_context(&req.model, context, prompt.len(), req.body.params.max_tokens) {
+        return Ok(Err(why));
+    }
+    let mut seq = Sequence::new(Arc::clone(&model), adapter, &prompt, req.body.params.clone()).map_err(|e| e.to_string())?;
+    match compile(&model, &req.body) {
+        Ok(Some(grammar)) => seq = seq.with_constraint(&grammar),
+        Ok(None) => {}
+        Err(why) => return Ok(Err(why)),
+    }
+    Ok(Ok((model, seq)))
 }
 
 /// The compiled grammar for the request's constraint or tools; an error is the 400's
@@ -195,100 +179,3 @@ fn compile(model: &Model, body: &ChatBody) -> Result<Option<Arc<arkor_engine::Co
     }
 }
 
-/// A tool-call stream event as a piece of the answer; each call gets its id here.
-fn call_piece(e: ToolStreamEvent) -> Piece {
-    match e {
-        ToolStreamEvent::Text(t) => Piece::Text(t),
-        ToolStreamEvent::CallStart { index, name } => Piece::ToolCall { index, id: crate::store::new_id("call"), name },
-        ToolStreamEvent::Arguments { index, delta } => Piece::ToolArguments { index, delta },
-    }
-}
-
-/// Cuts the answer at the first stop text. Text that could still become a
-/// stop text is held back until the next token decides.
-struct StopScanner<'a> {
-    stops: &'a [String],
-    pending: String,
-    stopped: bool,
-}
-
-impl<'a> StopScanner<'a> {
-    fn new(stops: &'a [String]) -> Self {
-        Self { stops, pending: String::new(), stopped: false }
-    }
-
-    /// Adds a token's text; returns what may be shown now, and whether a stop text was hit.
-    fn push(&mut self, text: &str) -> (String, bool) {
-        if self.stops.is_empty() {
-            return (text.to_owned(), false);
-        }
-        self.pending.push_str(text);
-        if let Some(at) = self.stops.iter().filter_map(|s| self.pending.find(s.as_str())).min() {
-            self.stopped = true;
-            self.pending.truncate(at);
-            return (std::mem::take(&mut self.pending), true);
-        }
-        // Hold back the longest tail that begins some stop text.
-        let hold = (1..=self.pending.len())
-            .rev()
-            .filter(|&n| self.pending.is_char_boundary(self.pending.len() - n))
-            .find(|&n| {
-                let tail = &self.pending[self.pending.len() - n..];
-                self.stops.iter().any(|s| s.starts_with(tail))
-            })
-            .unwrap_or(0);
-        let keep = self.pending.split_off(self.pending.len() - hold);
-        (std::mem::replace(&mut self.pending, keep), false)
-    }
-
-    /// What was held back when the answer ends without a stop text.
-    fn finish(&mut self) -> String {
-        std::mem::take(&mut self.pending)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(stops: &[&str], tokens: &[&str]) -> (String, bool) {
-        let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
-        let mut sc = StopScanner::new(&stops);
-        let mut out = String::new();
-        for t in tokens {
-            let (text, stopped) = sc.push(t);
-            out.push_str(&text);
-            if stopped {
-                return (out, true);
-            }
-        }
-        out.push_str(&sc.finish());
-        (out, false)
-    }
-
-    #[test]
-    fn cuts_at_a_stop_text_split_over_tokens() {
-        assert_eq!(run(&["END"], &["hello E", "N", "D more"]), ("hello ".to_owned(), true));
-    }
-
-    #[test]
-    fn releases_a_false_start() {
-        assert_eq!(run(&["END"], &["a E", "Nx", " b"]), ("a ENx b".to_owned(), false));
-    }
-
-    #[test]
-    fn the_earliest_of_several_stops_wins() {
-        assert_eq!(run(&["b", "a"], &["xxab"]), ("xx".to_owned(), true));
-    }
-
-    #[test]
-    fn no_stops_passes_text_through() {
-        assert_eq!(run(&[], &["é", "x"]), ("éx".to_owned(), false));
-    }
-
-    #[test]
-    fn multibyte_text_is_held_on_char_boundaries() {
-        assert_eq!(run(&["éé"], &["aé", "b"]), ("aéb".to_owned(), false));
-        assert_eq!(run(&["éé"], &["aé", "é"]), ("a".to_owned(), true));
-    }
-}

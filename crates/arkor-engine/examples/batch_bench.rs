@@ -1,0 +1,105 @@
+//! Batched decoding speed on a real GGUF: N sequences (different prompts, greedy, the
+//! same number of new tokens) decoded together in one [`Batch`], for each N given.
+//!
+//! `cargo run -p arkor-engine --example batch_bench -- model.gguf [--precision f32|bf16|q8] [--adapter] [--tokens 64] [--n 1,2,4,8]`
+//!
+//! Per N: the step time of the decode steps (after every prompt is prefilled), the
+//! aggregate decode tokens/s (N tokens per step), and that figure over N = 1's. First,
+//! for comparison, one sequence through the decode path `Generator` used before batching
+//! (`Gemma3::forward_hidden` over a `KvCache` that grows by concatenation). With
+//! `--adapter` every second sequence decodes with a LoRA adapter (r=16 on all seven
+//! projections, B = 0 so tokens do not change, as in `generate_bench`).
+use std::sync::Arc;
+use std::time::Instant;
+
+use arkor_engine::gemma3::KvCache;
+use arkor_engine::{
+    chat::encode_chat_prompt, Batch, ChatMessage, Device, LoraAdapter, LoraConfig, Model, Precision, SamplingParams, Sequence, Target,
+};
+
+/// Greedy decode of `tokens` tokens after `prompt` through the concatenating cache, as
+/// `Generator` did before batching; decode tokens/s after the prefill.
+fn concat_path(model: &Model, prompt: &[u32], adapter: Option<&LoraAdapter>, precision: Precision, tokens: usize) -> arkor_engine::Result<f64> {
+    let w = model.weights();
+    let frozen = w.frozen(precision)?;
+    let mut kv = KvCache::new();
+    let mut input = prompt.to_vec();
+    let mut t = Instant::now();
+    for i in 0..tokens {
+        let ids = candle_core::Tensor::from_slice(&input, (1, input.len()), &Device::Cpu)?;
+        let h = w.forward_hidden(&ids, adapter, Some(&mut kv), &frozen)?;
+        let z = w.logits(&h.narrow(1, input.len() - 1, 1)?, &frozen)?.flatten_all()?.to_vec1::<f32>()?;
+        let next = z.iter().enumerate().fold(0, |m, (j, &v)| if v > z[m] { j } else { m }) as u32;
+        input = vec![next];
+        if i == 0 {
+            t = Instant::now();
+        }
+    }
+    Ok((tokens - 1) as f64 / t.elapsed().as_secs_f64())
+}
+
+const QUESTIONS: [&str; 8] = [
+    "Write a long story about a lighthouse keeper who finds a message in a bottle.",
+    "Explain how a bicycle gear system works, in detail.",
+    "Describe a walk through a busy market in the morning.",
+    "What should a beginner know before planting a vegetable garden?",
+    "Tell me about the history of the printing press.",
+    "Write a letter from a sailor to his family at home.",
+    "How do bees make honey? Explain each step.",
+    "Describe the perfect rainy afternoon indoors.",
+];
+
+fn main() -> arkor_engine::Result<()> {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut flag = |f: &str| args.iter().position(|a| a == f).map(|i| args.remove(i)).is_some();
+    let with_adapter = flag("--adapter");
+    let mut take = |f: &str| -> Option<String> {
+        let i = args.iter().position(|a| a == f)?;
+        let v = args.get(i + 1).cloned().unwrap_or_else(|| panic!("{f} needs a value"));
+        args.drain(i..i + 2);
+        Some(v)
+    };
+    let precision: Precision = take("--precision").map_or(Ok(Precision::Bf16), |s| s.parse()).expect("--precision f32|bf16|q8");
+    let tokens: usize = take("--tokens").map_or(64, |s| s.parse().expect("--tokens N"));
+    let ns: Vec<usize> = take("--n").map_or(vec![1, 2, 4, 8], |s| s.split(',').map(|n| n.parse().expect("--n 1,2,4")).collect());
+    let path = args.first().expect("usage: batch_bench MODEL.gguf [--precision f32|bf16|q8] [--adapter] [--tokens N] [--n 1,2,4,8]");
+    let model = Arc::new(Model::from_gguf("google/gemma-3-270m", path.as_ref(), &Device::Cpu)?);
+    let lora = LoraConfig { r: 16, alpha: 16.0, targets: Target::ALL.to_vec() };
+    let (adapter, _vars) = LoraAdapter::init_trainable(model.config(), lora, "google/gemma-3-270m", 7, &Device::Cpu)?;
+    let adapter = Arc::new(adapter.snapshot()?);
+    model.weights().frozen(precision)?;
+    let params = SamplingParams { max_tokens: tokens, stop_at_end_of_turn: false, precision, ..Default::default() };
+    eprintln!("{} products, adapter on odd rows {with_adapter}, {tokens} tokens per sequence, {} rayon threads", precision.as_str(), rayon::current_num_threads());
+    let first = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", QUESTIONS[0])])?;
+    let old = concat_path(&model, &first, None, precision, tokens)?;
+    println!("one sequence through the concatenating cache (before batching): {old:.1} tok/s");
+    println!("| N | decode step (ms) | aggregate decode tok/s | vs N=1 |");
+    println!("|---|---|---|---|");
+    let mut single = None;
+    for &n in &ns {
+        let mut batch = Batch::new(model.clone());
+        for i in 0..n {
+            let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", QUESTIONS[i % QUESTIONS.len()])])?;
+            let a = (with_adapter && i % 2 == 1).then(|| adapter.clone());
+            batch.join(Sequence::new(model.clone(), a, &prompt, params.clone())?)?;
+        }
+        // The first step prefills every prompt; the rest decode all rows together.
+        batch.step();
+        let (mut steps, mut produced) = (0usize, 0usize);
+        let t = Instant::now();
+        while batch.active() > 0 {
+            for u in batch.step() {
+                produced += usize::from(matches!(u.token?, Some(_)));
+            }
+            steps += 1;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let tps = produced as f64 / secs;
+        let base = *single.get_or_insert(tps);
+        println!("| {n} | {:.1} | {tps:.1} | {:.2}x |", 1e3 * secs / steps as f64, tps / base);
+    }
+    Ok(())
+}
