@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { trainingRows } from "../examples/data/make_triage.mjs";
 import { V as EVAL_WORDS, evalRows } from "../examples/data/make_triage_eval.mjs";
-import { CATEGORIES, TEAM, checkRow, ticketKey } from "../examples/data/triage-common.mjs";
+import { CATEGORIES, PRIORITIES, TEAM, checkRow, ticketKey } from "../examples/data/triage-common.mjs";
 
 const file = (name) => readFileSync(new URL(`../examples/data/${name}`, import.meta.url), "utf8");
 const lines = (text) => text.trim().split("\n");
@@ -63,4 +63,17 @@ test("the training tickets name none of the eval generator's products, places, n
     }
   }
   assert.deepEqual(found, []);
+});
+
+test("the demo's triage schema is the engine's triage fixture, with the data's labels", () => {
+  const source = readFileSync(new URL("../examples/demo/index.ts", import.meta.url), "utf8");
+  const start = source.indexOf("const TRIAGE_SCHEMA: Record<string, unknown> = ");
+  assert.ok(start >= 0, "examples/demo/index.ts defines TRIAGE_SCHEMA");
+  const literal = source.slice(source.indexOf("{", start), source.indexOf("\n};", start) + 2);
+  const schema = new Function(`return (${literal});`)();
+  const fixture = JSON.parse(readFileSync(new URL("../crates/arkor-engine/tests/fixtures/triage_schema.json", import.meta.url), "utf8"));
+  assert.deepEqual(schema, fixture);
+  assert.deepEqual(new Set(schema.properties.category.enum), new Set(CATEGORIES));
+  assert.deepEqual(new Set(schema.properties.team.enum), new Set(Object.values(TEAM)));
+  assert.deepEqual(schema.properties.priority.enum, PRIORITIES);
 });

@@ -157,7 +157,7 @@ function ticket(r, byCat, cat) {
 export function trainingRows() {
   const r = rng(SEED);
   const byCat = {};
-  for (const s of SCENARIOS) (byCat[s.cat] ??= []).push(s);
+  for (const s of SCENARIOS) for (let w = 0; w < s.weight; w++) (byCat[s.cat] ??= []).push(s);
   const seen = new Set();
   const lines = [];
   for (let i = 0; i < ROWS_PER_CATEGORY; i++) {

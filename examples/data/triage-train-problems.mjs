@@ -8,11 +8,14 @@
 // Scenarios: category, base priority, summary ([specific, generic]: the
 // specific one only when the ticket names every slot it uses), full
 // sentences, very short forms, and non-native phrasings.
-const S = (cat, pri, sum, cores, short, nonnative) => ({ cat, pri, sum: [].concat(sum), cores, short, nonnative });
+const S = (cat, pri, sum, cores, short, nonnative) => ({ cat, pri, sum: [].concat(sum), cores, short, nonnative, weight: 1 });
+// A problem on a boundary between two categories (told with the other one's
+// words): drawn twice as often, so the words alone do not decide.
+const X = (...args) => ({ ...S(...args), weight: 2 });
 
 const LOGIN = [
   // Problems told with another category's words: what the customer cannot do decides.
-  S("login", "medium", "Cannot sign in to reach account pages",
+  X("login", "medium", "Cannot sign in to reach account pages",
     ["I can't {signin}, so I can't even download my invoice.", "I need to check where my order is but I can't {signin}.", "I wanted to update my card, but the site won't let me {signin}."],
     ["cant {signin} to pay"],
     ["I want to see my order but I cannot {signin}."]),
@@ -127,7 +130,7 @@ const BILLING = [
     ["My card keeps getting declined when I try to upgrade to {plan}.", "Payment fails with {code} when upgrading.", "I can't pay for the {plan} plan, the card is refused every time."],
     ["card declined on upgrade"],
     ["I am trying to pay the {plan} plan but the card is always refusing."]),
-  S("billing", "high", ["Charged {amount} after cancelling", "Charged after cancelling subscription"],
+  X("billing", "high", ["Charged {amount} after cancelling", "Charged after cancelling subscription"],
     ["I cancelled my subscription but you still charged me {amount}.", "Why was I billed {amount} this month? I cancelled weeks ago.", "I got charged even though my {plan} plan was cancelled."],
     ["cancelled but still charged {amount}"],
     ["I did cancel my subscription before but still you are charging me {amount}."]),
@@ -171,14 +174,14 @@ const BILLING = [
     ["Can we pay by bank transfer instead of card?", "Our finance team needs to pay by purchase order, is that possible?"],
     ["can we pay by bank transfer?"],
     ["It is possible to pay with bank transfer, we don't have credit card?"]),
-  S("billing", "high", "Paying for two subscriptions",
+  X("billing", "high", "Paying for two subscriptions",
     ["I noticed I have two active subscriptions and I'm paying for both.", "My account was billed twice this month, once for each duplicate plan."],
     ["paying for 2 subscriptions"],
     ["I have two subscription and I am paying both, I need only one."]),
 ];
 
 const SHIPPING = [
-  S("shipping", "medium", ["Paid for express, order {order} late", "Express order arrived late"],
+  X("shipping", "medium", ["Paid for express, order {order} late", "Express order arrived late"],
     ["I paid extra for express shipping and order {order} still took {days} days.", "We paid {amount} for next-day delivery and it came a week later."],
     ["paid express, came late"],
     ["I pay for the fast delivery but the package arrive late."]),
@@ -253,7 +256,7 @@ const SHIPPING = [
 ];
 
 const BUG = [
-  S("bug", "medium", ["{page} shows an error on {p}", "Page shows an error"],
+  X("bug", "medium", ["{page} shows an error on {p}", "Page shows an error"],
     ["The invoices screen in {product} crashes as soon as it opens.", "The order tracking page in {product} shows {code} instead of my orders.", "The cancel button on the plan page throws {code}.", "The privacy settings page won't save, it shows {code}."],
     ["invoice page errors"],
     ["The page of my orders is showing error {code}, nothing else."]),
@@ -340,7 +343,7 @@ const BUG = [
 ];
 
 const FEATURE = [
-  S("feature", "low", ["Feature request: {wish}", "Feature request"],
+  X("feature", "low", ["Feature request: {wish}", "Feature request"],
     ["It would be great if we could {wish}.", "Please let us {wish}.", "Any plans to let users {wish}?", "Suggestion: allow people to {wish}.", "I'd love to be able to {wish} in {product}.", "Would you consider letting us {wish}?"],
     ["let us {wish} pls", "idea: {wish}"],
     ["Will be very nice if we can {wish}."]),
@@ -360,15 +363,15 @@ const FEATURE = [
     ["It would be nice to rearrange the widgets on the dashboard.", "Suggestion: let us hide the dashboard widgets we don't use."],
     ["idea: movable dashboard widgets"],
     ["My suggestion is to let the user move the widgets of dashboard."]),
-  S("feature", "low", "Feature request: stay signed in longer",
+  X("feature", "low", "Feature request: stay signed in longer",
     ["Could you add an option to stay signed in for a month on trusted computers?", "Suggestion: let admins choose how long sessions last before people have to log in again."],
     ["longer sessions please"],
     ["Will be nice to stay logged in more long time on my own computer."]),
-  S("feature", "low", "Feature request: split invoices by team",
+  X("feature", "low", "Feature request: split invoices by team",
     ["Could billing let us split the invoice by department?", "It would help if we could pay for each team on a separate card."],
     ["separate invoices per team?"],
     ["Is possible to make different invoice for each team? It will help us."]),
-  S("feature", "low", "Feature request: delivery time choice",
+  X("feature", "low", "Feature request: delivery time choice",
     ["It would be great to pick a delivery time slot at checkout.", "Idea: let customers choose evening delivery."],
     ["let me pick a delivery slot"],
     ["Please add the option to choose the hour of the delivery."]),
@@ -380,7 +383,7 @@ const FEATURE = [
     ["Please translate the app into Polish, half our team would use it.", "Any chance of a Japanese interface?"],
     ["add more languages pls"],
     ["Please put the app in my language also, in Turkish."]),
-  S("feature", "low", "Feature request: privacy controls",
+  X("feature", "low", "Feature request: privacy controls",
     ["It would be nice to choose who can see my profile.", "Could you add a setting to hide my activity status?"],
     ["let me hide my profile"],
     ["I want an option for hide my profile to other people."]),
@@ -415,7 +418,7 @@ const PRIVACY = [
     ["Please delete my account and all my personal data under GDPR.", "I want all my data erased, the account is {email}.", "Under GDPR I'm asking you to delete everything you store about me."],
     ["delete all my data (GDPR)"],
     ["Please remove all my personal information from your system, I don't want you keep it."]),
-  S("privacy", "urgent", "Unauthorized login to account",
+  X("privacy", "urgent", "Unauthorized login to account",
     ["Someone logged into my account from {region} and it wasn't me.", "I got a login alert from a device I don't own, my account is compromised.", "There are sessions in my account I don't recognise and my settings were changed."],
     ["someone hacked my account", "account hacked!!"],
     ["Somebody is entering in my account from {region}, it is not me, please help fast."]),
@@ -435,7 +438,7 @@ const PRIVACY = [
     ["Please stop sharing my data with advertising partners.", "How do I opt out of my data being shared with third parties?"],
     ["stop sharing my data"],
     ["I don't want that you share my data with other companies."]),
-  S("privacy", "urgent", "Email and password changed by someone else",
+  X("privacy", "urgent", "Email and password changed by someone else",
     ["My account email was changed to one I don't know and now I can't get back in.", "Someone changed my password and my recovery phone overnight."],
     ["someone took over my account"],
     ["Somebody change my email and password, now the account is not mine."]),
@@ -443,7 +446,7 @@ const PRIVACY = [
     ["I unsubscribed from your marketing emails months ago and you keep sending them.", "Stop texting me promotions, I never agreed to this."],
     ["stop the marketing emails"],
     ["I ask many times to not send me publicity emails but you continue."]),
-  S("privacy", "high", ["Former employee still has access", "Ex-employee still has account access"],
+  X("privacy", "high", ["Former employee still has access", "Ex-employee still has account access"],
     ["A colleague who left last month can still see our customer records.", "We removed an ex-employee but they still have access to our files."],
     ["ex-employee still has access"],
     ["One person who is not working with us anymore still can see our data."]),
@@ -466,7 +469,7 @@ const PRIVACY = [
 ];
 
 const OUTAGE = [
-  S("outage", "urgent", "Customers cannot place orders",
+  X("outage", "urgent", "Customers cannot place orders",
     ["None of our customers can place an order, the shop is down for everyone.", "Nobody can pay on our store, your service is completely down.", "All our users are getting errors on every page since {hours} hours."],
     ["nobody can order anything"],
     ["All the customers cannot do orders, the shop is down for everybody."]),
@@ -494,7 +497,7 @@ const OUTAGE = [
     ["Sync is dead for all of our devices, nothing has synced for {hours} hours.", "None of our devices have synced for hours, is sync down?"],
     ["sync down for everyone"],
     ["The synchronization is stopped in all the devices since {hours} hours."]),
-  S("outage", "urgent", "Checkout down for all customers",
+  X("outage", "urgent", "Checkout down for all customers",
     ["None of our customers can complete checkout, the payment page errors out for everyone.", "Your checkout has been broken for every shopper since {hours} hours ago."],
     ["checkout down for everyone"],
     ["No client can pay in the checkout, it is not working for nobody."]),
@@ -514,7 +517,7 @@ const OUTAGE = [
     ["The dashboard won't load for anyone at our company, just {http}.", "Our entire organisation is getting timeouts on the dashboard."],
     ["dashboard down for everyone"],
     ["The dashboard is down for all people of our company."]),
-  S("outage", "urgent", "Payments processing halted",
+  X("outage", "urgent", "Payments processing halted",
     ["Payments are failing for every one of our customers, your processor returns {http}.", "No transactions have gone through in the last {hours} hours, for any customer."],
     ["all payments failing"],
     ["All the payments are failing for all our customers, nothing pass."]),
@@ -529,11 +532,11 @@ const CANCELLATION = [
     ["Please {endverb} my {cthing}.", "How do I {endverb} my {cthing}?", "I want to {endverb} my {cthing} before the next payment.", "Can you {endverb} our {cthing}? We don't need it anymore."],
     ["{endverb} my {cthing}"],
     ["I want to {endverb} the {cthing}, please do it."]),
-  S("cancellation", "medium", "Cancelling, gives a reason",
+  X("cancellation", "medium", "Cancelling, gives a reason",
     ["We're cancelling because {leavereason}.", "I want to {endverb} my plan, {leavereason}.", "{leavereason}, so please {endverb} my subscription."],
     ["cancelling, {leavereason}"],
     ["We want to {endverb} because {leavereason}."]),
-  S("cancellation", "medium", "Wants to cancel before next payment",
+  X("cancellation", "medium", "Wants to cancel before next payment",
     ["Cancel my {plan} plan before the next payment goes out, please.", "I don't want to be charged again next month, please cancel my subscription.", "Make sure my card isn't billed again: I'm cancelling.", "Please {endverb} my {cthing} {nomoney}.", "I'd like to {endverb} our {plan} {cthing} {nomoney}."],
     ["cancel before next charge", "{endverb} it {nomoney}"],
     ["Please cancel before you take the next payment.", "I want {endverb} my {cthing} {nomoney}."]),
