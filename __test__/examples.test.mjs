@@ -271,12 +271,24 @@ await outcome("reviewed", m.reviewed.wait());
   });
 
   // demo/index.ts: the README demo (mid-run eval on the bundled triage set):
-  // `arkor start demo/index.ts`.
+  // `arkor start demo/index.ts`, with the first 6 tickets of the real eval
+  // file where the demo reads it, so each checkpoint scores them (4 at a
+  // time) and the last one scores them again under the triage schema. The
+  // tiny model's answers are mostly not triage JSON: the lines' shape and
+  // counts are checked, not the scores.
   covers("demo/index.ts");
-  test("demo/index.ts: arkor start prints a sample per checkpoint and completes", async () => {
-    const p = makeProject({ "demo/index.ts": "demo/index.ts" });
+  test("demo/index.ts: arkor start prints a sample and the eval file's score per checkpoint, and completes", async () => {
+    const evalFile = readFileSync(join(EXAMPLES, "data", "triage-eval.jsonl"), "utf8").split("\n").slice(0, 6).join("\n") + "\n";
+    const p = makeProject({ "demo/index.ts": "demo/index.ts" }, { extra: { "examples/data/triage-eval.jsonl": evalFile } });
     const s = await start(p, "demo/index.ts");
     assert.deepEqual(stepsIn(s.stdout, /^step=(\d+) sample=".*"$/gm), [1, 2, 3, 4], s.stdout);
+    const score = (label) => new RegExp(`^step=(\\d+) eval${label}: valid JSON (\\d)/6 \\(\\d+%\\) · category (\\d)/6 \\(\\d+%\\) · team (\\d)/6 \\(\\d+%\\) · \\d+\\.\\ds$`, "gm");
+    assert.deepEqual(stepsIn(s.stdout, score("")), [1, 2, 3, 4], s.stdout);
+    assert.deepEqual(stepsIn(s.stdout, score(" \\(json_schema\\)")), [4], s.stdout);
+    for (const m of s.stdout.matchAll(score("( \\(json_schema\\))?"))) {
+      const [valid, category, team] = [m[3], m[4], m[5]].map(Number);
+      assert.ok(category <= valid && team <= valid, m[0]);
+    }
     assert.match(s.stdout, /finished with status=completed/);
   });
 

@@ -5,8 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { trainingRows } from "../examples/data/make_triage.mjs";
-import { evalRows } from "../examples/data/make_triage_eval.mjs";
-import { CATEGORIES, TEAM, checkRow, ticketKey } from "../examples/data/triage-common.mjs";
+import { V as EVAL_WORDS, evalRows } from "../examples/data/make_triage_eval.mjs";
+import { CATEGORIES, PRIORITIES, TEAM, checkRow, ticketKey } from "../examples/data/triage-common.mjs";
 
 const file = (name) => readFileSync(new URL(`../examples/data/${name}`, import.meta.url), "utf8");
 const lines = (text) => text.trim().split("\n");
@@ -47,4 +47,33 @@ test("the training rows are varied: short and long, other languages, several iss
   assert.ok(tickets.filter((t) => /[áéíóúãçäöüß]|\b(mi|mon|mein|minha)\b/i.test(t)).length >= 50, "other languages");
   assert.ok(tickets.filter((t) => /^(Also|One more thing|And btw|Unrelated|P\.S\.)|\b(Also, |One more thing: |P\.S\. |Two things\.)/.test(t)).length >= 50, "several issues");
   assert.equal(new Set(tickets.map((t) => t.toLowerCase())).size, tickets.length, "no ticket twice");
+});
+
+test("the training tickets name none of the eval generator's products, places, names, tools or items", () => {
+  const tickets = lines(file("triage.jsonl")).map((l) => JSON.parse(l).messages[0].content);
+  const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const found = [];
+  for (const [slot, values] of Object.entries(EVAL_WORDS)) {
+    for (const value of values) {
+      // Phrases compare case-insensitively; single words (names, plans) by their
+      // case, so French "plus" is not the plan "Plus".
+      const re = new RegExp(`\\b${escape(value)}\\b`, /\s/.test(value) ? "i" : "");
+      const n = tickets.filter((t) => re.test(t)).length;
+      if (n) found.push(`${slot} ${JSON.stringify(value)}: ${n} tickets`);
+    }
+  }
+  assert.deepEqual(found, []);
+});
+
+test("the demo's triage schema is the engine's triage fixture, with the data's labels", () => {
+  const source = readFileSync(new URL("../examples/demo/index.ts", import.meta.url), "utf8");
+  const start = source.indexOf("const TRIAGE_SCHEMA: Record<string, unknown> = ");
+  assert.ok(start >= 0, "examples/demo/index.ts defines TRIAGE_SCHEMA");
+  const literal = source.slice(source.indexOf("{", start), source.indexOf("\n};", start) + 2);
+  const schema = new Function(`return (${literal});`)();
+  const fixture = JSON.parse(readFileSync(new URL("../crates/arkor-engine/tests/fixtures/triage_schema.json", import.meta.url), "utf8"));
+  assert.deepEqual(schema, fixture);
+  assert.deepEqual(new Set(schema.properties.category.enum), new Set(CATEGORIES));
+  assert.deepEqual(new Set(schema.properties.team.enum), new Set(Object.values(TEAM)));
+  assert.deepEqual(schema.properties.priority.enum, PRIORITIES);
 });

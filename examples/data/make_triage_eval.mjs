@@ -12,7 +12,7 @@ import { checkRow, fill, histogram, raise, rng, row, ticketKey } from "./triage-
 export const SEED = 77031;
 export const ROWS_PER_CATEGORY = 6;
 
-const V = {
+export const V = {
   product: ["the tablet app", "the admin console", "the Linux client", "the smartwatch app", "the Chrome add-on", "the reporting portal"],
   name: ["Marta", "Kwame", "Lena", "Oscar", "Aiko", "Bruno", "Chloe", "Dmitri"],
   mail: ["marta.v@brightlane.co", "kwame@osei-design.net", "lena.h@posteo.de", "oscar77@hotmail.com", "aiko.m@icloud.com"],
