@@ -1,45 +1,16 @@
-//! Training datasets: where they come from (`file://` / `https://` blobs, Hugging Face
-//! Hub repos), how they are stored (JSONL, JSON, CSV, Parquet) and what a row means
-//! (chatml `messages`, prompt/completion, alpaca, text).
-//!
-//! Fetching is blocking (reqwest's blocking client): call it from a worker thread
-//! (`tokio::task::spawn_blocking`), never from inside an async task.
+//! Training rows from a dataset file's bytes: how it is stored (JSONL, JSON, CSV,
+//! Parquet) and what a row means (chatml `messages`, prompt/completion, alpaca,
+//! text). Where the bytes come from (`file://` and `https://` blobs, Hugging Face
+//! Hub repos) is the `arkor-datasets` crate's business: the engine does no I/O but
+//! reading a path it is handed.
 
 use std::path::Path;
 
 use serde_json::Value;
 
-mod fetch;
-
-pub use fetch::{fetch_url, fetch_url_with, file_url_path, AddressRule, HubAccess, LoadPolicy};
-
 use crate::chat::{message_from_json, with_tools, ChatMessage, Example};
 use crate::model::tool_text::tools_from_json;
 use crate::error::{io_err, Error, Result};
-
-/// Where a dataset lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DatasetSource {
-    /// A single file at a `file://`, `https://` (or `http://`) URL, optionally with a
-    /// bearer token sent as `Authorization`.
-    Blob {
-        /// The URL.
-        url: String,
-        /// Bearer token for the request.
-        token: Option<String>,
-    },
-    /// A dataset repository on the Hugging Face Hub (`owner/name`), read through the
-    /// Hub's HTTP API at `HF_ENDPOINT` (default `https://huggingface.co`) with
-    /// `HF_TOKEN` when set.
-    HuggingFace {
-        /// `owner/name`.
-        repo: String,
-        /// Split whose files to read (default `train`).
-        split: Option<String>,
-        /// Git revision (default `main`).
-        revision: Option<String>,
-    },
-}
 
 /// How rows map to examples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,152 +41,6 @@ impl std::str::FromStr for DatasetFormat {
                 "datasetFormat {other:?} is not supported (chatml, prompt_completion, alpaca, text)"
             ))),
         }
-    }
-}
-
-/// Fetches and parses a dataset.
-pub fn load_dataset(source: &DatasetSource, format: DatasetFormat) -> Result<Vec<Example>> {
-    load_dataset_with(source, format, &LoadPolicy::default())
-}
-
-/// Split names read as a dataset's eval rows, in order of preference: the Hub's
-/// conventional `validation`, its common spellings, then `test`.
-pub const EVAL_SPLITS: [&str; 5] = ["validation", "valid", "eval", "dev", "test"];
-
-/// The first split of [`EVAL_SPLITS`] that a Hub dataset publishes besides the one it
-/// trains on, with its rows, under the same bounds as [`load_dataset_with`]. None for
-/// blobs (one file has no splits) and for repos without such a split.
-pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Option<(String, Vec<Example>)>> {
-    let DatasetSource::HuggingFace { repo, split, revision } = source else {
-        return Ok(None);
-    };
-    let hub = Hub::new(policy);
-    let revision = revision.as_deref().unwrap_or("main");
-    let files = hub.files(repo, revision)?;
-    let train = split.as_deref().unwrap_or("train");
-    for name in EVAL_SPLITS.iter().filter(|&&n| n != train) {
-        let chosen = split_files(&files, name);
-        if !chosen.is_empty() {
-            let rows = hub.read(repo, revision, &chosen, format)?;
-            check_rows(rows.len(), policy, repo)?;
-            return Ok(Some((name.to_string(), rows)));
-        }
-    }
-    Ok(None)
-}
-
-/// [`load_dataset`] within the caller's bounds: the size cap applies to every file,
-/// the row cap to the whole dataset, the address rule to blob URLs (a Hub endpoint is
-/// the operator's own setting, [`LoadPolicy::hub`]).
-pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Vec<Example>> {
-    let examples = match source {
-        DatasetSource::Blob { url, token } => {
-            let bytes = fetch_url_with(url, token.as_deref(), policy, true)?;
-            parse_dataset(&bytes, url, format)?
-        }
-        DatasetSource::HuggingFace { repo, split, revision } => {
-            Hub::new(policy).load(repo, split.as_deref().unwrap_or("train"), revision.as_deref().unwrap_or("main"), format)?
-        }
-    };
-    check_rows(examples.len(), policy, &source_name(source))?;
-    Ok(examples)
-}
-
-fn source_name(source: &DatasetSource) -> String {
-    match source {
-        DatasetSource::Blob { url, .. } => url.clone(),
-        DatasetSource::HuggingFace { repo, .. } => repo.clone(),
-    }
-}
-
-fn check_rows(rows: usize, policy: &LoadPolicy, name: &str) -> Result<()> {
-    match policy.max_rows {
-        Some(max) if rows > max => Err(Error::Dataset {
-            source_name: name.into(),
-            message: format!("has more than {max} rows, the limit of this server; use a smaller dataset or a subset"),
-        }),
-        _ => Ok(()),
-    }
-}
-
-const EXTENSIONS: [&str; 5] = [".jsonl", ".json", ".csv", ".parquet", ".ndjson"];
-
-/// A Hugging Face Hub endpoint, read under a policy's size and row caps.
-struct Hub<'a> {
-    endpoint: &'a str,
-    token: Option<&'a str>,
-    policy: &'a LoadPolicy,
-}
-
-/// The data files of `files` that make up `split`: those whose path names it
-/// (`train.jsonl`, `data/train-00000-of-00001.parquet`).
-fn split_files<'f>(files: &'f [String], split: &str) -> Vec<&'f String> {
-    files
-        .iter()
-        .filter(|f| {
-            let base = f.rsplit('/').next().unwrap_or(f);
-            base.starts_with(split) || f.split('/').any(|d| d == split)
-        })
-        .collect()
-}
-
-impl<'a> Hub<'a> {
-    /// The endpoint the policy names (default the public Hub, anonymous).
-    fn new(policy: &'a LoadPolicy) -> Self {
-        let (endpoint, token) = match &policy.hub {
-            Some(h) => (h.endpoint.trim_end_matches('/'), h.token.as_deref()),
-            None => ("https://huggingface.co", None),
-        };
-        Self { endpoint, token, policy }
-    }
-
-    /// The repo's data files at `revision`.
-    fn files(&self, repo: &str, revision: &str) -> Result<Vec<String>> {
-        let info_url = format!("{}/api/datasets/{repo}/revision/{revision}", self.endpoint);
-        let info: Value = serde_json::from_slice(&fetch_url_with(&info_url, self.token, self.policy, false)?).map_err(|e| Error::Dataset {
-            source_name: repo.into(),
-            message: format!("Hub answered with invalid JSON: {e}"),
-        })?;
-        Ok(info
-            .get("siblings")
-            .and_then(|s| s.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f.get("rfilename").and_then(|n| n.as_str()).map(String::from))
-                    .filter(|n| EXTENSIONS.iter().any(|e| n.ends_with(e)))
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    /// Downloads and parses `chosen` files of the repo, in order.
-    fn read(&self, repo: &str, revision: &str, chosen: &[&String], format: DatasetFormat) -> Result<Vec<Example>> {
-        let mut out = Vec::new();
-        for f in chosen {
-            let url = format!("{}/datasets/{repo}/resolve/{revision}/{f}", self.endpoint);
-            let bytes = fetch_url_with(&url, self.token, self.policy, false)?;
-            out.extend(parse_dataset(&bytes, &format!("{repo}/{f}"), format)?);
-            check_rows(out.len(), self.policy, repo)?;
-        }
-        Ok(out)
-    }
-
-    fn load(&self, repo: &str, split: &str, revision: &str, format: DatasetFormat) -> Result<Vec<Example>> {
-        let files = self.files(repo, revision)?;
-        // A repo with only unnamed files is all `train`.
-        let named = split_files(&files, split);
-        let chosen: Vec<&String> = if named.is_empty() && split == "train" {
-            files.iter().collect()
-        } else {
-            named
-        };
-        if chosen.is_empty() {
-            return Err(Error::Dataset {
-                source_name: repo.into(),
-                message: format!("no data file for split {split:?} (files: {files:?})"),
-            });
-        }
-        self.read(repo, revision, &chosen, format)
     }
 }
 

@@ -53,20 +53,12 @@ pub enum Error {
         /// What is wrong with the row.
         message: String,
     },
-    /// A dataset cannot be located, fetched or parsed as a whole.
+    /// A dataset's bytes cannot be parsed as a whole (no rows, an unknown container).
     #[error("dataset {source_name}: {message}")]
     Dataset {
         /// The dataset URL, repo or path.
         source_name: String,
         /// What went wrong.
-        message: String,
-    },
-    /// An HTTP request failed or answered with a non-success status.
-    #[error("HTTP {url}: {message}")]
-    Http {
-        /// The requested URL.
-        url: String,
-        /// The status or transport error.
         message: String,
     },
     /// The tokenizer cannot be built from the given vocabulary.

@@ -143,8 +143,8 @@ fn boolean(f: Named<bool>) -> Result<Option<bool>, ConfigError> {
     f.field.get().map(Option::<&bool>::copied).map_err(|other| bad(f.name, format_args!("must be true or false, got {}", describe(other))))
 }
 
-/// Reads a `file://` URL as a local path (the engine's reading of it).
-pub use arkor_engine::data::file_url_path;
+/// Reads a `file://` URL as a local path (the loader's reading of it).
+pub use arkor_datasets::file_url_path;
 
 fn dataset(cfg: &JobConfig, access: &Access) -> Result<DatasetSpec, ConfigError> {
     let field = cfg.dataset_source();

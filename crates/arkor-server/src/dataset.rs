@@ -1,11 +1,11 @@
 //! From a job's `datasetSource` to training examples (and, for runs with
-//! `evalSteps`, eval examples), through the engine's loaders, under the
+//! `evalSteps`, eval examples), through `arkor-datasets`' loaders, under the
 //! server's limits and access rules. Blocking: runs on the training thread.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arkor_engine::data::{load_dataset_with, load_eval_split_with, DatasetFormat, DatasetSource, LoadPolicy};
+use arkor_datasets::{load_dataset_with, load_eval_split_with, AddressRule, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
 use arkor_engine::rng::SplitMix64;
 use arkor_engine::Example;
 
@@ -17,7 +17,7 @@ pub const HELD_OUT_SHARE: f64 = 0.05;
 /// Fewest rows held out, so a small dataset's eval loss is not one row's noise.
 pub const HELD_OUT_MIN: usize = 8;
 
-/// The engine's view of a validated `datasetSource`.
+/// The loader's view of a validated `datasetSource`.
 fn source(spec: &DatasetSpec) -> DatasetSource {
     match spec {
         DatasetSpec::Blob { url, token } => DatasetSource::Blob { url: url.clone(), token: token.clone() },
@@ -30,9 +30,9 @@ fn source(spec: &DatasetSpec) -> DatasetSource {
 /// Why a run's rows could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    /// The engine could not fetch or read the data.
+    /// The data could not be fetched or read.
     #[error(transparent)]
-    Load(#[from] arkor_engine::Error),
+    Load(#[from] arkor_datasets::Error),
     /// `evalSteps` is set, the source has no eval split, and too few rows to hold any out.
     #[error("`config.evalSteps` needs eval rows: the dataset has {rows} row(s), too few to hold any out; add rows, or publish a `validation` split")]
     TooFewToHoldOut {
@@ -41,15 +41,15 @@ pub enum DatasetError {
     },
 }
 
-/// What the engine is told to enforce while loading.
+/// What the loader is told to enforce.
 fn policy(rules: &Rules) -> LoadPolicy {
     LoadPolicy {
         max_bytes: Some(rules.limits.dataset_bytes),
         max_rows: Some(rules.limits.dataset_rows),
-        blob_addresses: rules.access.checks_addresses().then(|| Arc::new(crate::access::address_rule) as arkor_engine::data::AddressRule),
+        blob_addresses: rules.access.checks_addresses().then(|| Arc::new(crate::access::address_rule) as AddressRule),
         hub: {
             let s = arkor_settings::Settings::global();
-            Some(arkor_engine::data::HubAccess { endpoint: s.hf_endpoint.clone(), token: s.hf_token.clone() })
+            Some(HubAccess { endpoint: s.hf_endpoint.clone(), token: s.hf_token.clone() })
         },
     }
 }
@@ -90,7 +90,7 @@ pub struct RunData {
 }
 
 /// Loads a run's rows. With `evaluate`, its eval rows are the source's eval
-/// split where it has one (see `arkor_engine::data::EVAL_SPLITS`), else a
+/// split where it has one (see `arkor_datasets::EVAL_SPLITS`), else a
 /// deterministic share held out of the training rows ([`hold_out`]).
 pub fn load_run_data(spec: &DatasetSpec, format: DatasetFormat, rules: &Rules, evaluate: bool, seed: u64) -> Result<RunData, DatasetError> {
     let train = load_examples(spec, format, rules)?;

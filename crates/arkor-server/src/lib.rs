@@ -1,6 +1,6 @@
 //! arkor-server: the local Arkor backend.
 //!
-//! The Arkor cloud API (SPEC §3–§4) over HTTP with axum, jobs and their
+//! The Arkor cloud API (docs/PROTOCOL.md) over HTTP with axum, jobs and their
 //! event logs in SQLite under `$ARKOR_HOME`, and a queue that trains with
 //! `arkor-engine` one job at a time while inference requests run beside it.
 //! Used embedded (the SDK starts it in-process on loopback) and standalone

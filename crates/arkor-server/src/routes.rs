@@ -1,4 +1,4 @@
-//! The HTTP routes of the Arkor cloud API (SPEC §3–§4).
+//! The HTTP routes of the Arkor cloud API (docs/PROTOCOL.md §2–§4, §6, §8).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -1,6 +1,6 @@
 //! Reading a dataset's bytes from a `file://` path or an `http(s)://` URL, under the
 //! caller's [`LoadPolicy`]: a size cap, and a rule for which network addresses a
-//! download (and each of its redirects) may connect to. The engine decides no policy;
+//! download (and each of its redirects) may connect to. This crate decides no policy;
 //! it only applies the one it is given.
 
 use std::io::Read;
@@ -109,7 +109,7 @@ fn check_literal(url: &reqwest::Url, rule: &AddressRule) -> std::result::Result<
 fn client(rule: Option<&AddressRule>) -> Result<reqwest::blocking::Client> {
     let mut b = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(300))
-        .user_agent(concat!("arkor-engine/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("arkor/", env!("CARGO_PKG_VERSION")));
     if let Some(rule) = rule {
         let r = rule.clone();
         b = b.no_proxy().dns_resolver(Arc::new(CheckedResolver(rule.clone()))).redirect(reqwest::redirect::Policy::custom(move |attempt| {

@@ -1,0 +1,92 @@
+//! Datasets on the Hugging Face Hub: a repo's data files, through the Hub's HTTP
+//! API, the files that make up a split, read in order under the caller's caps.
+
+use arkor_engine::data::{parse_dataset, DatasetFormat};
+use arkor_engine::Example;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::fetch::{fetch_url_with, LoadPolicy};
+use crate::check_rows;
+
+const EXTENSIONS: [&str; 5] = [".jsonl", ".json", ".csv", ".parquet", ".ndjson"];
+
+/// A Hugging Face Hub endpoint, read under a policy's size and row caps.
+pub(crate) struct Hub<'a> {
+    endpoint: &'a str,
+    token: Option<&'a str>,
+    policy: &'a LoadPolicy,
+}
+
+/// The data files of `files` that make up `split`: those whose path names it
+/// (`train.jsonl`, `data/train-00000-of-00001.parquet`).
+pub(crate) fn split_files<'f>(files: &'f [String], split: &str) -> Vec<&'f String> {
+    files
+        .iter()
+        .filter(|f| {
+            let base = f.rsplit('/').next().unwrap_or(f);
+            base.starts_with(split) || f.split('/').any(|d| d == split)
+        })
+        .collect()
+}
+
+impl<'a> Hub<'a> {
+    /// The endpoint the policy names (default the public Hub, anonymous).
+    pub(crate) fn new(policy: &'a LoadPolicy) -> Self {
+        let (endpoint, token) = match &policy.hub {
+            Some(h) => (h.endpoint.trim_end_matches('/'), h.token.as_deref()),
+            None => ("https://huggingface.co", None),
+        };
+        Self { endpoint, token, policy }
+    }
+
+    /// The repo's data files at `revision`.
+    pub(crate) fn files(&self, repo: &str, revision: &str) -> Result<Vec<String>> {
+        let info_url = format!("{}/api/datasets/{repo}/revision/{revision}", self.endpoint);
+        let info: Value = serde_json::from_slice(&fetch_url_with(&info_url, self.token, self.policy, false)?).map_err(|e| Error::Dataset {
+            source_name: repo.into(),
+            message: format!("Hub answered with invalid JSON: {e}"),
+        })?;
+        Ok(info
+            .get("siblings")
+            .and_then(|s| s.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.get("rfilename").and_then(|n| n.as_str()).map(String::from))
+                    .filter(|n| EXTENSIONS.iter().any(|e| n.ends_with(e)))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Downloads and parses `chosen` files of the repo, in order.
+    pub(crate) fn read(&self, repo: &str, revision: &str, chosen: &[&String], format: DatasetFormat) -> Result<Vec<Example>> {
+        let mut out = Vec::new();
+        for f in chosen {
+            let url = format!("{}/datasets/{repo}/resolve/{revision}/{f}", self.endpoint);
+            let bytes = fetch_url_with(&url, self.token, self.policy, false)?;
+            out.extend(parse_dataset(&bytes, &format!("{repo}/{f}"), format)?);
+            check_rows(out.len(), self.policy, repo)?;
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn load(&self, repo: &str, split: &str, revision: &str, format: DatasetFormat) -> Result<Vec<Example>> {
+        let files = self.files(repo, revision)?;
+        // A repo with only unnamed files is all `train`.
+        let named = split_files(&files, split);
+        let chosen: Vec<&String> = if named.is_empty() && split == "train" {
+            files.iter().collect()
+        } else {
+            named
+        };
+        if chosen.is_empty() {
+            return Err(Error::Dataset {
+                source_name: repo.into(),
+                message: format!("no data file for split {split:?} (files: {files:?})"),
+            });
+        }
+        self.read(repo, revision, &chosen, format)
+    }
+}
+

@@ -1,0 +1,109 @@
+//! Where training data comes from: a single file at a `file://` or `http(s)://` URL
+//! (a "blob"), or a dataset repository on the Hugging Face Hub. The bytes are
+//! fetched under the caller's [`LoadPolicy`] (size and row caps, which addresses a
+//! download may reach, which Hub endpoint and token) and handed to the engine's
+//! parser ([`arkor_engine::data::parse_dataset`]), which knows the containers and
+//! row formats. The engine itself does no network I/O.
+//!
+//! Everything here blocks (reqwest's blocking client): call it from a worker thread
+//! (`tokio::task::spawn_blocking`), never from inside an async task.
+
+mod error;
+mod fetch;
+mod hub;
+
+pub use arkor_engine::data::DatasetFormat;
+use arkor_engine::data::parse_dataset;
+use arkor_engine::Example;
+pub use error::{Error, Result};
+pub use fetch::{fetch_url, fetch_url_with, file_url_path, AddressRule, HubAccess, LoadPolicy};
+use hub::{split_files, Hub};
+
+/// Where a dataset lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatasetSource {
+    /// A single file at a `file://`, `https://` (or `http://`) URL, optionally with a
+    /// bearer token sent as `Authorization`.
+    Blob {
+        /// The URL.
+        url: String,
+        /// Bearer token for the request.
+        token: Option<String>,
+    },
+    /// A dataset repository on the Hugging Face Hub (`owner/name`), read through the
+    /// Hub's HTTP API at `HF_ENDPOINT` (default `https://huggingface.co`) with
+    /// `HF_TOKEN` when set.
+    HuggingFace {
+        /// `owner/name`.
+        repo: String,
+        /// Split whose files to read (default `train`).
+        split: Option<String>,
+        /// Git revision (default `main`).
+        revision: Option<String>,
+    },
+}
+
+/// Fetches and parses a dataset.
+pub fn load_dataset(source: &DatasetSource, format: DatasetFormat) -> Result<Vec<Example>> {
+    load_dataset_with(source, format, &LoadPolicy::default())
+}
+
+/// Split names read as a dataset's eval rows, in order of preference: the Hub's
+/// conventional `validation`, its common spellings, then `test`.
+pub const EVAL_SPLITS: [&str; 5] = ["validation", "valid", "eval", "dev", "test"];
+
+/// The first split of [`EVAL_SPLITS`] that a Hub dataset publishes besides the one it
+/// trains on, with its rows, under the same bounds as [`load_dataset_with`]. None for
+/// blobs (one file has no splits) and for repos without such a split.
+pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Option<(String, Vec<Example>)>> {
+    let DatasetSource::HuggingFace { repo, split, revision } = source else {
+        return Ok(None);
+    };
+    let hub = Hub::new(policy);
+    let revision = revision.as_deref().unwrap_or("main");
+    let files = hub.files(repo, revision)?;
+    let train = split.as_deref().unwrap_or("train");
+    for name in EVAL_SPLITS.iter().filter(|&&n| n != train) {
+        let chosen = split_files(&files, name);
+        if !chosen.is_empty() {
+            let rows = hub.read(repo, revision, &chosen, format)?;
+            check_rows(rows.len(), policy, repo)?;
+            return Ok(Some((name.to_string(), rows)));
+        }
+    }
+    Ok(None)
+}
+
+/// [`load_dataset`] within the caller's bounds: the size cap applies to every file,
+/// the row cap to the whole dataset, the address rule to blob URLs (a Hub endpoint is
+/// the operator's own setting, [`LoadPolicy::hub`]).
+pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Vec<Example>> {
+    let examples = match source {
+        DatasetSource::Blob { url, token } => {
+            let bytes = fetch_url_with(url, token.as_deref(), policy, true)?;
+            parse_dataset(&bytes, url, format)?
+        }
+        DatasetSource::HuggingFace { repo, split, revision } => {
+            Hub::new(policy).load(repo, split.as_deref().unwrap_or("train"), revision.as_deref().unwrap_or("main"), format)?
+        }
+    };
+    check_rows(examples.len(), policy, &source_name(source))?;
+    Ok(examples)
+}
+
+fn source_name(source: &DatasetSource) -> String {
+    match source {
+        DatasetSource::Blob { url, .. } => url.clone(),
+        DatasetSource::HuggingFace { repo, .. } => repo.clone(),
+    }
+}
+
+pub(crate) fn check_rows(rows: usize, policy: &LoadPolicy, name: &str) -> Result<()> {
+    match policy.max_rows {
+        Some(max) if rows > max => Err(Error::Dataset {
+            source_name: name.into(),
+            message: format!("has more than {max} rows, the limit of this server; use a smaller dataset or a subset"),
+        }),
+        _ => Ok(()),
+    }
+}

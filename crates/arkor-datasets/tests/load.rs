@@ -1,0 +1,141 @@
+//! Loading datasets from `file://` URLs, blob URLs with a bearer token, and a
+//! Hugging Face Hub API served locally.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use arkor_datasets::{load_dataset, load_dataset_with, load_eval_split_with, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
+use arkor_engine::{ChatMessage, Example};
+
+fn chat(u: &str, a: &str) -> Example {
+    Example::Chat(vec![ChatMessage::new("user", u), ChatMessage::new("assistant", a)])
+}
+
+#[test]
+fn file_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("my data.jsonl");
+    std::fs::write(&p, "{\"text\":\"hello\"}\n").unwrap();
+    let url = format!("file://{}", p.display().to_string().replace(' ', "%20"));
+    let ex = load_dataset(&DatasetSource::Blob { url, token: None }, DatasetFormat::Auto).unwrap();
+    assert_eq!(ex, vec![Example::Text("hello".into())]);
+    let missing = DatasetSource::Blob { url: "file:///nonexistent/x.jsonl".into(), token: None };
+    assert!(load_dataset(&missing, DatasetFormat::Auto).unwrap_err().to_string().contains("/nonexistent/x.jsonl"));
+}
+
+/// A minimal HTTP/1.1 server: fixed routes, records each request's path and Authorization.
+struct Server {
+    base: String,
+    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+}
+
+fn serve(routes: HashMap<String, Vec<u8>>) -> Server {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let req = String::from_utf8_lossy(&buf).into_owned();
+            let mut lines = req.lines();
+            let path = lines.next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("").to_string();
+            let auth = lines
+                .filter_map(|h| h.split_once(':'))
+                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.trim().to_string());
+            s2.lock().unwrap().push((path.clone(), auth));
+            let (status, body) = match routes.get(&path) {
+                Some(b) => ("200 OK", b.clone()),
+                None => ("404 Not Found", b"{\"error\":\"not found\"}".to_vec()),
+            };
+            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+            let _ = stream.flush();
+        }
+    });
+    Server { base, seen }
+}
+
+#[test]
+fn https_style_blob_with_bearer_token() {
+    let mut routes = HashMap::new();
+    routes.insert("/files/train.csv".to_string(), b"prompt,completion\nhi,there\n".to_vec());
+    routes.insert("/files/train.json".to_string(), br#"[{"prompt":"hi","completion":"json"}]"#.to_vec());
+    let s = serve(routes);
+    let src = DatasetSource::Blob { url: format!("{}/files/train.csv", s.base), token: Some("sekrit".into()) };
+    assert_eq!(load_dataset(&src, DatasetFormat::Auto).unwrap(), vec![chat("hi", "there")]);
+    assert_eq!(s.seen.lock().unwrap()[0], ("/files/train.csv".into(), Some("Bearer sekrit".into())));
+    let missing = DatasetSource::Blob { url: format!("{}/nope.jsonl", s.base), token: None };
+    let json = DatasetSource::Blob { url: format!("{}/files/train.json", s.base), token: Some("sekrit".into()) };
+    assert_eq!(load_dataset(&json, DatasetFormat::Auto).unwrap(), vec![chat("hi", "json")]);
+    let e = load_dataset(&missing, DatasetFormat::Auto).unwrap_err().to_string();
+    assert!(e.contains("404") && e.contains("/nope.jsonl"), "{e}");
+}
+
+#[test]
+fn hugging_face_hub_via_hf_endpoint_and_token() {
+    let mut routes = HashMap::new();
+    routes.insert(
+        "/api/datasets/acme/chats/revision/main".to_string(),
+        br#"{"id":"acme/chats","siblings":[{"rfilename":"README.md"},{"rfilename":"data/train.jsonl"},{"rfilename":"data/test.jsonl"}]}"#.to_vec(),
+    );
+    routes.insert(
+        "/datasets/acme/chats/resolve/main/data/train.jsonl".to_string(),
+        b"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"a\"}]}\n".to_vec(),
+    );
+    routes.insert("/datasets/acme/chats/resolve/main/data/test.jsonl".to_string(), b"{\"text\":\"held out\"}\n".to_vec());
+    // The Hub's usual layout: shards under data/, named by split (Parquet there; the
+    // container is the parser's business, tested in the engine).
+    routes.insert(
+        "/api/datasets/acme/pq/revision/main".to_string(),
+        br#"{"id":"acme/pq","siblings":[{"rfilename":".gitattributes"},{"rfilename":"README.md"},{"rfilename":"data/train-00000-of-00002.jsonl"},{"rfilename":"data/train-00001-of-00002.jsonl"},{"rfilename":"data/test-00000-of-00001.jsonl"}]}"#.to_vec(),
+    );
+    for (file, q) in [("train-00000-of-00002", "q0"), ("train-00001-of-00002", "q1"), ("test-00000-of-00001", "qt")] {
+        routes.insert(
+            format!("/datasets/acme/pq/resolve/main/data/{file}.jsonl"),
+            format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"{q}\"}},{{\"role\":\"assistant\",\"content\":\"a\"}}]}}\n").into_bytes(),
+        );
+    }
+    let s = serve(routes);
+    let policy = LoadPolicy { hub: Some(HubAccess { endpoint: s.base.clone(), token: Some("hf_abc".into()) }), ..Default::default() };
+    let load_dataset = |src: &DatasetSource, f: DatasetFormat| load_dataset_with(src, f, &policy);
+    let src = |split: Option<&str>| DatasetSource::HuggingFace {
+        repo: "acme/chats".into(),
+        split: split.map(String::from),
+        revision: None,
+    };
+    assert_eq!(load_dataset(&src(None), DatasetFormat::Auto).unwrap(), vec![chat("q", "a")]);
+    assert_eq!(load_dataset(&src(Some("test")), DatasetFormat::Auto).unwrap(), vec![Example::Text("held out".into())]);
+    let e = load_dataset(&src(Some("validation")), DatasetFormat::Auto).unwrap_err().to_string();
+    assert!(e.contains("validation"), "{e}");
+    let seen = s.seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|(_, a)| a.as_deref() == Some("Bearer hf_abc")), "{seen:?}");
+    assert_eq!(seen[0].0, "/api/datasets/acme/chats/revision/main");
+    assert_eq!(seen[1].0, "/datasets/acme/chats/resolve/main/data/train.jsonl");
+    let pq = |split: Option<&str>| DatasetSource::HuggingFace {
+        repo: "acme/pq".into(),
+        split: split.map(String::from),
+        revision: None,
+    };
+    assert_eq!(load_dataset(&pq(None), DatasetFormat::Auto).unwrap(), vec![chat("q0", "a"), chat("q1", "a")]);
+    assert_eq!(load_dataset(&pq(Some("test")), DatasetFormat::Chatml).unwrap(), vec![chat("qt", "a")]);
+    // The eval rows of a run: the repo's own eval split, never the one it trains on.
+    let eval = |src| load_eval_split_with(&src, DatasetFormat::Auto, &policy).unwrap();
+    assert_eq!(eval(src(None)), Some(("test".into(), vec![Example::Text("held out".into())])));
+    assert_eq!(eval(pq(None)), Some(("test".into(), vec![chat("qt", "a")])));
+    assert_eq!(eval(pq(Some("test"))), None);
+    let blob = DatasetSource::Blob { url: format!("{}/x.jsonl", s.base), token: None };
+    assert_eq!(eval(blob), None);
+}
