@@ -133,8 +133,12 @@ describe("Studio in Chromium", () => {
     await page.locator('.title-row [data-status="completed"]').waitFor();
     const chart = page.getByTestId("loss-chart");
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.dataset.points) >= 20);
-    const evalLegend = chart.locator(".u-legend .u-series").nth(2);
-    assert.ok(!(await evalLegend.getAttribute("class")).includes("u-off"), "the eval series is shown");
+    // The chart shows the eval series in an effect after the render that counted the
+    // points, so wait for it; a series never shown fails here by the timeout.
+    await page.waitForFunction(() => {
+      const row = document.querySelectorAll('[data-testid="loss-chart"] .u-legend .u-series')[2];
+      return row && !row.classList.contains("u-off");
+    }, null, { timeout: 10_000 });
     const pink = await chart.locator("canvas").evaluate((c) => {
       const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
       let n = 0;
@@ -264,11 +268,14 @@ describe("Studio in Chromium", () => {
     await page.getByTestId("snippet-lang").selectOption("curl");
     await page.waitForFunction(() => !document.querySelector('[data-testid="snippet"]').textContent.includes("Authorization"));
     assert.equal((await ask()).status, 200, "no auth: open");
-    await page.getByTestId("endpoint-enabled").uncheck();
-    await page.waitForFunction(() => !document.querySelector('[data-testid="endpoint-enabled"]').checked);
+    // The badge shows what the server saved; the checkbox flips at the click.
+    await page.getByTestId("endpoint-enabled").click();
+    await page.getByTestId("endpoint-state").filter({ hasText: "disabled" }).waitFor();
     assert.equal((await ask()).status, 404, "disabled");
-    await page.getByTestId("endpoint-enabled").check();
+    await page.getByTestId("endpoint-enabled").click();
+    await page.getByTestId("endpoint-state").filter({ hasText: "serving" }).waitFor();
     await page.getByTestId("endpoint-auth-mode").selectOption("fixed_api_key");
+    await page.waitForFunction(() => document.querySelector('[data-testid="snippet"]').textContent.includes("Authorization"));
     await keyRow.getByRole("button", { name: "Revoke" }).click();
     await page.getByTestId("keys").locator("li.revoked", { hasText: "ci" }).waitFor();
     await page.waitForFunction(() => document.querySelector('[data-testid="endpoint-auth-mode"]').value === "fixed_api_key");

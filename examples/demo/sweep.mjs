@@ -8,9 +8,11 @@
 //
 // Settings (environment): MODEL (default google/gemma-3-270m), DATA
 // (training JSONL, default the demo's), EVAL (default triage-eval.jsonl),
-// STEPS, BS, LR, SCHED (lrSchedulerType), WARM (warmupSteps), SAVE
-// (saveSteps, default STEPS), SCORE_AT (comma-separated checkpoint steps to
-// score, default the last),
+// STEPS, BS, LR, SCHED (lrSchedulerType), WARM (warmupSteps), ALPHA (LoRA
+// alpha, default 16), WD (weightDecay), EVAL_STEPS (evalSteps: hold out 5%
+// of the rows and report the eval loss, as the demo does), SAVE (saveSteps,
+// default STEPS), SCORE_AT (comma-separated checkpoint steps to score,
+// default the last),
 // MORE (another eval file scored after EVAL, e.g. rows of the training
 // generator run with another seed), SCHEMA=1 (also score under the triage
 // schema), SHOW_WRONG=1 (print the tickets it gets wrong), TAG (run name).
@@ -89,17 +91,19 @@ const trainer = createTrainer({
   name: `sweep-${TAG}`,
   model: env.MODEL ?? "google/gemma-3-270m",
   dataset: { type: "blob", url: `file://${env.DATA ?? data("triage.jsonl")}` },
-  lora: { r: 16, alpha: 16 },
+  lora: { r: 16, alpha: Number(env.ALPHA ?? 16) },
   maxSteps: STEPS,
   batchSize: Number(env.BS ?? 5),
   learningRate: Number(env.LR ?? 2e-3),
   saveSteps: Number(env.SAVE ?? STEPS),
   ...(env.SCHED && { lrSchedulerType: env.SCHED }),
   ...(env.WARM && { warmupSteps: Number(env.WARM) }),
+  ...(env.WD && { weightDecay: Number(env.WD) }),
+  ...(env.EVAL_STEPS && { evalSteps: Number(env.EVAL_STEPS) }),
   callbacks: {
     onStarted: () => say(`started: steps ${STEPS}, batch ${env.BS ?? 5}, lr ${env.LR ?? 2e-3}, load ${load()}`),
-    onLog: ({ step, loss }) => {
-      if (step % 20 === 0) say(`step ${step} loss ${loss?.toFixed(4)} load ${load()}`);
+    onLog: ({ step, loss, evalLoss }) => {
+      if (step % 20 === 0 || evalLoss != null) say(`step ${step} loss ${loss?.toFixed(4)}${evalLoss != null ? ` eval loss ${evalLoss.toFixed(4)}` : ""} load ${load()}`);
     },
     onCheckpoint: async ({ step, infer }) => {
       if (!SCORE_AT.includes(step)) return;
@@ -110,4 +114,4 @@ const trainer = createTrainer({
   },
 });
 const { job } = await trainer.wait();
-say(`${job.status} (job ${job.id})`);
+say(`${job.status} (job ${job.id}), load ${load()}`);

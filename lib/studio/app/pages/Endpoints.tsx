@@ -212,7 +212,15 @@ export function EndpointDetail({ id }: { id: string }) {
     fetchDeployment(id).then((r) => setD(r.deployment), fail);
     void loadKeys();
   }, [id]);
-  const patch = (body: { enabled?: boolean; authMode?: AuthMode }) => updateDeployment(id, body).then((r) => setD(r.deployment), fail);
+  // The controls stay disabled until the server answers, and the badge shows what it
+  // saved: a checkbox flips at the click, before the change has taken effect.
+  const [saving, setSaving] = useState(false);
+  const patch = (body: { enabled?: boolean; authMode?: AuthMode }) => {
+    setSaving(true);
+    return updateDeployment(id, body)
+      .then((r) => setD(r.deployment), fail)
+      .finally(() => setSaving(false));
+  };
   const issue = async (e: Event) => {
     e.preventDefault();
     try {
@@ -268,12 +276,15 @@ export function EndpointDetail({ id }: { id: string }) {
         <aside class="col-side">
           <Card title="Settings">
             <label class="check">
-              <input type="checkbox" checked={d.enabled} onChange={(e) => patch({ enabled: (e.target as HTMLInputElement).checked })} data-testid="endpoint-enabled" />
+              <input type="checkbox" checked={d.enabled} disabled={saving} onChange={(e) => patch({ enabled: (e.target as HTMLInputElement).checked })} data-testid="endpoint-enabled" />
               Enabled
+              <span class={d.enabled ? "badge status-completed" : "badge status-cancelled"} data-testid="endpoint-state">
+                {d.enabled ? "serving" : "disabled"}
+              </span>
             </label>
             <label class="field">
               Auth mode
-              <select class="input" value={d.authMode} onChange={(e) => patch({ authMode: (e.target as HTMLSelectElement).value as AuthMode })} data-testid="endpoint-auth-mode">
+              <select class="input" value={d.authMode} disabled={saving} onChange={(e) => patch({ authMode: (e.target as HTMLSelectElement).value as AuthMode })} data-testid="endpoint-auth-mode">
                 <option value="fixed_api_key">Fixed API key</option>
                 <option value="none">No auth (public)</option>
               </select>

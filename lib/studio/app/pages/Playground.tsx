@@ -100,15 +100,24 @@ export function Playground({ jobId: routeJob, target: routeTarget }: { jobId?: s
   const job = jobs.find((j) => j.id === jobId);
   useEffect(() => {
     if (!jobId) return;
+    // A job's checkpoints are offered only once its own answer is in, and an answer
+    // for a job no longer selected is dropped: otherwise a late answer would reset
+    // the checkpoint the user has just picked.
+    let current = true;
+    setSteps([]);
     fetchJob(jobId).then(
       ({ job, events }) => {
+        if (!current) return;
         const saved = (events ?? []).filter((e) => e.type === "checkpoint.saved" && typeof e.step === "number").map((e) => e.step!);
         setSteps([...new Set(saved)].sort((a, b) => a - b));
         setBaseModel(String(job.config?.model ?? ""));
         if (!routeTarget || routeJob !== jobId) setTarget(job.status === "completed" ? "final" : saved.length ? String(saved[saved.length - 1]) : "final");
       },
-      (e: Error) => setError(e.message),
+      (e: Error) => current && setError(e.message),
     );
+    return () => {
+      current = false;
+    };
   }, [jobId]);
 
   const adapter = (): Adapter => (target === "final" ? { kind: "final", jobId } : { kind: "checkpoint", jobId, step: Number(target) });
