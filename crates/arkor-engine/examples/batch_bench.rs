@@ -1,7 +1,7 @@
 //! Batched decoding speed on a real GGUF: N sequences (different prompts, greedy, the
 //! same number of new tokens) decoded together in one [`Batch`], for each N given.
 //!
-//! `cargo run -p arkor-engine --example batch_bench -- model.gguf [--precision f32|bf16|q8] [--adapter] [--tokens 64] [--n 1,2,4,8]`
+//! `cargo run -p arkor-engine --example batch_bench -- model.gguf [--precision f32|bf16|q8] [--adapter] [--tokens 64] [--n 1,2,4,8] [--join]`
 //!
 //! Per N: the step time of the decode steps (after every prompt is prefilled), the
 //! aggregate decode tokens/s (N tokens per step), and that figure over N = 1's. First,
@@ -9,6 +9,12 @@
 //! (`Gemma3::forward_hidden` over a `KvCache` that grows by concatenation). With
 //! `--adapter` every second sequence decodes with a LoRA adapter (r=16 on all seven
 //! projections, B = 0 so tokens do not change, as in `generate_bench`).
+//!
+//! With `--join`, then per N: N - 1 sequences decode, and a long prompt (a few hundred
+//! tokens) joins between two of their steps; it prints the joiner's time to first token
+//! and the longest step its batch-mates waited through meanwhile (against their median
+//! decode step before it joined): what a request arriving at a busy server sees, and
+//! what it costs the others. N = 1 is the prompt's prefill on an idle batch.
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -49,6 +55,57 @@ const QUESTIONS: [&str; 8] = [
     "Describe the perfect rainy afternoon indoors.",
 ];
 
+/// The joining prompt: every question three times over, a few hundred tokens.
+fn long_prompt() -> String {
+    let mut s = String::from("Answer each of these questions in turn.\n");
+    for round in 0..3 {
+        for (i, q) in QUESTIONS.iter().enumerate() {
+            s.push_str(&format!("{}. {q}\n", round * QUESTIONS.len() + i + 1));
+        }
+    }
+    s
+}
+
+/// The `--join` phase for `n` (module docs): `(prompt tokens, median decode step before
+/// the join, time to the joiner's first token, longest step until then, steps until
+/// then)`, times in ms.
+fn join_phase(model: &Arc<Model>, params: &SamplingParams, n: usize) -> arkor_engine::Result<(usize, f64, f64, f64, usize)> {
+    let mut batch = Batch::new(model.clone());
+    // Enough tokens that no batch-mate finishes before the joiner's first token.
+    let others = SamplingParams { max_tokens: 256, ..params.clone() };
+    for i in 0..n - 1 {
+        let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", QUESTIONS[i % QUESTIONS.len()])])?;
+        batch.join(Sequence::new(model.clone(), None, &prompt, others.clone())?)?;
+    }
+    let mut before = Vec::new();
+    if n > 1 {
+        // Their prefill, then a few decode steps to time.
+        while batch.step().len() < n - 1 {}
+        for _ in 0..6 {
+            let t = Instant::now();
+            batch.step();
+            before.push(1e3 * t.elapsed().as_secs_f64());
+        }
+        before.sort_by(f64::total_cmp);
+    }
+    let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", &long_prompt())])?;
+    let joiner = batch.join(Sequence::new(model.clone(), None, &prompt, params.clone())?)?;
+    let (mut longest, mut steps) = (0f64, 0usize);
+    let t = Instant::now();
+    loop {
+        let s = Instant::now();
+        let ups = batch.step();
+        longest = longest.max(1e3 * s.elapsed().as_secs_f64());
+        steps += 1;
+        if let Some(u) = ups.iter().find(|u| u.id == joiner) {
+            assert!(matches!(u.token, Ok(Some(_))), "the joiner's first update is a token");
+            break;
+        }
+    }
+    let median = before.get(before.len() / 2).copied().unwrap_or(f64::NAN);
+    Ok((prompt.len(), median, 1e3 * t.elapsed().as_secs_f64(), longest, steps))
+}
+
 fn main() -> arkor_engine::Result<()> {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
@@ -56,6 +113,7 @@ fn main() -> arkor_engine::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut flag = |f: &str| args.iter().position(|a| a == f).map(|i| args.remove(i)).is_some();
     let with_adapter = flag("--adapter");
+    let join = flag("--join");
     let mut take = |f: &str| -> Option<String> {
         let i = args.iter().position(|a| a == f)?;
         let v = args.get(i + 1).cloned().unwrap_or_else(|| panic!("{f} needs a value"));
@@ -100,6 +158,15 @@ fn main() -> arkor_engine::Result<()> {
         let tps = produced as f64 / secs;
         let base = *single.get_or_insert(tps);
         println!("| {n} | {:.1} | {tps:.1} | {:.2}x |", 1e3 * secs / steps as f64, tps / base);
+    }
+    if join {
+        println!();
+        println!("| N (N-1 decoding + 1 joining) | prompt tokens | batch-mates' decode step before (ms) | joiner's TTFT (ms) | longest step until then (ms) | steps |");
+        println!("|---|---|---|---|---|---|");
+        for &n in &ns {
+            let (len, before, ttft, longest, steps) = join_phase(&model, &params, n)?;
+            println!("| {n} | {len} | {before:.1} | {ttft:.1} | {longest:.1} | {steps} |");
+        }
     }
     Ok(())
 }

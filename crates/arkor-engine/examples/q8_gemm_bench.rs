@@ -65,7 +65,7 @@ fn run() {
         let b = PackedBf16::new(&w, n, k, k, 1);
         drop(w);
         println!("{label}: Q8 {:.1} MB packed in {:.0} ms", q.bytes() as f64 / 1e6, q_pack * 1e3);
-        for m in [1usize, 4, 16, 25, 292] {
+        for m in [1usize, 2, 4, 8, 16, 25, 292] {
             if n == 262144 && m > 16 {
                 continue;
             }

@@ -61,10 +61,14 @@ fn alone(model: &Arc<Model>, r: &Req) -> Generation {
     }
 }
 
-/// Runs the scenario through one batch; returns each request's ids and finish reason
-/// (None for those the caller took out), and the most sequences any step decoded.
-fn batched(model: &Arc<Model>, reqs: &[Req]) -> (Vec<(Vec<u32>, Option<FinishReason>)>, usize) {
+/// Runs the scenario through one batch, feeding prompts in chunks of `chunk` tokens
+/// while others decode (the default when None); returns each request's ids and finish
+/// reason (None for those the caller took out), and the most sequences any step decoded.
+fn batched(model: &Arc<Model>, reqs: &[Req], chunk: Option<usize>) -> (Vec<(Vec<u32>, Option<FinishReason>)>, usize) {
     let mut batch = Batch::new(model.clone());
+    if let Some(c) = chunk {
+        batch.set_prefill_chunk(c);
+    }
     let mut ids: HashMap<SeqId, usize> = HashMap::new();
     let mut out: Vec<Option<(Vec<u32>, Option<FinishReason>)>> = reqs.iter().map(|_| None).collect();
     let mut widest = 0;
@@ -134,24 +138,33 @@ fn scenario(model: &Arc<Model>, precision: Precision) -> Vec<Req> {
 fn check(precision: Precision) {
     let model = tiny();
     let reqs = scenario(&model, precision);
-    let (got, widest) = batched(&model, &reqs);
+    let wants: Vec<Generation> = reqs.iter().map(|r| alone(&model, r)).collect();
+    // The default chunk feeds these short prompts whole; chunks of 2 and 5 tokens spread
+    // each over several steps, beside the sequences that decode.
+    for chunk in [None, Some(2), Some(5)] {
+        compare(&model, &reqs, &wants, chunk);
+    }
+}
+
+fn compare(model: &Arc<Model>, reqs: &[Req], wants: &[Generation], chunk: Option<usize>) {
+    let (got, widest) = batched(model, reqs, chunk);
     assert!(widest >= 5, "the scenario should overlap most requests, got {widest} at most");
     for (i, (r, (ids, finish))) in reqs.iter().zip(&got).enumerate() {
-        let want = alone(&model, r);
+        let want = &wants[i];
         match r.leaves_after {
             Some(n) => {
                 assert_eq!(ids.len(), n, "request {i} left after {n} tokens");
-                assert_eq!(ids[..], want.ids[..n], "request {i}: batched tokens before it left differ from alone");
+                assert_eq!(ids[..], want.ids[..n], "request {i}, chunk {chunk:?}: batched tokens before it left differ from alone");
             }
             None => {
-                assert_eq!(*ids, want.ids, "request {i}: batched tokens differ from alone");
-                assert_eq!(*finish, Some(want.finish_reason), "request {i}'s finish reason");
+                assert_eq!(*ids, want.ids, "request {i}, chunk {chunk:?}: batched tokens differ from alone");
+                assert_eq!(*finish, Some(want.finish_reason), "request {i}'s finish reason, chunk {chunk:?}");
             }
         }
     }
     // The scenario means something: lengths differ, the adapters change the answer.
     assert!(got.iter().map(|g| g.0.len()).collect::<std::collections::HashSet<_>>().len() >= 4);
-    assert_ne!(got[2].0, generate(&model, None, &reqs[2].prompt, &reqs[2].params).unwrap().ids);
+    assert_ne!(got[2].0, generate(model, None, &reqs[2].prompt, &reqs[2].params).unwrap().ids);
 }
 
 #[test]

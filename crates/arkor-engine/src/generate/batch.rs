@@ -1,20 +1,28 @@
-//! Continuous batching: several [`Sequence`]s of one model advance one token per
-//! [`Batch::step`] together. Each has its own prompt, cache, position, sampling
+//! Continuous batching: several [`Sequence`]s of one model advance together, one
+//! token per [`Batch::step`] each. Each has its own prompt, cache, position, sampling
 //! settings, random stream, grammar and adapter; sequences join and leave between steps.
 //!
-//! A step prefills the sequences that joined since the last one, each in a forward of
-//! its own, and decodes every other sequence in one pass (`model::decode`), where the
-//! products through the frozen weights run once over all rows. A sequence's tokens
-//! do not depend on its batch-mates: the decode pass keeps rows apart (see
-//! `model::decode`), and [`crate::Generator`] is a batch of one, so a request alone and
-//! the same request in a batch compute the same numbers.
+//! A step is one pass of the model (`model::decode`) over every sequence that decodes
+//! (one token each) and over chunks of the prompts that joined (their prefill): the
+//! products through the frozen weights run once over all of those tokens. While any
+//! sequence decodes, a step takes at most [`PREFILL_CHUNK`] prompt tokens (in joining
+//! order), so a long prompt, or many arriving at once, delays its batch-mates' next
+//! token by a bounded amount instead of its whole prefill; a sequence's first token
+//! comes with the step that feeds the last of its prompt. A sequence's tokens do not
+//! depend on its batch-mates nor on how its prompt was chunked: the pass keeps tokens
+//! apart (see `model::decode`), and [`crate::Generator`] is a batch of one, so a
+//! request alone and the same request in a batch compute the same numbers.
 //!
-//! Off the CPU every sequence decodes alone through `Gemma3::forward_hidden`.
+//! Sequences whose products run in f32 are prefilled whole and alone, through
+//! `Gemma3::forward_hidden` (the f32 GEMM is not row-independent, see
+//! `model::decode`), then decode in the shared pass. Off the CPU every sequence
+//! decodes alone through `Gemma3::forward_hidden`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+
 
 use super::constraint::{CompiledGrammar, Constraint, ConstraintStats};
 use super::sampling::{sample, SamplingParams};
@@ -26,8 +34,15 @@ use crate::model::gemma3::KvCache;
 use crate::model::lora::LoraAdapter;
 use crate::model::tokenizer::StreamDecoder;
 use crate::model::Model;
-use crate::ops::F32Slice;
 use crate::rng::SplitMix64;
+
+/// Prompt tokens a step feeds, over all the sequences it prefills, while others decode
+/// in it: the bound on how much a joining prompt delays its batch-mates' next token (a
+/// prompt token costs about as much compute as a decoding sequence's token).
+pub const PREFILL_CHUNK: usize = 64;
+/// Prompt tokens a step feeds when no sequence decodes in it (nothing to delay): bounds
+/// the pass's activations.
+const PREFILL_ALONE: usize = 512;
 
 /// A sequence's handle in its [`Batch`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -179,13 +194,21 @@ impl Sequence {
             || self.cache_len() + self.pending.len() > self.model.config().max_position_embeddings
     }
 
-    /// Whether its next token comes from the shared decode pass.
-    fn decodes_in_rows(&self) -> bool {
-        matches!(self.cache, Cache::Rows(_))
-    }
-
     fn frozen(&self) -> Result<Frozen> {
         self.model.weights().frozen(self.params.precision)
+    }
+
+    /// Whether its prompt goes through the shared pass (in chunks): on the CPU, with
+    /// row-independent products (bf16 or Q8 copies).
+    fn prefills_in_rows(&self) -> Result<bool> {
+        Ok(self.model.weights().device().is_cpu() && matches!(self.frozen()?, Frozen::Q8(_) | Frozen::Bf16(_)))
+    }
+
+    /// A cache for the positions it may reach, for its prefill through the shared pass.
+    fn start_rows(&mut self) {
+        let c = self.model.config();
+        let room = (self.prompt_tokens + self.params.max_tokens).min(c.max_position_embeddings);
+        self.cache = Cache::Rows(SeqCache::new(c, room));
     }
 
     /// The next logits from a forward of this sequence alone: the prompt's prefill (on
@@ -268,12 +291,16 @@ pub struct Batch {
     model: Arc<Model>,
     seqs: Vec<(SeqId, Sequence)>,
     next: u64,
+    prefill_chunk: usize,
+    /// The last pass's logits, kept so that each step does not allocate (and fault in)
+    /// a fresh megabyte per sequence.
+    logits: Vec<f32>,
 }
 
 impl Batch {
     /// An empty batch for `model`.
     pub fn new(model: Arc<Model>) -> Self {
-        Self { model, seqs: Vec::new(), next: 0 }
+        Self { model, seqs: Vec::new(), next: 0, prefill_chunk: PREFILL_CHUNK, logits: Vec::new() }
     }
 
     /// The model it decodes.
@@ -327,11 +354,21 @@ impl Batch {
         self.seqs.iter().filter(|(_, s)| !s.is_done() && !s.held).count()
     }
 
-    /// Advances every sequence that is not done (nor held) by one token: prefills the
-    /// new ones, decodes the rest in one pass. One update per sequence that took part.
+    /// Prompt tokens a step feeds while other sequences decode in it ([`PREFILL_CHUNK`]
+    /// unless set; at least 1). Outputs do not depend on it, only latencies do.
+    pub fn set_prefill_chunk(&mut self, tokens: usize) {
+        self.prefill_chunk = tokens.max(1);
+    }
+
+    /// Runs one step (module docs): every sequence that is neither done nor held and
+    /// decodes gets its next token; sequences that joined feed their prompt, in chunks
+    /// while others decode, and get their first token with the step that feeds its
+    /// end. One update per sequence that produced a token, finished or failed (a
+    /// sequence that only fed part of its prompt has none).
     pub fn step(&mut self) -> Vec<Update> {
         let mut out = Vec::new();
-        let mut rows = Vec::new();
+        let mut decoding = Vec::new();
+        let mut prefilling = Vec::new();
         for (i, (id, s)) in self.seqs.iter_mut().enumerate() {
             if s.is_done() || s.held {
                 continue;
@@ -339,35 +376,62 @@ impl Batch {
             if s.out_of_room() {
                 s.finish = Some(FinishReason::Length);
                 out.push(Update { id: *id, token: Ok(None), done: true });
-            } else if s.decodes_in_rows() {
-                rows.push(i);
-            } else {
-                let r = guarded(|| s.forward_alone()).and_then(|z| s.accept(&z));
-                let token = s.settle(r);
-                out.push(Update { id: *id, token, done: s.is_done() });
+                continue;
+            }
+            if matches!(s.cache, Cache::Fresh) {
+                match s.prefills_in_rows() {
+                    Ok(true) => s.start_rows(),
+                    Ok(false) => {}
+                    Err(e) => {
+                        let token = s.settle(Err(e));
+                        out.push(Update { id: *id, token, done: true });
+                        continue;
+                    }
+                }
+            }
+            match &s.cache {
+                Cache::Rows(c) if c.len() > 0 && s.pending.len() == 1 => decoding.push(Feed { seq: i, tokens: 1, logits: true }),
+                Cache::Rows(_) => prefilling.push(i),
+                _ => {
+                    let r = guarded(|| s.forward_alone()).and_then(|z| s.accept(&z));
+                    let token = s.settle(r);
+                    out.push(Update { id: *id, token, done: s.is_done() });
+                }
             }
         }
-        if !rows.is_empty() {
-            self.decode(&rows, &mut out);
+        let mut budget = if decoding.is_empty() { PREFILL_ALONE.max(self.prefill_chunk) } else { self.prefill_chunk };
+        let mut feeds = decoding;
+        for i in prefilling {
+            if budget == 0 {
+                break;
+            }
+            let left = self.seqs[i].1.pending.len();
+            let tokens = left.min(budget);
+            budget -= tokens;
+            feeds.push(Feed { seq: i, tokens, logits: tokens == left });
+        }
+        feeds.sort_by_key(|f| f.seq);
+        if !feeds.is_empty() {
+            self.decode(&feeds, &mut out);
         }
         out
     }
 
-    /// One decode pass over the sequences at `idx`; if it fails, each again alone, so
-    /// that a failure (error or panic) fails only the sequences it belongs to.
-    fn decode(&mut self, idx: &[usize], out: &mut Vec<Update>) {
-        let mut ok = Vec::with_capacity(idx.len());
-        let mut packs = Vec::with_capacity(idx.len());
-        for &i in idx {
-            let s = &mut self.seqs[i].1;
+    /// One pass over `feeds`; if it fails, each sequence again alone, so that a failure
+    /// (error or panic) fails only the sequences it belongs to.
+    fn decode(&mut self, feeds: &[Feed], out: &mut Vec<Update>) {
+        let mut ok = Vec::with_capacity(feeds.len());
+        let mut packs = Vec::with_capacity(feeds.len());
+        for f in feeds {
+            let s = &mut self.seqs[f.seq].1;
             match s.frozen() {
                 Ok(p) => {
-                    ok.push(i);
+                    ok.push(*f);
                     packs.push(p);
                 }
                 Err(e) => {
                     let token = s.settle(Err(e));
-                    out.push(Update { id: self.seqs[i].0, token, done: true });
+                    out.push(Update { id: self.seqs[f.seq].0, token, done: true });
                 }
             }
         }
@@ -375,18 +439,18 @@ impl Batch {
             return;
         }
         match self.decode_pass(&ok, &packs) {
-            Ok(logits) => self.take_logits(&ok, &logits, out),
+            Ok(()) => self.take_logits(&ok, out),
             Err(e) if ok.len() == 1 => {
-                let (id, s) = &mut self.seqs[ok[0]];
+                let (id, s) = &mut self.seqs[ok[0].seq];
                 let token = s.settle(Err(e));
                 out.push(Update { id: *id, token, done: true });
             }
             Err(_) => {
-                for (k, &i) in ok.iter().enumerate() {
-                    match self.decode_pass(&[i], &packs[k..k + 1]) {
-                        Ok(logits) => self.take_logits(&[i], &logits, out),
+                for (k, f) in ok.iter().enumerate() {
+                    match self.decode_pass(std::slice::from_ref(f), &packs[k..k + 1]) {
+                        Ok(()) => self.take_logits(std::slice::from_ref(f), out),
                         Err(e) => {
-                            let (id, s) = &mut self.seqs[i];
+                            let (id, s) = &mut self.seqs[f.seq];
                             let token = s.settle(Err(e));
                             out.push(Update { id: *id, token, done: true });
                         }
@@ -396,41 +460,55 @@ impl Batch {
         }
     }
 
-    /// Logits `(idx.len(), vocab)` of one decode pass; caches written, not committed.
-    fn decode_pass(&mut self, idx: &[usize], packs: &[Frozen]) -> Result<Tensor> {
+    /// One pass; the logits of the feeds that want them land in `self.logits`; caches
+    /// written, not committed.
+    fn decode_pass(&mut self, feeds: &[Feed], packs: &[Frozen]) -> Result<()> {
         let model = &self.model;
-        let mut rows: Vec<Row<'_>> = Vec::with_capacity(idx.len());
-        let mut want = idx.iter().zip(packs).peekable();
+        let mut rows: Vec<Row<'_>> = Vec::with_capacity(feeds.len());
+        let mut want = feeds.iter().zip(packs).peekable();
         for (i, (_, s)) in self.seqs.iter_mut().enumerate() {
-            let Some((_, p)) = want.next_if(|(&j, _)| j == i) else { continue };
+            let Some((f, p)) = want.next_if(|(f, _)| f.seq == i) else { continue };
             let Sequence { cache: Cache::Rows(cache), adapter, pending, .. } = s else {
                 return Err(Error::Config("a sequence without a decode cache reached the decode pass".into()));
             };
-            rows.push(Row { token: pending[0], cache, adapter: adapter.as_deref(), frozen: p });
+            rows.push(Row { tokens: &pending[..f.tokens], cache, adapter: adapter.as_deref(), frozen: p, logits: f.logits });
         }
-        guarded(|| model.weights().decode_rows(&mut rows))
+        let logits = &mut self.logits;
+        guarded(|| model.weights().decode_rows(&mut rows, logits))
     }
 
-    /// Commits each row's cache and samples its token from its logits row.
-    fn take_logits(&mut self, idx: &[usize], logits: &Tensor, out: &mut Vec<Update>) {
+    /// Commits each fed sequence's cache and, for those that wanted logits, samples its
+    /// token from its logits row.
+    fn take_logits(&mut self, feeds: &[Feed], out: &mut Vec<Update>) {
         let vocab = self.model.config().vocab_size;
-        let logits = logits.contiguous();
-        let z = logits.as_ref().map_err(|e| e.to_string()).and_then(|t| F32Slice::new(t).map_err(|e| e.to_string()));
-        for (k, &i) in idx.iter().enumerate() {
-            let (id, s) = &mut self.seqs[i];
-            let token = match &z {
-                Ok(z) => {
-                    if let Cache::Rows(c) = &mut s.cache {
-                        c.commit();
-                    }
-                    s.accept(&z[k * vocab..(k + 1) * vocab])
-                }
-                Err(e) => Err(Error::Config(format!("reading the step's logits: {e}"))),
+        let mut k = 0;
+        for f in feeds {
+            let (id, s) = &mut self.seqs[f.seq];
+            if let Cache::Rows(c) = &mut s.cache {
+                c.commit(f.tokens);
+            }
+            s.pending.drain(..f.tokens);
+            if !f.logits {
+                continue;
+            }
+            let token = match self.logits.get(k * vocab..(k + 1) * vocab) {
+                Some(z) => s.accept(z),
+                None => Err(Error::Config(format!("the pass returned {} logits rows, row {k} is missing", self.logits.len() / vocab))),
             };
+            k += 1;
             let token = s.settle(token);
             out.push(Update { id: *id, token, done: s.is_done() });
         }
     }
+}
+
+/// What a step feeds one sequence: `tokens` of its pending ids, and whether it samples
+/// after them (the end of its prompt, or a decoding token).
+#[derive(Clone, Copy, Debug)]
+struct Feed {
+    seq: usize,
+    tokens: usize,
+    logits: bool,
 }
 
 /// Runs `f`, turning a panic into an error, so one sequence's panic cannot take its

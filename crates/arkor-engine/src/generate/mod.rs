@@ -125,9 +125,14 @@ impl Generator {
             return Ok(None);
         }
         let id = self.id;
-        match self.batch.step().into_iter().find(|u| u.id == id) {
-            Some(u) => u.token,
-            None => Ok(None),
+        // A step that feeds only part of a long prompt has no update for it.
+        loop {
+            if let Some(u) = self.batch.step().into_iter().find(|u| u.id == id) {
+                return u.token;
+            }
+            if self.seq().is_done() {
+                return Ok(None);
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Picking the next token from the logits: greedy, or temperature with top-p.
 
+use crate::kernels::simd;
 use crate::model::frozen::Precision;
 use crate::rng::SplitMix64;
 
@@ -96,14 +97,9 @@ fn nucleus(weights: &[f64], mass: f64) -> Vec<(f64, u32)> {
     }
 }
 
+/// The first index of the largest logit ([`simd::argmax`]).
 fn argmax(z: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in z.iter().enumerate() {
-        if v > z[best] {
-            best = i;
-        }
-    }
-    best as u32
+    simd::argmax(z) as u32
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ const INLINE_MACS: usize = 1 << 17;
 /// Activation rows per micro-tile when there are several.
 #[cfg(target_arch = "x86_64")]
 const MR: usize = 8;
+/// Activation values above which [`Q8Rows::quantize`] spreads its rows over the pool.
+const PARALLEL_QUANTIZE: usize = 1 << 15;
 /// Jobs per pool thread a product is split into.
 const JOBS_PER_THREAD: usize = 4;
 /// How many blocks (of 512 bytes) ahead of the one being read the one-row VNNI loop
@@ -202,32 +204,62 @@ impl Q8Matrix {
         self.run(&xq, out, accumulate, portable_panels);
     }
 
-    /// Splits the panels between rayon jobs (or runs inline when the product is small)
-    /// and hands each job's panel range to `kernel`.
     fn run(&self, xq: &Q8Rows, out: &mut [f32], accumulate: bool, kernel: PanelKernel) {
-        let m = xq.m;
-        assert_eq!(xq.blocks, self.blocks, "activations have {} blocks, W {}", xq.blocks, self.blocks);
-        assert_eq!(out.len(), m * self.n, "out must be (m, n)");
-        if m == 0 || self.n == 0 {
-            return;
-        }
-        let panels = self.n.div_ceil(LANES);
-        let threads = rayon::current_num_threads();
-        let macs = m * self.n * self.blocks * QK;
-        if threads == 1 || macs < INLINE_MACS || panels == 1 {
-            return kernel(self, xq, 0, m, 0, panels, out.as_mut_ptr(), accumulate);
-        }
-        // Jobs own contiguous runs of panels, several per thread so that a thread the OS
-        // deschedules holds back only a small part of the product.
-        let jobs = panels.min(JOBS_PER_THREAD * threads);
-        let ptr = SendPtr(out.as_mut_ptr());
-        (0..jobs).into_par_iter().for_each(|j| {
-            let ptr = ptr;
-            let (p0, p1) = (j * panels / jobs, (j + 1) * panels / jobs);
-            // Jobs write disjoint column ranges of `out`.
-            kernel(self, xq, 0, m, p0, p1, ptr.0, accumulate);
+        run_many(xq, &mut [(self, out)], accumulate, kernel);
+    }
+}
+
+/// `out_i (m, n_i) = [out_i +] x (m, k) · W_i^T` for several weights that read the same
+/// activations (q, k and v; gate and up), quantised once, in one hand-off to the thread
+/// pool instead of one per product. Each output is what [`Q8Matrix::matmul_t_q`]
+/// would give it.
+pub fn matmul_many(xq: &Q8Rows, products: &mut [(&Q8Matrix, &mut [f32])], accumulate: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if vnni() {
+        // SAFETY: the CPU has AVX-512F and VNNI; `run_many` checks the shapes.
+        return run_many(xq, products, accumulate, |w, xq, r0, rows, p0, p1, out, acc| unsafe {
+            x86::panels(w, xq, r0, rows, p0, p1, out, acc)
         });
     }
+    run_many(xq, products, accumulate, portable_panels)
+}
+
+/// Splits the products' panels between rayon jobs in proportion to their work (or runs
+/// them inline when they are small) and hands each job's panel range to `kernel`.
+fn run_many(xq: &Q8Rows, products: &mut [(&Q8Matrix, &mut [f32])], accumulate: bool, kernel: PanelKernel) {
+    let m = xq.m;
+    for (w, out) in products.iter() {
+        assert_eq!(xq.blocks, w.blocks, "activations have {} blocks, W {}", xq.blocks, w.blocks);
+        assert_eq!(out.len(), m * w.n, "out must be (m, n)");
+    }
+    if m == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let macs: usize = products.iter().map(|(w, _)| m * w.n * w.blocks * QK).sum();
+    let panels: usize = products.iter().map(|(w, _)| w.n.div_ceil(LANES)).sum();
+    if threads == 1 || macs < INLINE_MACS || panels <= 1 {
+        for (w, out) in products.iter_mut() {
+            kernel(w, xq, 0, m, 0, w.n.div_ceil(LANES), out.as_mut_ptr(), accumulate);
+        }
+        return;
+    }
+    // Jobs own contiguous runs of one product's panels, several per thread so that a
+    // thread the OS deschedules holds back only a small part of the work; each product
+    // gets jobs in proportion to its work.
+    let target = JOBS_PER_THREAD * threads;
+    let mut jobs: Vec<(usize, usize, usize)> = Vec::with_capacity(target + products.len());
+    for (i, (w, _)) in products.iter().enumerate() {
+        let p = w.n.div_ceil(LANES);
+        let share = (target * m * w.n * w.blocks * QK).div_ceil(macs).clamp(1, p.max(1));
+        jobs.extend((0..share).map(|j| (i, j * p / share, (j + 1) * p / share)).filter(|j| j.2 > j.1));
+    }
+    let outs: Vec<(&Q8Matrix, SendPtr)> = products.iter_mut().map(|(w, out)| (&**w, SendPtr(out.as_mut_ptr()))).collect();
+    jobs.into_par_iter().for_each(|(i, p0, p1)| {
+        let (w, ptr) = (outs[i].0, outs[i].1);
+        // Jobs write disjoint column ranges of their product's `out`.
+        kernel(w, xq, 0, m, p0, p1, ptr.0, accumulate);
+    });
 }
 
 /// Writes output columns of panels `p0..p1` for activation rows `r0..r0 + rows`.
@@ -239,13 +271,13 @@ unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 /// Activations `x (m, k)` quantised per row and block of 32: `q` (values past `k` zero),
-/// the f32 scale `d` and the sum of `q` per block.
+/// the f32 scale `d` and, per block, `-128 sum(q)` (what undoes the weights' `+ 128`).
 pub struct Q8Rows {
     m: usize,
     blocks: usize,
     q: Vec<i8>,
     d: Vec<f32>,
-    sums: Vec<i32>,
+    bias: Vec<i32>,
 }
 
 impl Q8Rows {
@@ -256,27 +288,38 @@ impl Q8Rows {
         let blocks = k.div_ceil(QK);
         let mut q = vec![0i8; m * blocks * QK];
         let mut d = vec![0f32; m * blocks];
-        let mut sums = vec![0i32; m * blocks];
-        for r in 0..m {
+        let mut bias = vec![0i32; m * blocks];
+        let row = |((x, q), (d, bias)): ((&[f32], &mut [i8]), (&mut [f32], &mut [i32]))| {
             for b in 0..blocks {
                 let (lo, hi) = (b * QK, ((b + 1) * QK).min(k));
-                let src = &x[r * k + lo..r * k + hi];
+                let src = &x[lo..hi];
                 let amax = src.iter().fold(0f32, |a, v| a.max(v.abs()));
-                let i = r * blocks + b;
                 if amax > 0.0 {
                     let id = 127.0 / amax;
-                    let dst = &mut q[i * QK..i * QK + src.len()];
+                    let dst = &mut q[b * QK..b * QK + src.len()];
                     let mut s = 0i32;
                     for (o, &v) in dst.iter_mut().zip(src) {
                         *o = round_ties_even(v * id).clamp(-127.0, 127.0) as i8;
                         s += *o as i32;
                     }
-                    d[i] = amax / 127.0;
-                    sums[i] = s;
+                    d[b] = amax / 127.0;
+                    bias[b] = -128 * s;
                 }
             }
+        };
+        if k == 0 || m == 0 {
+            return Self { m, blocks, q, d, bias };
         }
-        Self { m, blocks, q, d, sums }
+        // A prompt's activations (hundreds of rows) on the pool; rows are independent.
+        if m * k >= PARALLEL_QUANTIZE {
+            x.par_chunks(k)
+                .zip(q.par_chunks_mut(blocks * QK))
+                .zip(d.par_chunks_mut(blocks).zip(bias.par_chunks_mut(blocks)))
+                .for_each(row);
+        } else {
+            x.chunks(k).zip(q.chunks_mut(blocks * QK)).zip(d.chunks_mut(blocks).zip(bias.chunks_mut(blocks))).for_each(row);
+        }
+        Self { m, blocks, q, d, bias }
     }
 
     /// Rows.
@@ -308,7 +351,7 @@ fn portable_panels(
                     for (i, &xv) in xb.iter().enumerate() {
                         dot += lines[i / 4].0[lane * 4 + i % 4] as i32 * xv as i32;
                     }
-                    let dot = dot - 128 * xq.sums[r * xq.blocks + b];
+                    let dot = dot + xq.bias[r * xq.blocks + b];
                     let dw = f16::from_bits(w.scales[(p * w.blocks + b) * LANES + lane]).to_f32();
                     let s = dw * xq.d[r * xq.blocks + b];
                     acc = s.mul_add(dot as f32, acc);
@@ -345,19 +388,24 @@ mod x86 {
         if rows == 1 {
             return gemv(w, xq, r0, p0, p1, out, accumulate);
         }
+        // Prefetches stop at the end of this call's panels (another job reads on); only
+        // a panel's first tile of rows prefetches, the others find it in cache.
+        let q_end = (w.quants.as_ptr() as *const u8).add(p1 * w.blocks * BLOCK_BYTES);
+        let no_prefetch = w.quants.as_ptr() as *const u8;
         for p in p0..p1 {
             let mut r = r0;
             while r < r0 + rows {
                 let rr = (r0 + rows - r).min(MR);
+                let end = if r == r0 { q_end } else { no_prefetch };
                 match rr {
-                    8 => micro::<8>(w, xq, r, p, out, accumulate),
-                    7 => micro::<7>(w, xq, r, p, out, accumulate),
-                    6 => micro::<6>(w, xq, r, p, out, accumulate),
-                    5 => micro::<5>(w, xq, r, p, out, accumulate),
-                    4 => micro::<4>(w, xq, r, p, out, accumulate),
-                    3 => micro::<3>(w, xq, r, p, out, accumulate),
-                    2 => micro::<2>(w, xq, r, p, out, accumulate),
-                    _ => micro::<1>(w, xq, r, p, out, accumulate),
+                    8 => micro::<8>(w, xq, r, p, out, accumulate, end),
+                    7 => micro::<7>(w, xq, r, p, out, accumulate, end),
+                    6 => micro::<6>(w, xq, r, p, out, accumulate, end),
+                    5 => micro::<5>(w, xq, r, p, out, accumulate, end),
+                    4 => micro::<4>(w, xq, r, p, out, accumulate, end),
+                    3 => micro::<3>(w, xq, r, p, out, accumulate, end),
+                    2 => micro::<2>(w, xq, r, p, out, accumulate, end),
+                    _ => micro::<1>(w, xq, r, p, out, accumulate, end),
                 }
                 r += rr;
             }
@@ -391,7 +439,7 @@ mod x86 {
         let s_end = sbase.add(p1 * blocks * LANES) as *const u8;
         let dist = PREFETCH_BLOCKS * BLOCK_BYTES;
         let xrow = xq.q.as_ptr().add(r * xq.blocks * QK) as *const i32;
-        let (xd, xs) = (xq.d.as_ptr().add(r * xq.blocks), xq.sums.as_ptr().add(r * xq.blocks));
+        let (xd, xs) = (xq.d.as_ptr().add(r * xq.blocks), xq.bias.as_ptr().add(r * xq.blocks));
         for p in p0..p1 {
             let mut acc = _mm512_setzero_ps();
             for b in 0..blocks {
@@ -414,7 +462,7 @@ mod x86 {
                     d[g % 4] = _mm512_dpbusd_epi32(d[g % 4], wv, _mm512_set1_epi32(*xb.add(g)));
                 }
                 let dot = _mm512_add_epi32(_mm512_add_epi32(d[0], d[1]), _mm512_add_epi32(d[2], d[3]));
-                let dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(128 * *xs.add(b)));
+                let dot = _mm512_add_epi32(dot, _mm512_set1_epi32(*xs.add(b)));
                 let dw = _mm512_cvtph_ps(_mm256_loadu_si256(ws as *const _));
                 acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(*xd.add(b))), _mm512_cvtepi32_ps(dot), acc);
             }
@@ -422,35 +470,57 @@ mod x86 {
         }
     }
 
-    /// `R` activation rows from `r0` against panel `p`: each 64-byte weight load feeds
-    /// `R` `vpdpbusd`s, so the weights are read once per tile of rows.
+    /// `R` activation rows from `r0` against panel `p`: each block's eight 64-byte weight
+    /// lines are loaded once and feed the `vpdpbusd`s of all `R` rows, so the weights are
+    /// read once per tile of rows. A row's block sum starts at its `-128 sum(x)` bias
+    /// instead of zero (one subtraction fewer per row and block; integer, so exact) and
+    /// runs as two chains (even and odd lines) so that it is not one long dependency.
+    /// With `prefetch` (the first tile of a panel), the weight stream is fetched
+    /// [`PREFETCH_BLOCKS`] blocks ahead as in [`gemv`], up to `q_end`: without it, a
+    /// product over weights that are not in cache (the head) ran at a third of the
+    /// memory's speed.
     #[target_feature(enable = "avx512f,avx512vnni")]
     #[inline]
-    unsafe fn micro<const R: usize>(w: &Q8Matrix, xq: &Q8Rows, r0: usize, p: usize, out: *mut f32, accumulate: bool) {
+    unsafe fn micro<const R: usize>(w: &Q8Matrix, xq: &Q8Rows, r0: usize, p: usize, out: *mut f32, accumulate: bool, q_end: *const u8) {
         let blocks = w.blocks;
         let wbase = (w.quants.as_ptr() as *const u8).add(p * blocks * BLOCK_BYTES);
         let sbase = w.scales.as_ptr().add(p * blocks * LANES);
-        let mut xrow = [xq.q.as_ptr() as *const i32; R];
-        for (i, x) in xrow.iter_mut().enumerate() {
-            *x = xq.q.as_ptr().add((r0 + i) * xq.blocks * QK) as *const i32;
-        }
+        let s_end = (w.scales.as_ptr() as *const u8).wrapping_add(q_end.offset_from(w.quants.as_ptr() as *const u8) as usize / 16);
+        let dist = PREFETCH_BLOCKS * BLOCK_BYTES;
+        let x0 = xq.q.as_ptr().add(r0 * xq.blocks * QK) as *const i32;
+        let (d0, bias0) = (xq.d.as_ptr().add(r0 * xq.blocks), xq.bias.as_ptr().add(r0 * xq.blocks));
+        let stride = xq.blocks;
         // No closures in here: they would not inherit this function's target features.
         let mut acc = [_mm512_setzero_ps(); R];
         for b in 0..blocks {
             let wq = wbase.add(b * BLOCK_BYTES);
-            let mut d = [_mm512_setzero_si512(); R];
-            for g in 0..8 {
-                let wv = _mm512_load_si512(wq.add(64 * g) as *const _);
-                for i in 0..R {
-                    d[i] = _mm512_dpbusd_epi32(d[i], wv, _mm512_set1_epi32(*xrow[i].add(b * 8 + g)));
+            let ahead = wq.wrapping_add(dist);
+            if ahead < q_end {
+                for l in 0..8 {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * l) as *const i8);
+                }
+                let sa = (sbase.add(b * LANES) as *const u8).wrapping_add(dist / 16);
+                if sa < s_end {
+                    _mm_prefetch::<_MM_HINT_T0>(sa as *const i8);
                 }
             }
+            let mut wv = [_mm512_setzero_si512(); 8];
+            for (g, v) in wv.iter_mut().enumerate() {
+                *v = _mm512_load_si512(wq.add(64 * g) as *const _);
+            }
             let dw = _mm512_cvtph_ps(_mm256_loadu_si256(sbase.add(b * LANES) as *const _));
-            for i in 0..R {
-                let k = (r0 + i) * xq.blocks + b;
-                let dot = _mm512_sub_epi32(d[i], _mm512_set1_epi32(128 * *xq.sums.get_unchecked(k)));
-                let s = _mm512_mul_ps(dw, _mm512_set1_ps(*xq.d.get_unchecked(k)));
-                acc[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(dot), acc[i]);
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let k = i * stride + b;
+                let xb = x0.add(k * 8);
+                let mut e = _mm512_set1_epi32(*bias0.add(k));
+                let mut o = _mm512_setzero_si512();
+                for g in (0..8).step_by(2) {
+                    e = _mm512_dpbusd_epi32(e, wv[g], _mm512_set1_epi32(*xb.add(g)));
+                    o = _mm512_dpbusd_epi32(o, wv[g + 1], _mm512_set1_epi32(*xb.add(g + 1)));
+                }
+                let dot = _mm512_add_epi32(e, o);
+                let s = _mm512_mul_ps(dw, _mm512_set1_ps(*d0.add(k)));
+                *acc = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(dot), *acc);
             }
         }
         for (i, acc) in acc.iter().enumerate() {

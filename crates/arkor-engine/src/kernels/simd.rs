@@ -139,6 +139,41 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(a, b)| a * b).sum()
 }
 
+/// `o += w * v`, the product rounded before the sum (no fused multiply-add), as the
+/// scalar expression computes it.
+pub(crate) fn add_scaled(o: &mut [f32], w: f32, v: &[f32]) {
+    assert_eq!(o.len(), v.len(), "add_scaled: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: the CPU has AVX-512F; the lengths are equal.
+        return unsafe { x86::add_scaled(o, w, v) };
+    }
+    o.iter_mut().zip(v).for_each(|(o, v)| *o += w * v);
+}
+
+/// Index of the largest value (the first among equals; NaNs never win, unless the first
+/// value is NaN, which then does): the greedy choice over a row of logits.
+pub(crate) fn argmax(z: &[f32]) -> usize {
+    match z.first() {
+        None => return 0,
+        Some(v) if v.is_nan() => return 0,
+        _ => {}
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: the CPU has AVX-512F.
+        let m = unsafe { x86::max_not_nan(z) };
+        return z.iter().position(|&v| v == m).unwrap_or(0);
+    }
+    let mut best = 0;
+    for (i, &v) in z.iter().enumerate() {
+        if v > z[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
     use super::*;
@@ -280,6 +315,43 @@ pub(crate) mod x86 {
         }
         _mm512_reduce_add_ps(acc)
     }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn add_scaled(o: &mut [f32], w: f32, v: &[f32]) {
+        let n = o.len();
+        let wv = _mm512_set1_ps(w);
+        let mut i = 0;
+        while i < n {
+            let m = tail_mask(n - i);
+            let x = _mm512_maskz_loadu_ps(m, o.as_ptr().add(i));
+            let y = _mm512_maskz_loadu_ps(m, v.as_ptr().add(i));
+            _mm512_mask_storeu_ps(o.as_mut_ptr().add(i), m, _mm512_add_ps(x, _mm512_mul_ps(wv, y)));
+            i += L;
+        }
+    }
+
+    /// The largest value that is not NaN (`-inf` when there is none).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn max_not_nan(z: &[f32]) -> f32 {
+        let n = z.len();
+        // `max(v, acc)` returns `acc` when `v` is NaN, so NaNs never enter.
+        let mut acc = [_mm512_set1_ps(f32::NEG_INFINITY); 4];
+        let mut i = 0;
+        while i + 4 * L <= n {
+            for (a, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_max_ps(_mm512_loadu_ps(z.as_ptr().add(i + a * L)), *acc);
+            }
+            i += 4 * L;
+        }
+        while i < n {
+            let m = tail_mask(n - i);
+            let v = _mm512_mask_loadu_ps(_mm512_set1_ps(f32::NEG_INFINITY), m, z.as_ptr().add(i));
+            acc[0] = _mm512_max_ps(v, acc[0]);
+            i += L;
+        }
+        let all = _mm512_max_ps(_mm512_max_ps(acc[0], acc[1]), _mm512_max_ps(acc[2], acc[3]));
+        _mm512_reduce_max_ps(all)
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +360,50 @@ mod tests {
 
     fn inputs(n: usize) -> Vec<f32> {
         (0..n).map(|i| ((i * 7919) % 2001) as f32 / 100.0 - 10.0).collect()
+    }
+
+    /// The vector argmax picks what the scalar loop picks: the first of equal maxima,
+    /// never a NaN unless it comes first, `-inf` rows, ties at ±0.
+    #[test]
+    fn argmax_matches_the_scalar_loop() {
+        let scalar = |z: &[f32]| {
+            let mut best = 0;
+            for (i, &v) in z.iter().enumerate() {
+                if v > z[best] {
+                    best = i;
+                }
+            }
+            best
+        };
+        let mut cases: Vec<Vec<f32>> = vec![vec![], vec![1.0], vec![f32::NAN, 5.0, 2.0], vec![f32::NEG_INFINITY; 70]];
+        let base = inputs(262_147);
+        let mut tied = base.clone();
+        tied[200_000] = 100.0;
+        tied[7] = 100.0;
+        cases.push(tied);
+        let mut nan = base.clone();
+        nan[3] = f32::NAN;
+        nan[100] = f32::NAN;
+        cases.push(nan);
+        cases.push(vec![-0.0, 0.0, -1.0, 0.0]);
+        cases.push(vec![0.0, -0.0]);
+        let mut masked = vec![f32::NEG_INFINITY; 1000];
+        masked[999] = -3.0;
+        masked[998] = f32::NAN;
+        cases.push(masked);
+        cases.push(base);
+        for z in &cases {
+            assert_eq!(argmax(z), scalar(z), "{:?}", &z[..z.len().min(8)]);
+        }
+    }
+
+    #[test]
+    fn add_scaled_rounds_as_the_scalar_expression() {
+        let (v, o) = (inputs(37), inputs(74));
+        let mut got = o[..37].to_vec();
+        add_scaled(&mut got, 0.3, &v);
+        let want: Vec<f32> = o[..37].iter().zip(&v).map(|(o, v)| o + 0.3 * v).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -1,173 +1,148 @@
-//! One decode step for several sequences at once: each row feeds one token at its own
-//! position, against its own key/value cache and, optionally, its own LoRA adapter.
+//! One pass of the model over several sequences at once, each feeding one or more
+//! tokens at its own positions, against its own key/value cache ([`SeqCache`]) and,
+//! optionally, its own LoRA adapter: the decode step of a batch (one token per
+//! sequence), a chunk of a prompt (its prefill), or both in the same pass.
 //!
 //! The products through the frozen weights (the seven projections and the head) run
-//! once over all rows, through the same dispatch as every other forward
-//! ([`super::gemma3::linear`], [`Gemma3::logits`]), so a step reads each weight once
-//! however many sequences it advances. Everything else is per row: the norms, the
-//! rotary embedding, attention over the row's own cache, and the LoRA deltas (rows
-//! that share an adapter go through its thin products together).
+//! once over all the pass's tokens, so a pass reads each weight once however many
+//! sequences and tokens it advances; the products that read the same input (q, k and v;
+//! gate and up) share one quantisation and one hand-off to the thread pool. Only the
+//! tokens whose logits are wanted (the last one of a sequence that samples next) go
+//! through the head. Everything else is per token: the norms, the rotary embedding,
+//! the cache write, attention over its sequence's cache up to its own position, and
+//! the LoRA deltas (tokens that share an adapter go through its thin products together).
 //!
-//! **Rows never see each other.** A request must decode the same text alone or in a
-//! batch, so a row's arithmetic may not depend on the other rows:
+//! **Tokens never see each other** except through the cache, as causality says. A
+//! request must decode the same text alone or in a batch, and its prompt must give the
+//! same cache whether it is prefilled whole or in chunks, so a token's arithmetic may
+//! not depend on the other tokens of the pass:
 //! - the bf16 GEMM ([`crate::kernels::bf16`]) computes each output row with the same
 //!   instructions in the same order whatever the number of rows (its micro-tiles only
 //!   repeat one row's work, and the reduction is blocked by a fixed size), and so
 //!   does the Q8 product ([`crate::kernels::q8`]: each row quantised and summed on
 //!   its own), so rows on the same bf16 or Q8 copies share one call;
 //! - the f32 GEMM (the gemm crate) picks its kernel and blocking by the number of
-//!   rows, so rows in f32 are multiplied one at a time;
+//!   rows, so rows in f32 are multiplied one at a time (and the batch prefills f32
+//!   sequences whole, through the tensor forward, rather than here);
 //! - the low-rank kernels give each row the same FMA sequence on AVX-512; without it
 //!   they fall back to the gemm crate, so each row then gets its own call;
-//! - the element-wise parts here are written per row.
+//! - the element-wise parts and attention ([`SeqCache::attend`]) are written per token.
 
+use std::borrow::Cow;
 use std::ops::Deref;
 
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::kernels::q8::{self, Q8Rows};
 use crate::kernels::{lowrank, simd};
 use crate::model::config::ModelConfig;
 use crate::model::frozen::Frozen;
-use crate::model::gemma3::{linear, Block, Gemma3, KvCache};
+use crate::model::gemma3::{linear, Block, Gemma3};
+use crate::model::kv::AttnShape;
+pub use crate::model::kv::SeqCache;
 use crate::model::lora::{LoraAdapter, Target};
 use crate::ops::F32Slice;
 
-/// Attention work (cached positions times query heads, summed over the rows) above
-/// which a layer's attention is spread over the thread pool; below it, waking threads
-/// costs more than the few microseconds of work.
-const PARALLEL_ATTENTION: usize = 4096;
+/// Attention work (visible cached positions times query heads, summed over the
+/// tokens) above which a layer's attention is spread over the thread pool; below it,
+/// waking threads costs more than the work.
+const PARALLEL_ATTENTION: usize = 1024;
+/// Tokens in a pass above which the per-token element-wise work (norms, rotary, GELU)
+/// is spread over the thread pool (a prompt's chunk; a decode step stays inline).
+const PARALLEL_ROWS: usize = 32;
 
-/// The keys and values of one sequence, allocated once for the positions it may reach
-/// rather than concatenated every step. Per layer, `(kv heads, capacity, head_dim)`
-/// keys and the same for values. Allocated zeroed, so the operating system commits
-/// pages only as positions fill.
-#[derive(Debug, Clone)]
-pub struct SeqCache {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    nkv: usize,
-    hd: usize,
-    cap: usize,
-    len: usize,
-}
-
-impl SeqCache {
-    /// Room for `capacity` positions of a `c`-shaped model.
-    pub fn new(c: &ModelConfig, capacity: usize) -> Self {
-        let (nkv, hd, cap) = (c.num_key_value_heads, c.head_dim, capacity.max(1));
-        let buf = || (0..c.num_hidden_layers).map(|_| vec![0f32; nkv * cap * hd]).collect();
-        Self { k: buf(), v: buf(), nkv, hd, cap, len: 0 }
-    }
-
-    /// Positions cached.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Room for `n` positions, keeping what is cached; at least doubles, so a sequence
-    /// that outgrows its estimate copies rarely.
-    fn reserve(&mut self, n: usize) {
-        if n <= self.cap {
-            return;
-        }
-        let (cap, hd, len) = (n.max(2 * self.cap), self.hd, self.len);
-        for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
-            let mut grown = vec![0f32; self.nkv * cap * hd];
-            for h in 0..self.nkv {
-                let (src, dst) = (h * self.cap * hd, h * cap * hd);
-                grown[dst..dst + len * hd].copy_from_slice(&buf[src..src + len * hd]);
-            }
-            *buf = grown;
-        }
-        self.cap = cap;
-    }
-
-    /// Takes over the keys and values a one-sequence prefill left in `kv`.
-    pub(crate) fn fill_from(&mut self, kv: &KvCache) -> Result<()> {
-        let t = kv.len();
-        self.reserve(t);
-        let (cap, hd, nkv) = (self.cap, self.hd, self.nkv);
-        for l in 0..self.k.len() {
-            let (k, v) = kv.layer(l).ok_or_else(|| Error::Config(format!("the prefill left layer {l} uncached")))?;
-            for (src, dst) in [(k, &mut self.k[l]), (v, &mut self.v[l])] {
-                // (1, nkv, t, hd)
-                let src = src.to_device(&Device::Cpu)?.contiguous()?;
-                let s = F32Slice::new(&src)?;
-                if s.len() != nkv * t * hd {
-                    return Err(Error::Config(format!("the prefill's layer {l} cache has {} values, expected {}", s.len(), nkv * t * hd)));
-                }
-                for h in 0..nkv {
-                    dst[h * cap * hd..h * cap * hd + t * hd].copy_from_slice(&s[h * t * hd..(h + 1) * t * hd]);
-                }
-            }
-        }
-        self.len = t;
-        Ok(())
-    }
-
-    /// Writes layer `l`'s keys and values `(nkv, hd)` at the next position (not yet counted).
-    fn write(&mut self, l: usize, k: &[f32], v: &[f32]) {
-        let (cap, hd, pos) = (self.cap, self.hd, self.len);
-        for h in 0..self.nkv {
-            let at = h * cap * hd + pos * hd;
-            self.k[l][at..at + hd].copy_from_slice(&k[h * hd..(h + 1) * hd]);
-            self.v[l][at..at + hd].copy_from_slice(&v[h * hd..(h + 1) * hd]);
-        }
-    }
-
-    /// Counts the position the last successful step wrote.
-    pub(crate) fn commit(&mut self) {
-        self.len += 1;
-    }
-}
-
-/// One sequence in a decode step.
+/// One sequence in a pass.
 pub(crate) struct Row<'a> {
-    /// The token fed at the cache's next position.
-    pub token: u32,
+    /// The tokens fed at the cache's next positions (one when decoding; a prompt or a
+    /// chunk of one when prefilling).
+    pub tokens: &'a [u32],
     /// The sequence's keys and values.
     pub cache: &'a mut SeqCache,
     /// Its adapter, if any.
     pub adapter: Option<&'a LoraAdapter>,
     /// The copies of the frozen weights this row multiplies with.
     pub frozen: &'a Frozen,
+    /// Whether the pass returns the logits after its last token.
+    pub logits: bool,
 }
 
-/// `(cos, sin)` of one position for the half-split rotary layout (both halves share a
-/// frequency), for the local (sliding) and the global layers.
+/// A token of the pass: its sequence (index into the rows) and its position.
+#[derive(Clone, Copy)]
+struct Tok {
+    seq: usize,
+    pos: usize,
+}
+
+/// Which tokens multiply with which copies, and with which adapter.
+struct Plan<'a> {
+    /// Token indices per distinct set of copies (one group in the usual case).
+    groups: Vec<(&'a Frozen, Vec<usize>)>,
+    /// Each token's adapter.
+    adapters: Vec<Option<&'a LoraAdapter>>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(frozen: impl Iterator<Item = &'a Frozen>, adapters: Vec<Option<&'a LoraAdapter>>) -> Self {
+        let mut groups: Vec<(&'a Frozen, Vec<usize>)> = Vec::new();
+        for (i, f) in frozen.enumerate() {
+            match groups.iter_mut().find(|g| shares_calls(g.0, f)) {
+                Some(g) => g.1.push(i),
+                None => groups.push((f, vec![i])),
+            }
+        }
+        Self { groups, adapters }
+    }
+}
+
+/// Whether rows on `a` and rows on `b` may share one call: the same bf16 or Q8 copies
+/// (row-independent kernels). f32 rows never share (see the module docs).
+fn shares_calls(a: &Frozen, b: &Frozen) -> bool {
+    match (a, b) {
+        (Frozen::Bf16(a), Frozen::Bf16(b)) => std::sync::Arc::ptr_eq(a, b),
+        (Frozen::Q8(a), Frozen::Q8(b)) => std::sync::Arc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+/// The rotary frequencies of the local (sliding) and global layers, for the half-split
+/// layout (both halves of a head share a frequency).
 struct Rotary {
-    local: (Vec<f32>, Vec<f32>),
-    global: (Vec<f32>, Vec<f32>),
+    local: Vec<f32>,
+    global: Vec<f32>,
 }
 
 impl Rotary {
-    fn at(c: &ModelConfig, pos: usize) -> Self {
-        let table = |global: bool| {
+    fn new(c: &ModelConfig) -> Self {
+        let freqs = |global: bool| {
             let hd = c.head_dim;
             let base = if global { c.rope_theta } else { c.rope_local_base_freq };
             let factor = if global { c.rope_scaling_factor.unwrap_or(1.0) } else { 1.0 };
-            // The same frequencies and angles as the prefill's tables (`gemma3::rope_tables`).
-            (0..hd / 2)
-                .map(|i| {
-                    let f = (1.0 / base.powf((2 * i) as f64 / hd as f64) / factor) as f32;
-                    let a = (pos as f32) * f;
-                    (a.cos(), a.sin())
-                })
-                .unzip()
+            // The same frequencies as the prefill's tables (`gemma3::rope_tables`).
+            (0..hd / 2).map(|i| (1.0 / base.powf((2 * i) as f64 / hd as f64) / factor) as f32).collect()
         };
-        Self { local: table(false), global: table(true) }
+        Self { local: freqs(false), global: freqs(true) }
+    }
+
+    /// `(cos, sin)` per frequency at `pos`, into `table`.
+    fn at(&self, global: bool, pos: usize, table: &mut Vec<(f32, f32)>) {
+        let f = if global { &self.global } else { &self.local };
+        table.clear();
+        table.extend(f.iter().map(|&f| {
+            let a = (pos as f32) * f;
+            (a.cos(), a.sin())
+        }));
     }
 }
 
 /// Rotates one head `x (head_dim)` in place.
-fn rotate(x: &mut [f32], (cos, sin): &(Vec<f32>, Vec<f32>)) {
+fn rotate(x: &mut [f32], table: &[(f32, f32)]) {
     let h2 = x.len() / 2;
-    for j in 0..h2 {
+    for (j, &(cos, sin)) in table.iter().enumerate() {
         let (a, b) = (x[j], x[j + h2]);
-        x[j] = a * cos[j] - b * sin[j];
-        x[j + h2] = b * cos[j] + a * sin[j];
+        x[j] = a * cos - b * sin;
+        x[j + h2] = b * cos + a * sin;
     }
 }
 
@@ -189,13 +164,20 @@ fn rms_in_place(x: &mut [f32], w: &[f32], eps: f32) {
     }
 }
 
+/// `f` over `rows`-sized chunks of `y` and `x` together, on the pool when there are many.
+fn per_row(y: &mut [f32], yw: usize, x: &[f32], xw: usize, f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    if y.len() / yw.max(1) >= PARALLEL_ROWS {
+        y.par_chunks_mut(yw).zip(x.par_chunks(xw)).for_each(|(y, x)| f(y, x));
+    } else {
+        y.chunks_mut(yw).zip(x.chunks(xw)).for_each(|(y, x)| f(y, x));
+    }
+}
+
 /// RMSNorm of every row of `x (m, d)`.
 fn rms_rows(x: &[f32], scale: &Tensor, eps: f32) -> Result<Vec<f32>> {
     let w = F32Slice::new(scale)?;
     let mut y = vec![0f32; x.len()];
-    for (y, x) in y.chunks_mut(w.len()).zip(x.chunks(w.len())) {
-        rms_row(x, &w, eps, y);
-    }
+    per_row(&mut y, w.len(), x, w.len(), |y, x| rms_row(x, &w, eps, y));
     Ok(y)
 }
 
@@ -240,152 +222,263 @@ fn factors<'a>(a: &'a LoraAdapter, l: usize, t: Target) -> Result<Option<(Factor
     Ok(Some((at, bt, r, scale as f32)))
 }
 
+/// The rows `idx` of `x (m, w)`, borrowed when they are all of them in order.
+fn gather<'x>(x: &'x [f32], w: usize, idx: &[usize]) -> Cow<'x, [f32]> {
+    if idx.len() * w == x.len() {
+        return Cow::Borrowed(x);
+    }
+    Cow::Owned(idx.iter().flat_map(|&i| x[i * w..(i + 1) * w].iter().copied()).collect())
+}
+
 impl Gemma3 {
-    /// Logits `(rows, vocab)` for one token per row, each at its cache's next position.
-    /// The rows' keys and values are written there but not counted: the caller commits
-    /// them ([`SeqCache::commit`]) once it accepts the step, so a failed step can run again.
-    /// CPU only.
-    pub(crate) fn decode_rows(&self, rows: &mut [Row<'_>]) -> Result<Tensor> {
+    /// The logits `(vocab)` after `ids`, computed as generation computes them: `ids`
+    /// fed through the batched pass in one chunk, into a fresh cache (for a prompt in
+    /// bf16 or Q8 this is the prefill a request gets; a chunked prefill gives the same
+    /// bits). With `Frozen::F32` the products run one token at a time (slow: for
+    /// checks). CPU only.
+    pub fn next_logits(&self, ids: &[u32], lora: Option<&LoraAdapter>, frozen: &Frozen) -> Result<Vec<f32>> {
+        let mut cache = SeqCache::new(self.config(), ids.len());
+        let mut rows = [Row { tokens: ids, cache: &mut cache, adapter: lora, frozen, logits: true }];
+        let mut z = Vec::new();
+        self.decode_rows(&mut rows, &mut z)?;
+        Ok(z)
+    }
+
+    /// One pass over `rows` (see the module docs): each row's tokens go in at its
+    /// cache's next positions. Writes into `logits` the `(rows with logits, vocab)`
+    /// logits after each such row's last token, in row order. The keys and values are
+    /// written but not counted: the caller commits them ([`SeqCache::commit`]) once it
+    /// accepts the pass, so a failed pass can run again. CPU only.
+    pub(crate) fn decode_rows(&self, rows: &mut [Row<'_>], logits: &mut Vec<f32>) -> Result<()> {
         let c = self.config().clone();
-        let (m, h, eps) = (rows.len(), c.hidden_size, c.rms_norm_eps as f32);
-        if m == 0 {
-            return Err(Error::Config("a decode step needs at least one sequence".into()));
+        let (h, eps) = (c.hidden_size, c.rms_norm_eps as f32);
+        if rows.is_empty() || rows.iter().any(|r| r.tokens.is_empty()) {
+            return Err(Error::Config("a pass needs at least one sequence, each with at least one token".into()));
         }
         if !self.device().is_cpu() {
-            return Err(Error::Config("the multi-sequence decode step runs on the CPU only".into()));
+            return Err(Error::Config("the multi-sequence pass runs on the CPU only".into()));
         }
-        let mut x = vec![0f32; m * h];
+        let mut toks = Vec::new();
+        for (i, row) in rows.iter_mut().enumerate() {
+            let start = row.cache.len();
+            row.cache.reserve(start + row.tokens.len());
+            toks.extend((0..row.tokens.len()).map(|j| Tok { seq: i, pos: start + j }));
+        }
+        let ids: Vec<u32> = rows.iter().flat_map(|r| r.tokens.iter().copied()).collect();
+        let mut x = vec![0f32; ids.len() * h];
         {
             let embed = F32Slice::new(self.embed_tokens())?;
             // HF multiplies by sqrt(hidden) rounded to the activation dtype (f32 here).
             let s = (h as f32).sqrt();
-            for (row, x) in rows.iter().zip(x.chunks_mut(h)) {
-                let id = row.token as usize;
+            for (&id, x) in ids.iter().zip(x.chunks_mut(h)) {
+                let id = id as usize;
                 if id >= c.vocab_size {
                     return Err(Error::Config(format!("token id {id} is outside the vocabulary of {}", c.vocab_size)));
                 }
                 x.iter_mut().zip(&embed[id * h..(id + 1) * h]).for_each(|(x, e)| *x = e * s);
             }
         }
-        for row in rows.iter_mut() {
-            row.cache.reserve(row.cache.len() + 1);
-        }
-        let rotary: Vec<Rotary> = rows.iter().map(|r| Rotary::at(&c, r.cache.len())).collect();
+        let plan = Plan::new(toks.iter().map(|t| rows[t.seq].frozen), toks.iter().map(|t| rows[t.seq].adapter).collect());
+        let rotary = Rotary::new(&c);
         for (l, block) in self.blocks().iter().enumerate() {
             let hn = rms_rows(&x, &block.input_layernorm, eps)?;
-            let attn = self.attention_rows(l, block, &hn, rows, &rotary)?;
+            let attn = self.attention_rows(l, block, &hn, rows, &toks, &plan, &rotary)?;
             add_normed(&mut x, &attn, &block.post_attention_layernorm, eps)?;
             let hn = rms_rows(&x, &block.pre_feedforward_layernorm, eps)?;
-            let gate = self.project(l, block, Target::Gate, &hn, rows)?;
-            let up = self.project(l, block, Target::Up, &hn, rows)?;
+            let [gate, up] = <[Vec<f32>; 2]>::try_from(self.products(l, block, &[Target::Gate, Target::Up], &hn, &plan)?)
+                .map_err(|_| Error::Config("two products expected".into()))?;
             let i = c.intermediate_size;
-            let mut act = vec![0f32; m * i];
-            for ((a, g), u) in act.chunks_mut(i).zip(gate.chunks(i)).zip(up.chunks(i)) {
-                simd::gelu_mul_fwd(a, g, u);
+            let mut act = vec![0f32; gate.len()];
+            let gu: Vec<(&[f32], &[f32])> = gate.chunks(i).zip(up.chunks(i)).collect();
+            if gu.len() >= PARALLEL_ROWS {
+                act.par_chunks_mut(i).zip(gu.par_iter()).for_each(|(a, (g, u))| simd::gelu_mul_fwd(a, g, u));
+            } else {
+                act.chunks_mut(i).zip(&gu).for_each(|(a, (g, u))| simd::gelu_mul_fwd(a, g, u));
             }
-            let down = self.project(l, block, Target::Down, &act, rows)?;
+            let down = self.products(l, block, &[Target::Down], &act, &plan)?.remove(0);
             add_normed(&mut x, &down, &block.post_feedforward_layernorm, eps)?;
         }
-        let hn = rms_rows(&x, self.final_norm(), eps)?;
-        let dev = Device::Cpu;
-        match shared_frozen(rows) {
-            Some(f) => self.logits(&Tensor::from_vec(hn, (m, h), &dev)?, f),
-            None => {
-                let per_row = rows
-                    .iter()
-                    .zip(hn.chunks(h))
-                    .map(|(r, hn)| self.logits(&Tensor::from_slice(hn, (1, h), &dev)?, r.frozen))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(Tensor::cat(&per_row, 0)?)
+        // The last token of each row that samples next.
+        let mut last = Vec::new();
+        let mut end = 0;
+        for row in rows.iter() {
+            end += row.tokens.len();
+            if row.logits {
+                last.push(end - 1);
             }
         }
+        let xs: Vec<f32> = last.iter().flat_map(|&t| x[t * h..(t + 1) * h].iter().copied()).collect();
+        let hn = rms_rows(&xs, self.final_norm(), eps)?;
+        let head_plan = Plan::new(last.iter().map(|&t| rows[toks[t].seq].frozen), Vec::new());
+        self.head(&hn, &head_plan, logits)
     }
 
-    /// Self-attention of layer `l` for every row: projections over all rows, then per
-    /// row the q/k norms, rotary embedding, the cache write and attention over its cache.
-    fn attention_rows(&self, l: usize, block: &Block, hn: &[f32], rows: &mut [Row<'_>], rotary: &[Rotary]) -> Result<Vec<f32>> {
+    /// Self-attention of layer `l` for every token: projections over all tokens, then
+    /// per token the q/k norms, rotary embedding and the cache write, then attention
+    /// of each token over its sequence's cache up to its position.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_rows(&self, l: usize, block: &Block, hn: &[f32], rows: &mut [Row<'_>], toks: &[Tok], plan: &Plan<'_>, rotary: &Rotary) -> Result<Vec<f32>> {
         let c = self.config();
         let (nh, nkv, hd, eps) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rms_norm_eps as f32);
         let sliding = c.is_sliding(l);
-        let mut q = self.project(l, block, Target::Q, hn, rows)?;
-        let mut k = self.project(l, block, Target::K, hn, rows)?;
-        let v = self.project(l, block, Target::V, hn, rows)?;
+        let [mut q, mut k, v] = <[Vec<f32>; 3]>::try_from(self.products(l, block, &[Target::Q, Target::K, Target::V], hn, plan)?)
+            .map_err(|_| Error::Config("three products expected".into()))?;
         {
             let (qn, kn) = (F32Slice::new(&block.q_norm)?, F32Slice::new(&block.k_norm)?);
-            for (i, row) in rows.iter_mut().enumerate() {
-                let rot = if sliding { &rotary[i].local } else { &rotary[i].global };
-                for head in q[i * nh * hd..(i + 1) * nh * hd].chunks_mut(hd) {
+            let prep = |(t, (q, k)): (&Tok, (&mut [f32], &mut [f32])), table: &mut Vec<(f32, f32)>| {
+                rotary.at(!sliding, t.pos, table);
+                for head in q.chunks_mut(hd) {
                     rms_in_place(head, &qn, eps);
-                    rotate(head, rot);
+                    rotate(head, table);
                 }
-                let ks = &mut k[i * nkv * hd..(i + 1) * nkv * hd];
-                for head in ks.chunks_mut(hd) {
+                for head in k.chunks_mut(hd) {
                     rms_in_place(head, &kn, eps);
-                    rotate(head, rot);
+                    rotate(head, table);
                 }
-                row.cache.write(l, ks, &v[i * nkv * hd..(i + 1) * nkv * hd]);
+            };
+            let qk = q.chunks_mut(nh * hd).zip(k.chunks_mut(nkv * hd));
+            if toks.len() >= PARALLEL_ROWS {
+                let qk: Vec<_> = qk.collect();
+                toks.par_iter().zip(qk).for_each_init(Vec::new, |table, item| prep(item, table));
+            } else {
+                let mut table = Vec::new();
+                toks.iter().zip(qk).for_each(|item| prep(item, &mut table));
+            }
+            for (i, t) in toks.iter().enumerate() {
+                let kv = i * nkv * hd..(i + 1) * nkv * hd;
+                rows[t.seq].cache.write(l, t.pos, &k[kv.clone()], &v[kv]);
             }
         }
-        let window = sliding.then_some(c.sliding_window);
-        let scale = (1.0 / c.query_pre_attn_scalar.sqrt()) as f32;
-        let cap = c.attn_logit_softcapping.map(|x| x as f32);
-        let group = nh / nkv;
+        let shape = AttnShape {
+            group: nh / nkv,
+            scale: (1.0 / c.query_pre_attn_scalar.sqrt()) as f32,
+            cap: c.attn_logit_softcapping.map(|x| x as f32),
+            window: sliding.then_some(c.sliding_window),
+        };
         let caches: Vec<&SeqCache> = rows.iter().map(|r| &*r.cache).collect();
-        let work = caches.iter().map(|c| c.len() + 1).sum::<usize>() * nh;
-        let mut o = vec![0f32; rows.len() * nh * hd];
-        let head = |(idx, out): (usize, &mut [f32])| {
-            let (i, hq) = (idx / nh, idx % nh);
-            attend(caches[i], l, hq / group, &q[idx * hd..(idx + 1) * hd], window, scale, cap, out);
+        let visible = |t: &Tok| shape.window.map_or(t.pos + 1, |w| (t.pos + 1).min(w));
+        let work = toks.iter().map(visible).sum::<usize>() * nh;
+        let mut o = vec![0f32; toks.len() * nh * hd];
+        let head = |scores: &mut Vec<f32>, (out, (t, q)): (&mut [f32], (&Tok, &[f32]))| {
+            caches[t.seq].attend(l, t.pos, q, &shape, scores, out);
         };
-        if work >= PARALLEL_ATTENTION {
-            o.par_chunks_mut(hd).enumerate().for_each(head);
+        let items = o.chunks_mut(nh * hd).zip(toks.iter().zip(q.chunks(nh * hd)));
+        if work >= PARALLEL_ATTENTION && toks.len() > 1 {
+            let items: Vec<_> = items.collect();
+            items.into_par_iter().for_each_init(Vec::new, head);
         } else {
-            o.chunks_mut(hd).enumerate().for_each(head);
+            let mut scores = Vec::new();
+            items.for_each(|item| head(&mut scores, item));
         }
-        self.project(l, block, Target::O, &o, rows)
+        Ok(self.products(l, block, &[Target::O], &o, plan)?.remove(0))
     }
 
-    /// `x (m, in)` through projection `t` of layer `l`, plus each row's LoRA delta.
-    fn project(&self, l: usize, block: &Block, t: Target, x: &[f32], rows: &[Row<'_>]) -> Result<Vec<f32>> {
-        let m = rows.len();
+    /// `x (m, in)` through projections `ts` of layer `l` (which all read `x`), plus
+    /// each token's LoRA delta; one output per projection.
+    fn products(&self, l: usize, block: &Block, ts: &[Target], x: &[f32], plan: &Plan<'_>) -> Result<Vec<Vec<f32>>> {
+        let m = plan.adapters.len();
         let inp = x.len() / m;
-        let dev = Device::Cpu;
-        let mut y = match shared_frozen(rows) {
-            Some(f) => linear(&Tensor::from_slice(x, (m, inp), &dev)?, block, l, t, None, f)?.flatten_all()?.to_vec1::<f32>()?,
-            None => {
-                let mut y = Vec::new();
-                for (row, x) in rows.iter().zip(x.chunks(inp)) {
-                    let yi = linear(&Tensor::from_slice(x, (1, inp), &dev)?, block, l, t, None, row.frozen)?;
-                    y.extend(yi.flatten_all()?.to_vec1::<f32>()?);
+        let outs = ts.iter().map(|&t| Ok(block.proj(t).dim(0)?)).collect::<Result<Vec<usize>>>()?;
+        let mut ys: Vec<Vec<f32>> = outs.iter().map(|&o| vec![0f32; m * o]).collect();
+        for (frozen, idx) in &plan.groups {
+            let xg = gather(x, inp, idx);
+            let n = idx.len();
+            let whole = n == m;
+            let mut yg: Vec<Vec<f32>> = if whole { std::mem::take(&mut ys) } else { outs.iter().map(|&o| vec![0f32; n * o]).collect() };
+            match frozen {
+                Frozen::Q8(p) => {
+                    let xq = Q8Rows::quantize(&xg, n, inp);
+                    let mut jobs: Vec<_> = ts.iter().zip(yg.iter_mut()).map(|(&t, y)| (p.proj(l, t).as_ref(), y.as_mut_slice())).collect();
+                    q8::matmul_many(&xq, &mut jobs, false);
                 }
-                y
+                Frozen::Bf16(p) => {
+                    for (&t, y) in ts.iter().zip(yg.iter_mut()) {
+                        p.proj(l, t).fwd.matmul_t(&xg, n, y, false);
+                    }
+                }
+                Frozen::F32 => {
+                    let dev = Device::Cpu;
+                    for (r, xr) in xg.chunks(inp).enumerate() {
+                        let xr = Tensor::from_slice(xr, (1, inp), &dev)?;
+                        for ((&t, y), &o) in ts.iter().zip(yg.iter_mut()).zip(&outs) {
+                            let yr = linear(&xr, block, l, t, None, frozen)?.flatten_all()?.to_vec1::<f32>()?;
+                            y[r * o..(r + 1) * o].copy_from_slice(&yr);
+                        }
+                    }
+                }
             }
-        };
-        add_lora(&mut y, x, inp, l, t, rows)?;
-        Ok(y)
+            if whole {
+                ys = yg;
+            } else {
+                for ((y, yg), &o) in ys.iter_mut().zip(&yg).zip(&outs) {
+                    for (k, &i) in idx.iter().enumerate() {
+                        y[i * o..(i + 1) * o].copy_from_slice(&yg[k * o..(k + 1) * o]);
+                    }
+                }
+            }
+        }
+        for (&t, y) in ts.iter().zip(ys.iter_mut()) {
+            add_lora(y, x, inp, l, t, &plan.adapters)?;
+        }
+        Ok(ys)
+    }
+
+    /// Logits `(m, vocab)` of the final-normed `hn (m, hidden)` into `out`, soft-capped
+    /// as the model says.
+    fn head(&self, hn: &[f32], plan: &Plan<'_>, out: &mut Vec<f32>) -> Result<()> {
+        let c = self.config();
+        let (h, vocab) = (c.hidden_size, c.vocab_size);
+        let m = hn.len() / h;
+        out.clear();
+        out.resize(m * vocab, 0.0);
+        for (frozen, idx) in &plan.groups {
+            let xg = gather(hn, h, idx);
+            let n = idx.len();
+            if n == m {
+                self.head_group(frozen, &xg, n, out)?;
+            } else {
+                let mut y = vec![0f32; n * vocab];
+                self.head_group(frozen, &xg, n, &mut y)?;
+                for (k, &i) in idx.iter().enumerate() {
+                    out[i * vocab..(i + 1) * vocab].copy_from_slice(&y[k * vocab..(k + 1) * vocab]);
+                }
+            }
+        }
+        if let Some(cap) = c.final_logit_softcapping {
+            let cap = cap as f32;
+            out.iter_mut().for_each(|z| *z = (*z / cap).tanh() * cap);
+        }
+        Ok(())
     }
 }
 
-/// The copies every row multiplies with, when all rows use the same bf16 or Q8 copies
-/// (they then share one row-independent call); None when any row runs in f32.
-fn shared_frozen<'a>(rows: &[Row<'a>]) -> Option<&'a Frozen> {
-    let first = rows.first()?.frozen;
-    let same = |f: &Frozen| match (f, first) {
-        (Frozen::Bf16(a), Frozen::Bf16(b)) => std::sync::Arc::ptr_eq(a, b),
-        (Frozen::Q8(a), Frozen::Q8(b)) => std::sync::Arc::ptr_eq(a, b),
-        _ => false,
-    };
-    rows.iter().all(|r| same(r.frozen)).then_some(first)
+impl Gemma3 {
+    /// `y (n, vocab) = x (n, hidden) · E^T` through `frozen`'s copy of the tied head.
+    fn head_group(&self, frozen: &Frozen, x: &[f32], n: usize, y: &mut [f32]) -> Result<()> {
+        let (h, vocab) = (self.config().hidden_size, self.config().vocab_size);
+        match frozen {
+            Frozen::Q8(p) => p.head().matmul_t(x, n, y, false),
+            Frozen::Bf16(p) => p.head().fwd.matmul_t(x, n, y, false),
+            Frozen::F32 => {
+                let w = self.embed_tokens().t()?;
+                for (r, xr) in x.chunks(h).enumerate() {
+                    let z = Tensor::from_slice(xr, (1, h), &Device::Cpu)?.matmul(&w)?.flatten_all()?.to_vec1::<f32>()?;
+                    y[r * vocab..(r + 1) * vocab].copy_from_slice(&z);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-/// `y (m, out) += s (x A^T) B^T` for each row with an adapter; rows that share an
-/// adapter go through its thin products together (one call per row without AVX-512,
+/// `y (m, out) += s (x A^T) B^T` for each token with an adapter; tokens that share an
+/// adapter go through its thin products together (one call per token without AVX-512,
 /// where those products fall back to the gemm crate).
-fn add_lora(y: &mut [f32], x: &[f32], inp: usize, l: usize, t: Target, rows: &[Row<'_>]) -> Result<()> {
-    let out = y.len() / rows.len();
+fn add_lora(y: &mut [f32], x: &[f32], inp: usize, l: usize, t: Target, adapters: &[Option<&LoraAdapter>]) -> Result<()> {
+    let out = y.len() / adapters.len();
     let mut groups: Vec<(&LoraAdapter, Vec<usize>)> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let Some(a) = row.adapter else { continue };
+    for (i, a) in adapters.iter().enumerate() {
+        let Some(a) = *a else { continue };
         match groups.iter_mut().find(|g| std::ptr::eq(g.0, a)) {
             Some(g) => g.1.push(i),
             None => groups.push((a, vec![i])),
@@ -396,7 +489,7 @@ fn add_lora(y: &mut [f32], x: &[f32], inp: usize, l: usize, t: Target, rows: &[R
         let calls: Vec<Vec<usize>> = if simd::avx512() { vec![members] } else { members.into_iter().map(|i| vec![i]).collect() };
         for call in calls {
             let n = call.len();
-            let xg: Vec<f32> = call.iter().flat_map(|&i| x[i * inp..(i + 1) * inp].iter().copied()).collect();
+            let xg = gather(x, inp, &call);
             let mut u = vec![0f32; n * r];
             lowrank::project(&xg, n, inp, &at, r, 1.0, &mut u);
             let mut d = vec![0f32; n * out];
@@ -407,30 +500,6 @@ fn add_lora(y: &mut [f32], x: &[f32], inp: usize, l: usize, t: Target, rows: &[R
         }
     }
     Ok(())
-}
-
-/// One query head `q` attending over key/value head `kvh` of layer `l` in `cache`, up to
-/// and including the position being written; `out` gets the weighted values.
-#[allow(clippy::too_many_arguments)]
-fn attend(cache: &SeqCache, l: usize, kvh: usize, q: &[f32], window: Option<usize>, scale: f32, cap: Option<f32>, out: &mut [f32]) {
-    let (hd, pos) = (cache.hd, cache.len);
-    let base = kvh * cache.cap * hd;
-    let (keys, values) = (&cache.k[l][base..], &cache.v[l][base..]);
-    // Visible: j <= pos and, on sliding layers, pos - j < window.
-    let lo = window.map_or(0, |w| (pos + 1).saturating_sub(w));
-    let mut s: Vec<f32> = (lo..=pos)
-        .map(|j| {
-            let z = simd::dot(q, &keys[j * hd..(j + 1) * hd]) * scale;
-            cap.map_or(z, |cap| (z / cap).tanh() * cap)
-        })
-        .collect();
-    let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum = simd::exp_affine_sum_in_place(&mut s, 1.0, -max);
-    out.iter_mut().for_each(|o| *o = 0.0);
-    for (j, p) in (lo..=pos).zip(&s) {
-        let w = p / sum;
-        out.iter_mut().zip(&values[j * hd..(j + 1) * hd]).for_each(|(o, v)| *o += w * v);
-    }
 }
 
 #[cfg(test)]

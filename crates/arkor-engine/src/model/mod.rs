@@ -1,7 +1,9 @@
 //! The model side of the engine: a loaded [`Model`] (frozen Gemma 3 weights plus the
 //! tokenizer that goes with them) and what it is made of.
 //! - [`config`]: architecture hyper-parameters; [`gemma3`]: the forward pass;
-//!   `decode`: one decode step for several sequences at once (the batched generation's);
+//!   `decode`: one pass over several sequences at once, each feeding one token (a
+//!   decode step) or a chunk of its prompt (the batched generation's), and `kv`: a
+//!   sequence's preallocated keys and values, and attention over them;
 //! - [`frozen`]: the precision of the frozen weights' products and their bf16 / Q8 copies;
 //! - [`lora`]: adapters and their PEFT files; [`gguf`]: loading weights from a GGUF;
 //! - [`tokenizer`] and [`chat`]: text to ids and Gemma's chat template; [`tool_text`]:
@@ -14,6 +16,7 @@ pub(crate) mod decode;
 pub mod frozen;
 pub mod gemma3;
 pub mod gguf;
+pub(crate) mod kv;
 pub mod lora;
 mod tiny;
 pub mod tokenizer;
