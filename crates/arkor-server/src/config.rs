@@ -135,6 +135,14 @@ fn count(f: Named<f64>, min: usize) -> Result<Option<usize>, ConfigError> {
     }
 }
 
+/// [`count`] with an upper bound, for the settings that size memory.
+fn count_up_to(f: Named<f64>, min: usize, max: usize) -> Result<Option<usize>, ConfigError> {
+    match count(f, min)? {
+        Some(n) if n > max => Err(bad(f.name, format_args!("must be at most {max} on this local backend, got {n}"))),
+        n => Ok(n),
+    }
+}
+
 fn string<'a>(f: Named<'a, String>) -> Result<Option<&'a str>, ConfigError> {
     f.field.get().map(|s| s.map(String::as_str)).map_err(|other| bad(f.name, format_args!("must be a string, got {}", describe(other))))
 }
@@ -266,7 +274,7 @@ pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ConfigError> {
     let dataset = dataset(&cfg, access)?;
     let mut t = TrainConfig { bf16_matmul: bf16_enabled(), ..TrainConfig::default() };
     let mut lora = LoraConfig::default();
-    if let Some(r) = count(lora_in.lora_r(), 1)? {
+    if let Some(r) = count_up_to(lora_in.lora_r(), 1, crate::limits::LORA_R)? {
         lora.r = r;
     }
     if let Some(a) = number(lora_in.lora_alpha())? {
@@ -279,7 +287,7 @@ pub fn plan(cfg: &Value, access: &Access) -> Result<JobPlan, ConfigError> {
     if let Some(lr) = number(s.learning_rate())? {
         t.learning_rate = lr;
     }
-    if let Some(b) = count(s.batch_size(), 1)? {
+    if let Some(b) = count_up_to(s.batch_size(), 1, crate::limits::BATCH_SIZE)? {
         t.batch_size = b;
     }
     t.max_steps = count(s.max_steps(), 1)?;
@@ -402,6 +410,19 @@ mod tests {
         assert_eq!(plan(&c, &Access::Loopback).unwrap().train.eval_steps, Some(25));
         c["evalSteps"] = json!(0);
         assert!(err(c).contains("`config.evalSteps` must be a whole number of at least 1"));
+    }
+
+    #[test]
+    fn settings_that_size_memory_are_bounded() {
+        // A rank of 1e11 once reached the engine and aborted the process on allocation.
+        for (field, max) in [("loraR", crate::limits::LORA_R), ("batchSize", crate::limits::BATCH_SIZE)] {
+            let mut c = base();
+            c[field] = json!(max);
+            assert!(plan(&c, &Access::Loopback).is_ok(), "{field} = {max}");
+            c[field] = json!(100_000_000_000u64);
+            let e = err(c);
+            assert!(e.contains(&format!("{field}` must be at most {max} on this local backend, got 100000000000")), "{e}");
+        }
     }
 
     #[test]

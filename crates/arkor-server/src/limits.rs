@@ -30,6 +30,16 @@ pub const SLUG_CHARS: usize = 64;
 /// Longest `Idempotency-Key`.
 pub const IDEMPOTENCY_KEY_CHARS: usize = 255;
 
+/// Largest LoRA rank (`loraR`) a job may ask for. The adapter and its optimiser state
+/// grow with it (about 1 GB of memory at 256 on gemma-3-270m), and a rank beyond a
+/// projection's width adds nothing; an unbounded one would ask the allocator for
+/// terabytes, which aborts the process rather than failing the job.
+pub const LORA_R: usize = 256;
+
+/// Largest `batchSize`: activations grow with rows per step times their length, and a
+/// step of more rows than this does not fit a workstation's memory at useful lengths.
+pub const BATCH_SIZE: usize = 64;
+
 impl Default for Limits {
     fn default() -> Self {
         Self {

@@ -141,7 +141,13 @@ fn mutate_query(rng: &mut StdRng, path: &str) -> String {
 async fn thousands_of_random_requests_no_5xx_and_no_job_from_an_invalid_config() {
     let seed: u64 = std::env::var("ARKOR_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     let cases: usize = std::env::var("ARKOR_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
-    eprintln!("fuzz seed {seed} (ARKOR_FUZZ_SEED={seed} replays it), {cases} cases");
+    // Written to the stream itself, not through eprintln!, which the test harness
+    // captures and loses when a case aborts the process (as an allocation of
+    // terabytes once did): the seed must survive to replay it.
+    {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "fuzz seed {seed} (ARKOR_FUZZ_SEED={seed} replays it), {cases} cases");
+    }
     let mut rng = StdRng::seed_from_u64(seed);
     let s = TestServer::with(|o| o.limits.body_bytes = 64 << 10).await;
     s.project().await;
