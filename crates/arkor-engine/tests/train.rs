@@ -271,3 +271,18 @@ fn run_logs_saves_and_cancels() {
     assert_eq!(s.steps, 0);
     let _ = Model::tiny(0);
 }
+
+/// A rank wider than the narrowest adapted projection is a config error naming the
+/// widest usable rank, before anything is allocated (a rank of 1e11 once aborted the
+/// process on allocation), and that widest rank itself trains.
+#[test]
+fn a_rank_wider_than_a_projection_is_refused() {
+    let model = tiny();
+    let too_wide = TrainConfig { lora: LoraConfig { r: 100_000_000_000, ..cfg().lora }, ..cfg() };
+    let err = Trainer::new(model.clone(), &dataset(), too_wide).err().expect("refused").to_string();
+    // The tiny model's k/v projections are 32 wide (one key/value head of 32).
+    assert!(err.contains("use at most 32"), "{err}");
+    assert!(err.contains("k_proj"), "{err}");
+    let widest = TrainConfig { lora: LoraConfig { r: 32, ..cfg().lora }, max_steps: Some(1), ..cfg() };
+    Trainer::new(model, &dataset(), widest).unwrap().step().unwrap();
+}

@@ -162,6 +162,17 @@ impl LoraAdapter {
         if config.targets.is_empty() {
             return Err(Error::Config("LoRA needs at least one target module".into()));
         }
+        // A rank wider than a projection adds nothing, and an absurd one would ask the
+        // allocator for more than the machine has, which aborts instead of failing.
+        if let Some((t, n)) = config.targets.iter().map(|&t| (t, { let (o, i) = t.shape(model); o.min(i) })).min_by_key(|&(_, n)| n) {
+            if config.r > n {
+                return Err(Error::Config(format!(
+                    "LoRA rank r = {} is wider than the narrowest adapted projection ({} is {n} wide); use at most {n}",
+                    config.r,
+                    t.module_name()
+                )));
+            }
+        }
         let mut rng = SplitMix64::new(seed ^ 0x4C6F_5241);
         let mut vars = Vec::new();
         let mut pairs = Vec::new();
