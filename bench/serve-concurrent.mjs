@@ -23,16 +23,8 @@ const MODEL = "google/gemma-3-270m";
 const MODELS = path.join(os.homedir(), ".arkor", "local", "models");
 const GGUF = path.join(MODELS, "google--gemma-3-270m", "model.gguf");
 const TOKEN = "bench-token";
-const QUESTIONS = [
-  "Write a long story about a lighthouse keeper who finds a message in a bottle.",
-  "Explain how a bicycle gear system works, in detail.",
-  "Describe a walk through a busy market in the morning.",
-  "What should a beginner know before planting a vegetable garden?",
-  "Tell me about the history of the printing press.",
-  "Write a letter from a sailor to his family at home.",
-  "How do bees make honey? Explain each step.",
-  "Describe the perfect rainy afternoon indoors.",
-];
+// The eight prompts, shared with the engine's batch_bench so the two measure the same work.
+const QUESTIONS = JSON.parse(readFileSync(path.join(ROOT, "bench", "questions.json"), "utf8"));
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -174,8 +166,7 @@ function summarize(rounds) {
 }
 
 async function serve(url) {
-  const promptsFile = path.join(mkdtempSync(path.join(os.tmpdir(), "arkor-bench-")), "prompts.json");
-  writeFileSync(promptsFile, JSON.stringify(QUESTIONS));
+  const promptsFile = path.join(ROOT, "bench", "questions.json");
   console.log(`\n## Concurrent streamed chat requests, ${TOKENS} new tokens each, greedy, ${ROUNDS} rounds per N (median aggregate)\n`);
   console.log("| N | who | load at start | aggregate tok/s | vs its N=1 | TTFT p50 / p99 (ms) | inter-token p50 / p99 (ms) |");
   console.log("|---|---|---|---|---|---|---|");

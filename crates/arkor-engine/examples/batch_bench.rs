@@ -44,23 +44,25 @@ fn concat_path(model: &Model, prompt: &[u32], adapter: Option<&LoraAdapter>, pre
     Ok((tokens - 1) as f64 / t.elapsed().as_secs_f64())
 }
 
-const QUESTIONS: [&str; 8] = [
-    "Write a long story about a lighthouse keeper who finds a message in a bottle.",
-    "Explain how a bicycle gear system works, in detail.",
-    "Describe a walk through a busy market in the morning.",
-    "What should a beginner know before planting a vegetable garden?",
-    "Tell me about the history of the printing press.",
-    "Write a letter from a sailor to his family at home.",
-    "How do bees make honey? Explain each step.",
-    "Describe the perfect rainy afternoon indoors.",
-];
+/// The eight prompts, shared with `bench/serve-concurrent.mjs` so the engine alone and
+/// the server measure the same work.
+fn questions() -> Vec<String> {
+    serde_json::from_str(include_str!("../../../bench/questions.json")).expect("bench/questions.json is a list of strings")
+}
+
+/// The `i`-th prompt, cycling through [`questions`].
+fn question(i: usize) -> String {
+    let qs = questions();
+    qs[i % qs.len()].clone()
+}
 
 /// The joining prompt: every question three times over, a few hundred tokens.
 fn long_prompt() -> String {
     let mut s = String::from("Answer each of these questions in turn.\n");
+    let qs = questions();
     for round in 0..3 {
-        for (i, q) in QUESTIONS.iter().enumerate() {
-            s.push_str(&format!("{}. {q}\n", round * QUESTIONS.len() + i + 1));
+        for (i, q) in qs.iter().enumerate() {
+            s.push_str(&format!("{}. {q}\n", round * qs.len() + i + 1));
         }
     }
     s
@@ -74,7 +76,7 @@ fn join_phase(model: &Arc<Model>, params: &SamplingParams, n: usize) -> arkor_en
     // Enough tokens that no batch-mate finishes before the joiner's first token.
     let others = SamplingParams { max_tokens: 256, ..params.clone() };
     for i in 0..n - 1 {
-        let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", QUESTIONS[i % QUESTIONS.len()])])?;
+        let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", &question(i))])?;
         batch.join(Sequence::new(model.clone(), None, &prompt, others.clone())?)?;
     }
     let mut before = Vec::new();
@@ -131,7 +133,7 @@ fn main() -> arkor_engine::Result<()> {
     model.weights().frozen(precision)?;
     let params = SamplingParams { max_tokens: tokens, stop_at_end_of_turn: false, precision, ..Default::default() };
     eprintln!("{} products, adapter on odd rows {with_adapter}, {tokens} tokens per sequence, {} rayon threads", precision.as_str(), rayon::current_num_threads());
-    let first = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", QUESTIONS[0])])?;
+    let first = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", &question(0))])?;
     let old = concat_path(&model, &first, None, precision, tokens)?;
     println!("one sequence through the concatenating cache (before batching): {old:.1} tok/s");
     println!("| N | decode step (ms) | aggregate decode tok/s | vs N=1 |");
@@ -140,7 +142,7 @@ fn main() -> arkor_engine::Result<()> {
     for &n in &ns {
         let mut batch = Batch::new(model.clone());
         for i in 0..n {
-            let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", QUESTIONS[i % QUESTIONS.len()])])?;
+            let prompt = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", &question(i))])?;
             let a = (with_adapter && i % 2 == 1).then(|| adapter.clone());
             batch.join(Sequence::new(model.clone(), a, &prompt, params.clone())?)?;
         }
