@@ -71,10 +71,11 @@ impl<'a> Hub<'a> {
         Ok(out)
     }
 
-    pub(crate) fn load(&self, repo: &str, split: &str, revision: &str, format: DatasetFormat) -> Result<Vec<Example>> {
-        let files = self.files(repo, revision)?;
+    /// The rows of `split`, from the repo's listing `files` (one [`Hub::files`] call
+    /// serves both a run's training and eval splits).
+    pub(crate) fn load(&self, repo: &str, revision: &str, files: &[String], split: &str, format: DatasetFormat) -> Result<Vec<Example>> {
         // A repo with only unnamed files is all `train`.
-        let named = split_files(&files, split);
+        let named = split_files(files, split);
         let chosen: Vec<&String> = if named.is_empty() && split == "train" {
             files.iter().collect()
         } else {

@@ -61,10 +61,26 @@ pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, polic
     };
     let hub = Hub::new(policy);
     let revision = revision.as_deref().unwrap_or("main");
+    eval_split(&hub, policy, repo, revision, &hub.files(repo, revision)?, split.as_deref().unwrap_or("train"), format)
+}
+
+/// [`load_dataset_with`] and [`load_eval_split_with`] together, as a run with an eval
+/// needs them, asking the Hub for the repo's file list once.
+pub fn load_with_eval_split(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<(Vec<Example>, Option<(String, Vec<Example>)>)> {
+    let DatasetSource::HuggingFace { repo, split, revision } = source else {
+        return Ok((load_dataset_with(source, format, policy)?, None));
+    };
+    let hub = Hub::new(policy);
+    let (revision, train) = (revision.as_deref().unwrap_or("main"), split.as_deref().unwrap_or("train"));
     let files = hub.files(repo, revision)?;
-    let train = split.as_deref().unwrap_or("train");
+    let rows = hub.load(repo, revision, &files, train, format)?;
+    check_rows(rows.len(), policy, repo)?;
+    Ok((rows, eval_split(&hub, policy, repo, revision, &files, train, format)?))
+}
+
+fn eval_split(hub: &Hub, policy: &LoadPolicy, repo: &str, revision: &str, files: &[String], train: &str, format: DatasetFormat) -> Result<Option<(String, Vec<Example>)>> {
     for name in EVAL_SPLITS.iter().filter(|&&n| n != train) {
-        let chosen = split_files(&files, name);
+        let chosen = split_files(files, name);
         if !chosen.is_empty() {
             let rows = hub.read(repo, revision, &chosen, format)?;
             check_rows(rows.len(), policy, repo)?;
@@ -84,7 +100,8 @@ pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: 
             parse_dataset(&bytes, url, format)?
         }
         DatasetSource::HuggingFace { repo, split, revision } => {
-            Hub::new(policy).load(repo, split.as_deref().unwrap_or("train"), revision.as_deref().unwrap_or("main"), format)?
+            let (hub, revision) = (Hub::new(policy), revision.as_deref().unwrap_or("main"));
+            hub.load(repo, revision, &hub.files(repo, revision)?, split.as_deref().unwrap_or("train"), format)?
         }
     };
     check_rows(examples.len(), policy, &source_name(source))?;

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use arkor_datasets::{load_dataset, load_dataset_with, load_eval_split_with, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
+use arkor_datasets::{load_dataset, load_dataset_with, load_eval_split_with, load_with_eval_split, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
 use arkor_engine::{ChatMessage, Example};
 
 fn chat(u: &str, a: &str) -> Example {
@@ -138,4 +138,7 @@ fn hugging_face_hub_via_hf_endpoint_and_token() {
     assert_eq!(eval(pq(Some("test"))), None);
     let blob = DatasetSource::Blob { url: format!("{}/x.jsonl", s.base), token: None };
     assert_eq!(eval(blob), None);
+    // Both at once, from one listing of the repo, as a run with evalSteps loads them.
+    let both = load_with_eval_split(&pq(None), DatasetFormat::Auto, &policy).unwrap();
+    assert_eq!(both, (vec![chat("q0", "a"), chat("q1", "a")], Some(("test".into(), vec![chat("qt", "a")]))));
 }

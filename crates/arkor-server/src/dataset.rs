@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arkor_datasets::{load_dataset_with, load_eval_split_with, AddressRule, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
+use arkor_datasets::{load_dataset_with, load_with_eval_split, AddressRule, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
 use arkor_engine::rng::SplitMix64;
 use arkor_engine::Example;
 
@@ -93,11 +93,11 @@ pub struct RunData {
 /// split where it has one (see `arkor_datasets::EVAL_SPLITS`), else a
 /// deterministic share held out of the training rows ([`hold_out`]).
 pub fn load_run_data(spec: &DatasetSpec, format: DatasetFormat, rules: &Rules, evaluate: bool, seed: u64) -> Result<RunData, DatasetError> {
-    let train = load_examples(spec, format, rules)?;
     if !evaluate {
-        return Ok(RunData { train, eval: Vec::new(), eval_origin: None });
+        return Ok(RunData { train: load_examples(spec, format, rules)?, eval: Vec::new(), eval_origin: None });
     }
-    match load_eval_split_with(&source(spec), format, &policy(rules))? {
+    let (train, split) = load_with_eval_split(&source(spec), format, &policy(rules))?;
+    match split {
         Some((split, eval)) => {
             // Splits of a published dataset can share rows; scoring a row the
             // run trains on would flatter the eval loss.
