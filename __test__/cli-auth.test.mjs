@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 import { arkor, assertExit, cliEnv, scaffold, STARTED } from "./helpers/cli.mjs";
-import { freePort, isolated, startServe } from "./helpers/local-backend.mjs";
+import { BIN, freePort, isolated, spawnNode, startServe } from "./helpers/local-backend.mjs";
 
 test("login (anonymous: the backend offers no OAuth) stores credentials for the named backend; jobs, logs and whoami then use it; logout removes them", async () => {
   const server = await startServe(await freePort(), isolated().env);
@@ -135,5 +135,36 @@ test("whoami exits as upstream's does: 1 only when the backend wants a newer SDK
     assert.equal(old.stdout, "");
   } finally {
     await mock.close();
+  }
+});
+
+// A backend that refuses anonymous sign-up (public mode without
+// --allow-anonymous): the commands print its reason without a stack, and
+// `arkor dev` stops with a fix this build can follow, not upstream's
+// `arkor login --oauth`, which it does not do.
+test("a backend that refuses anonymous sign-up: login and jobs print its reason, dev names fixes this build has", async () => {
+  const { env: serveEnv } = isolated();
+  const server = spawnNode([BIN, "serve", "--public", "--port", String(await freePort())], { env: serveEnv, timeoutMs: 120_000 });
+  try {
+    const line = await server.waitForLine((l) => l.includes("listening on"), 30_000);
+    const url = line.match(/(http:\/\/\S+)/)[1];
+    const { env, home } = cliEnv({ ARKOR_CLOUD_API_URL: url });
+    for (const args of [["login", "--anonymous"], ["jobs"]]) {
+      const refused = arkor(args, { env, cwd: home });
+      assertExit(refused, 1, `arkor ${args.join(" ")}`);
+      assert.match(refused.stderr, /^arkor: Failed to acquire anonymous token \(403\): .*anonymous sign-up is off.*--allow-anonymous/);
+      assert.doesNotMatch(refused.stderr, /\n\s+at /, "a refusal, not a crash: no stack");
+    }
+    const r = arkor(["dev", "--port", String(await freePort())], { env, cwd: home, timeout: 60_000 });
+    assertExit(r, 1, "arkor dev");
+    assert.ok(r.stderr.includes(`arkor: Failed to bootstrap an anonymous session on ${url}: Failed to acquire anonymous token (403): `), r.stderr);
+    assert.match(r.stderr, /anonymous sign-up is off/, "the backend's own reason");
+    assert.match(r.stderr, /unset ARKOR_CLOUD_API_URL to use the local backend/);
+    assert.match(r.stderr, /`arkor serve --allow-anonymous`/);
+    assert.doesNotMatch(r.stdout + r.stderr, /login --oauth/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "a refusal, not a crash: no stack");
+  } finally {
+    server.kill();
+    await server.done;
   }
 });

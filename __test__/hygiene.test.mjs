@@ -74,21 +74,23 @@ console.log("done");`);
 
 test("exits after an aborted wait()", async () => {
   mock.streams.push([frame(1, ev("training.started")), { pingEvery: 30 }]);
-  await runAndMeasure(`
+  const r = await runAndMeasure(`
 const ac = new AbortController();
 const tr = arkor.createTrainer({ ...input, abortSignal: ac.signal, callbacks: { onStarted: () => setTimeout(() => ac.abort(), 50) } }, ctx);
 try { await tr.wait(); console.log("unexpected resolve"); } catch (e) { console.log("rejected:" + (e === ac.signal.reason)); }
 console.log("done");`);
+  assert.match(r.stdout, /^rejected:true$/m, "wait() rejects with the signal's reason");
 });
 
 test("exits after an abort during the reconnect backoff", async () => {
   mock.streams.push({ status: 503, json: { error: "down" } });
-  await runAndMeasure(`
+  const r = await runAndMeasure(`
 const ac = new AbortController();
 const tr = arkor.createTrainer({ ...input, abortSignal: ac.signal }, { ...ctx, reconnectDelayMs: 10_000, maxReconnectDelayMs: 10_000 });
 setTimeout(() => ac.abort(), 300);
-try { await tr.wait(); } catch (e) { console.log("rejected:" + (e === ac.signal.reason)); }
+try { await tr.wait(); console.log("unexpected resolve"); } catch (e) { console.log("rejected:" + (e === ac.signal.reason)); }
 console.log("done");`);
+  assert.match(r.stdout, /^rejected:true$/m, "wait() rejects with the signal's reason during the backoff");
 });
 
 test("exits after a callback throws, with the stream still open server-side", async () => {
@@ -106,10 +108,11 @@ console.log("done");`);
 });
 
 test("exits after a rejected wait() (max reconnect attempts)", async () => {
-  await runAndMeasure(`
+  const r = await runAndMeasure(`
 const tr = arkor.createTrainer(input, { ...ctx, maxReconnectAttempts: 1 });
-try { await tr.wait(); } catch (e) { console.log("rejected"); }
+try { await tr.wait(); console.log("unexpected resolve"); } catch (e) { console.log("rejected"); }
 console.log("done");`);
+  assert.match(r.stdout, /^rejected$/m, "wait() rejects once its reconnect attempts are spent");
 });
 
 test("exits when a trainer is only created, or only started", async () => {

@@ -18,13 +18,15 @@ main(process.argv.slice(2)).catch((err) => {
   // its stack, which is what one needs to debug it.
   const known =
     err instanceof Error && typeof err.code === "string" && err.code.startsWith("ARKOR_");
-  // A backend's refusal (CloudApiError) is the backend's message, not a bug
-  // of ours: no stack either.
-  const refused = err instanceof Error && err.name === "CloudApiError" && typeof err.status === "number";
+  // A backend's refusal (CloudApiError, or a refused anonymous sign-up,
+  // whose message already holds the status) is the backend's message, not a
+  // bug of ours: no stack either.
+  const refused =
+    err instanceof Error && ["CloudApiError", "AnonymousTokenRejectedError"].includes(err.name) && typeof err.status === "number";
   const text = known
     ? err.message
     : refused
-      ? `${err.message} (HTTP ${err.status})`
+      ? err.name === "CloudApiError" ? `${err.message} (HTTP ${err.status})` : err.message
     : err instanceof Error
       ? err.stack || err.message
       : String(err);

@@ -2,8 +2,10 @@
 //! handful of tickets, from the base model and from a checkpoint (a LoRA trained a few
 //! steps on the demo's data, saved and loaded back as the server loads checkpoints).
 //!
-//! Skipped, saying so on stderr, when the model file is absent (it is installed by
-//! `node bin/arkor.js models pull google/gemma-3-270m`); nothing else skips it.
+//! Needs the installed model (`node bin/arkor.js models pull google/gemma-3-270m`, which
+//! `npm test` runs first) and fails, saying so, without it.
+mod common;
+
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -15,14 +17,6 @@ use arkor_engine::{
     TrainConfig, Trainer, GEMMA3_270M,
 };
 use serde_json::{json, Value};
-
-fn model_path() -> PathBuf {
-    let home = match std::env::var_os("ARKOR_HOME").filter(|h| !h.is_empty()) {
-        Some(h) => PathBuf::from(h),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".arkor/local"),
-    };
-    home.join("models").join(GEMMA3_270M.replace('/', "--")).join("model.gguf")
-}
 
 /// The triage answer the demo's data teaches (`examples/data/triage.jsonl`), as a schema
 /// (shared with `examples/constrained_bench.rs`).
@@ -72,11 +66,7 @@ fn answers(model: &Arc<Model>, adapter: Option<Arc<LoraAdapter>>) {
 
 #[test]
 fn triage_schema_holds_on_gemma_270m_base_and_checkpoint() {
-    let path = model_path();
-    if !path.is_file() {
-        eprintln!("skipped: google/gemma-3-270m is not installed at {}", path.display());
-        return;
-    }
+    let path = common::installed_gemma3_270m();
     let model = Arc::new(Model::from_gguf(GEMMA3_270M, &path, &Device::Cpu).unwrap());
     answers(&model, None);
 

@@ -21,37 +21,10 @@ use serde::Deserialize;
 const LOGIT_ABS_TOL: f32 = 2e-3;
 const LOGIT_REL_TOL: f32 = 1e-4;
 
-/// `$ARKOR_HOME` (default `~/.arkor/local`), where `arkor models pull` installs.
-fn arkor_home() -> PathBuf {
-    match std::env::var_os("ARKOR_HOME").filter(|h| !h.is_empty()) {
-        Some(h) => h.into(),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".arkor/local"),
-    }
-}
-
-/// The installed GGUF, in `arkor-models`' layout (`models/<owner>--<name>/model.gguf`).
-fn model_path() -> PathBuf {
-    arkor_home().join("models").join(GEMMA3_270M.replace('/', "--")).join("model.gguf")
-}
-
-fn require_model() -> PathBuf {
-    let p = model_path();
-    if !p.is_file() {
-        panic!(
-            "the real google/gemma-3-270m is not installed at {} (these reference tests need it; \
-             ARKOR_HOME={}). Install it with `node bin/arkor.js models pull google/gemma-3-270m` \
-             from the repository root, then rerun.",
-            p.display(),
-            arkor_home().display()
-        );
-    }
-    p
-}
-
 fn model() -> &'static Arc<Model> {
     static M: OnceLock<Arc<Model>> = OnceLock::new();
     M.get_or_init(|| {
-        let p = require_model();
+        let p = common::installed_gemma3_270m();
         Arc::new(
             Model::from_gguf(GEMMA3_270M, &p, &Device::Cpu)
                 .unwrap_or_else(|e| panic!("loading {}: {e}", p.display())),
@@ -72,7 +45,7 @@ struct TokFixture {
 
 #[test]
 fn tokenizer_matches_transformers_token_for_token() {
-    let path = require_model();
+    let path = common::installed_gemma3_270m();
     let content = arkor_engine::gguf::read_content(&path).unwrap();
     let tok = arkor_engine::gguf::tokenizer_from_gguf(&path, &content).unwrap();
     assert_eq!(tok.vocab_size(), 262_144);

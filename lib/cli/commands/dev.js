@@ -94,15 +94,20 @@ async function signIn(cwd) {
   const oauth = Boolean(cfg.auth0Domain && cfg.clientId && cfg.audience);
   process.stdout.write(
     oauth
-      ? "No credentials on file. Bootstrapping an anonymous session. Run `arkor login --oauth` to sign in to your account instead.\n"
+      ? "No credentials on file. Bootstrapping an anonymous session (this build of arkor does not sign in with OAuth).\n"
       : "No credentials on file. Requesting an anonymous token.\n",
   );
   let backend;
   try {
     backend = await connect({ cwd });
   } catch (err) {
-    if (err && err.name === "CloudApiError" && err.status >= 400 && err.status < 500) {
-      throw usage(`Failed to bootstrap an anonymous session (HTTP ${err.status}). This deployment may require sign-in. Run \`arkor login --oauth\` and try again.`);
+    // The sign-up refused (what the native core raises for it, as upstream
+    // names it): say what this build can do instead, since it has no OAuth.
+    if (err && err.name === "AnonymousTokenRejectedError" && err.status >= 400 && err.status < 500) {
+      throw usage(
+        `Failed to bootstrap an anonymous session on ${baseUrl}: ${err.message}. This build of arkor signs in anonymously only: ` +
+          "unset ARKOR_CLOUD_API_URL to use the local backend, or use a backend that allows anonymous sign-up (`arkor serve --allow-anonymous`).",
+      );
     }
     if (err instanceof TypeError && err.message === "fetch failed") {
       process.stderr.write(`Could not reach ${baseUrl} (fetch failed). Studio will keep running and retry on first /api/credentials hit.\n`);
@@ -114,7 +119,7 @@ async function signIn(cwd) {
     `Anonymous id: ${backend.credentials.anonymousId}. Arkor Cloud uses this id to recognise this client across sessions. Keep \`${native.credentialsPath()}\` to stay signed in as the same anonymous identity.\n`,
   );
   if (oauth) {
-    process.stderr.write("Anonymous sessions aren't guaranteed to persist. Sign in with `arkor login --oauth` to tie future work to your Arkor Cloud account.\n");
+    process.stderr.write("Anonymous sessions aren't guaranteed to persist, and this build of arkor cannot sign in to an Arkor Cloud account (OAuth) yet.\n");
   }
   return true;
 }

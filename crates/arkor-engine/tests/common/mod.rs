@@ -1,7 +1,8 @@
 #![allow(dead_code)]
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use arkor_engine::{ChatMessage, Example, Model};
+use arkor_engine::{ChatMessage, Example, Model, GEMMA3_270M};
 
 pub fn tiny() -> Arc<Model> {
     Arc::new(Model::tiny(0).unwrap())
@@ -33,4 +34,22 @@ pub fn bf16_or_skip() -> bool {
         eprintln!("no AVX512_BF16 on this CPU: skipped");
     }
     ok
+}
+
+/// The installed google/gemma-3-270m GGUF, where `arkor models pull` puts it
+/// (`arkor-models`' layout under `$ARKOR_HOME`). Panics, saying how to install it, when
+/// it is absent: `npm test` pulls it first, so a missing model is a broken setup, and a
+/// test that skipped itself here would turn such a run green.
+pub fn installed_gemma3_270m() -> PathBuf {
+    let home = arkor_settings::local_home();
+    let p = home.join("models").join(GEMMA3_270M.replace('/', "--")).join("model.gguf");
+    if !p.is_file() {
+        panic!(
+            "the real google/gemma-3-270m is not installed at {} (this test needs it; ARKOR_HOME={}). \
+             Install it with `node bin/arkor.js models pull google/gemma-3-270m` from the repository root, then rerun.",
+            p.display(),
+            home.display()
+        );
+    }
+    p
 }
