@@ -126,3 +126,10 @@ test("serve --public takes its token from ARKOR_SERVE_TOKEN when --token is not 
     await stop(s.h);
   }
 });
+
+test("serve refuses an unusable ARKOR_MAX_BATCH, naming the variable and what it takes", async () => {
+  const { env } = isolated({ ARKOR_MAX_BATCH: "lots" });
+  const r = await spawnNode([BIN, "serve", "--port", String(await freePort())], { env, timeoutMs: 60_000 }).done;
+  assert.notEqual(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stderr, /ARKOR_MAX_BATCH="lots" is not usable: it takes a whole number of at least 1/);
+});

@@ -106,8 +106,9 @@ pub struct SettingsObject {
     pub bf16: bool,
     /// `$ARKOR_SERVE_TOKEN`: `arkor serve --public`'s token when `--token` is not given.
     pub serve_token: Option<String>,
-    /// `$ARKOR_MAX_BATCH`: the most chat requests one model decodes together.
-    pub max_batch: u32,
+    /// `$ARKOR_MAX_BATCH`: the most chat requests one model decodes together (an
+    /// unusable value is an error when a server starts).
+    pub max_batch: Option<u32>,
 }
 
 /// The settings now (read at call time, like the SDK's other path and URL functions).
@@ -121,7 +122,7 @@ pub fn settings() -> SettingsObject {
         device: s.device,
         bf16: s.bf16,
         serve_token: s.serve_token,
-        max_batch: u32::try_from(s.max_batch).unwrap_or(u32::MAX),
+        max_batch: s.max_batch.ok().map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
     }
 }
 

@@ -96,9 +96,9 @@ pub struct ServerOptions {
     pub access: Access,
     /// Bounds on requests and jobs.
     pub limits: Limits,
-    /// The most chat requests one model decodes together (`ARKOR_MAX_BATCH`); more
-    /// wait their turn.
-    pub max_batch: usize,
+    /// The most chat requests one model decodes together; more wait their turn.
+    /// None: `ARKOR_MAX_BATCH`, checked when the server starts.
+    pub max_batch: Option<usize>,
     /// Test-only fault injection; leave at its default.
     #[doc(hidden)]
     pub faults: Faults,
@@ -117,7 +117,7 @@ impl ServerOptions {
             allow_hosts: Vec::new(),
             access: Access::Loopback,
             limits: Limits::default(),
-            max_batch: arkor_settings::Settings::global().max_batch,
+            max_batch: None,
             faults: Faults::default(),
         }
     }
@@ -195,6 +195,10 @@ fn retire_embedded_tokens(store: &Store, me: &instance::Instance, home: &std::pa
 /// serves on `listener`. Must be called inside a tokio runtime.
 pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) -> Result<RunningServer, StartError> {
     let public = matches!(options.access, Access::Public(_));
+    let max_batch = match options.max_batch {
+        Some(n) => n,
+        None => arkor_settings::Settings::global().max_batch.clone().map_err(|e| StartError::Options(e.to_string()))?,
+    };
     let mut hosts = guard::HostPolicy::new(&options.allow_hosts).map_err(|e| StartError::Options(e.to_string()))?;
     if public {
         hosts = hosts.with_ip_literals();
@@ -218,7 +222,7 @@ pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) ->
     queue.recover();
     let signups = ratelimit::RateLimiter::new(rules.limits.signup_burst, rules.limits.signup_every);
     let sweep_store = store.clone();
-    let batches = inference::Batches::new(options.max_batch);
+    let batches = inference::Batches::new(max_batch);
     let state = AppState { store, log, queue: queue.clone(), models, batches, home: options.home.clone(), ping_every: options.ping_every, rules, signups };
     let app = routes::router(state, hosts).into_make_service_with_connect_info::<SocketAddr>();
     let addr = listener.local_addr()?;

@@ -72,7 +72,7 @@ async fn trained(s: &TestServer) -> String {
 #[tokio::test]
 async fn concurrent_requests_answer_what_they_answer_one_at_a_time() {
     // Three at a time: the other requests queue, and join as places free up.
-    let s = TestServer::with(|o| o.max_batch = 3).await;
+    let s = TestServer::with(|o| o.max_batch = Some(3)).await;
     s.project().await;
     let job = trained(&s).await;
     let adapter = || ("adapter", json!({"kind": "final", "jobId": job}));
@@ -108,7 +108,7 @@ async fn concurrent_requests_answer_what_they_answer_one_at_a_time() {
 #[tokio::test]
 async fn a_client_that_leaves_frees_its_place_and_disturbs_no_one() {
     // Two places: a long request and a neighbour; a third request waits for a place.
-    let s = TestServer::with(|o| o.max_batch = 2).await;
+    let s = TestServer::with(|o| o.max_batch = Some(2)).await;
     s.project().await;
     let long = body("tell me everything", 3000, true, base());
     let neighbour = body("where is my order? It has been a week.", 1500, true, base());

@@ -88,9 +88,38 @@ pub struct Settings {
     pub hf_token: Option<String>,
     /// `$ARKOR_SERVE_TOKEN`.
     pub serve_token: Option<String>,
-    /// `$ARKOR_MAX_BATCH`: a whole number >= 1; unset, or anything else, is
-    /// [`DEFAULT_MAX_BATCH`].
-    pub max_batch: usize,
+    /// `$ARKOR_MAX_BATCH`: a whole number >= 1, [`DEFAULT_MAX_BATCH`] when unset;
+    /// anything else is an error for whoever starts a server to report.
+    pub max_batch: Result<usize, InvalidSetting>,
+}
+
+/// A variable set to a value arkor cannot use: its message names the variable, what
+/// it holds and what it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSetting {
+    /// The variable's name.
+    pub var: &'static str,
+    /// What it holds.
+    pub value: String,
+    /// What it takes, for the message.
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for InvalidSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={:?} is not usable: it takes {} (or unset it for the default)", self.var, self.value, self.expected)
+    }
+}
+
+impl std::error::Error for InvalidSetting {}
+
+fn max_batch() -> Result<usize, InvalidSetting> {
+    let Some(v) = var(vars::MAX_BATCH) else { return Ok(DEFAULT_MAX_BATCH) };
+    v.trim().parse().ok().filter(|&n: &usize| n >= 1).ok_or(InvalidSetting {
+        var: vars::MAX_BATCH,
+        value: v,
+        expected: "a whole number of at least 1, the most chat requests one model decodes together",
+    })
 }
 
 impl Settings {
@@ -104,7 +133,7 @@ impl Settings {
             hf_endpoint: var(vars::HF_ENDPOINT).unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_owned()).trim_end_matches('/').to_owned(),
             hf_token: var(vars::HF_TOKEN),
             serve_token: var(vars::SERVE_TOKEN),
-            max_batch: var(vars::MAX_BATCH).and_then(|v| v.trim().parse().ok()).filter(|&n: &usize| n >= 1).unwrap_or(DEFAULT_MAX_BATCH),
+            max_batch: max_batch(),
         }
     }
 
@@ -130,7 +159,7 @@ mod tests {
         assert_eq!(s.local_home, PathBuf::from("/h/.arkor/local"));
         assert_eq!((s.cloud_api_url, s.device, s.bf16, s.hf_token, s.serve_token), (None, None, true, None, None));
         assert_eq!(s.hf_endpoint, DEFAULT_HF_ENDPOINT);
-        assert_eq!(s.max_batch, DEFAULT_MAX_BATCH);
+        assert_eq!(s.max_batch, Ok(DEFAULT_MAX_BATCH));
 
         std::env::set_var(vars::HOME, "/data");
         std::env::set_var(vars::CLOUD_API_URL, "http://x:1//");
@@ -141,7 +170,7 @@ mod tests {
         std::env::set_var(vars::SERVE_TOKEN, "st");
         std::env::set_var(vars::MAX_BATCH, "3");
         let s = Settings::from_env();
-        assert_eq!(s.max_batch, 3);
+        assert_eq!(s.max_batch, Ok(3));
         assert_eq!(s.serve_token.as_deref(), Some("st"));
         assert_eq!(s.local_home, PathBuf::from("/data"));
         assert_eq!(s.cloud_api_url.as_deref(), Some("http://x:1"));
@@ -151,8 +180,12 @@ mod tests {
 
         for bad in ["0", "-2", "many"] {
             std::env::set_var(vars::MAX_BATCH, bad);
-            assert_eq!(Settings::from_env().max_batch, DEFAULT_MAX_BATCH, "{bad}");
+            let err = Settings::from_env().max_batch.unwrap_err();
+            assert_eq!((err.var, err.value.as_str()), (vars::MAX_BATCH, bad));
+            assert!(err.to_string().starts_with(&format!("ARKOR_MAX_BATCH=\"{bad}\" is not usable: it takes a whole number")), "{err}");
         }
+        std::env::set_var(vars::MAX_BATCH, "");
+        assert_eq!(Settings::from_env().max_batch, Ok(DEFAULT_MAX_BATCH), "empty is unset");
 
         // Empty is unset.
         std::env::set_var(vars::HOME, "");
