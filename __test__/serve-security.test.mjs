@@ -127,9 +127,14 @@ test("serve --public takes its token from ARKOR_SERVE_TOKEN when --token is not 
   }
 });
 
-test("serve refuses an unusable ARKOR_MAX_BATCH, naming the variable and what it takes", async () => {
-  const { env } = isolated({ ARKOR_MAX_BATCH: "lots" });
-  const r = await spawnNode([BIN, "serve", "--port", String(await freePort())], { env, timeoutMs: 60_000 }).done;
-  assert.notEqual(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  assert.match(r.stderr, /ARKOR_MAX_BATCH="lots" is not usable: it takes a whole number of at least 1/);
+test("serve refuses an unusable ARKOR_MAX_BATCH or ARKOR_BF16, naming the variable and what it takes", async () => {
+  for (const [name, value, takes] of [
+    ["ARKOR_MAX_BATCH", "lots", "a whole number of at least 1"],
+    ["ARKOR_BF16", "bf16", "0 \\(or false, off, no\\)"],
+  ]) {
+    const { env } = isolated({ [name]: value });
+    const r = await spawnNode([BIN, "serve", "--port", String(await freePort())], { env, timeoutMs: 60_000 }).done;
+    assert.notEqual(r.code, 0, `${name}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${name}="${value}" is not usable: it takes ${takes}`), name);
+  }
 });

@@ -102,8 +102,9 @@ pub struct SettingsObject {
     /// `$ARKOR_DEVICE`.
     pub device: Option<String>,
     /// Reduced-precision products through frozen weights: bf16 in training, Q8 in
-    /// generation (off with `ARKOR_BF16=0`).
-    pub bf16: bool,
+    /// generation (off with `ARKOR_BF16=0`); None when the variable holds neither on
+    /// nor off (a server refuses to start then).
+    pub bf16: Option<bool>,
     /// `$ARKOR_SERVE_TOKEN`: `arkor serve --public`'s token when `--token` is not given.
     pub serve_token: Option<String>,
     /// `$ARKOR_MAX_BATCH`: the most chat requests one model decodes together (an
@@ -120,7 +121,7 @@ pub fn settings() -> SettingsObject {
         arkor_dir: arkor_settings::arkor_dir().to_string_lossy().into_owned(),
         cloud_api_url: s.cloud_api_url,
         device: s.device,
-        bf16: s.bf16,
+        bf16: s.bf16.ok(),
         serve_token: s.serve_token,
         max_batch: s.max_batch.ok().map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
     }

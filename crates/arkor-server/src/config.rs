@@ -65,7 +65,9 @@ pub enum DatasetSpec {
 /// gemma-3-270m, with LoRA weights, optimiser, loss and attention in f32.
 /// `ARKOR_BF16=0` keeps everything f32, generation included ([`inference_precision`]).
 pub fn bf16_enabled() -> bool {
-    arkor_settings::Settings::global().bf16
+    // A server refuses to start on an unusable value (`Settings::check`), so the
+    // fallback is never what a user asked for.
+    *arkor_settings::Settings::global().bf16.as_ref().unwrap_or(&true)
 }
 
 /// The precision of the frozen weights' products for every inference request: Q8

@@ -195,10 +195,9 @@ fn retire_embedded_tokens(store: &Store, me: &instance::Instance, home: &std::pa
 /// serves on `listener`. Must be called inside a tokio runtime.
 pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) -> Result<RunningServer, StartError> {
     let public = matches!(options.access, Access::Public(_));
-    let max_batch = match options.max_batch {
-        Some(n) => n,
-        None => arkor_settings::Settings::global().max_batch.clone().map_err(|e| StartError::Options(e.to_string()))?,
-    };
+    let settings = arkor_settings::Settings::global();
+    settings.check().map_err(|e| StartError::Options(e.to_string()))?;
+    let max_batch = options.max_batch.unwrap_or_else(|| *settings.max_batch.as_ref().unwrap_or(&arkor_settings::DEFAULT_MAX_BATCH));
     let mut hosts = guard::HostPolicy::new(&options.allow_hosts).map_err(|e| StartError::Options(e.to_string()))?;
     if public {
         hosts = hosts.with_ip_literals();

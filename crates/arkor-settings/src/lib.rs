@@ -80,8 +80,9 @@ pub struct Settings {
     /// `$ARKOR_DEVICE` as written (the engine parses it and names the variable in its errors).
     pub device: Option<String>,
     /// Reduced-precision products through frozen weights (bf16 in training, Q8 in
-    /// generation), on unless `ARKOR_BF16=0`.
-    pub bf16: bool,
+    /// generation): on unless `ARKOR_BF16` is `0` (or `false`, `off`, `no`); a value
+    /// that is neither on nor off is an error for whoever starts a server to report.
+    pub bf16: Result<bool, InvalidSetting>,
     /// The Hub's base URL, without trailing slashes.
     pub hf_endpoint: String,
     /// `$HF_TOKEN`.
@@ -113,6 +114,15 @@ impl std::fmt::Display for InvalidSetting {
 
 impl std::error::Error for InvalidSetting {}
 
+fn bf16() -> Result<bool, InvalidSetting> {
+    let Some(v) = var(vars::BF16) else { return Ok(true) };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(InvalidSetting { var: vars::BF16, value: v, expected: "0 (or false, off, no) to keep every product in f32, or 1 (true, on, yes)" }),
+    }
+}
+
 fn max_batch() -> Result<usize, InvalidSetting> {
     let Some(v) = var(vars::MAX_BATCH) else { return Ok(DEFAULT_MAX_BATCH) };
     v.trim().parse().ok().filter(|&n: &usize| n >= 1).ok_or(InvalidSetting {
@@ -129,12 +139,20 @@ impl Settings {
             local_home: local_home(),
             cloud_api_url: cloud_api_url(),
             device: var(vars::DEVICE),
-            bf16: std::env::var(vars::BF16).map_or(true, |v| v != "0"),
+            bf16: bf16(),
             hf_endpoint: var(vars::HF_ENDPOINT).unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_owned()).trim_end_matches('/').to_owned(),
             hf_token: var(vars::HF_TOKEN),
             serve_token: var(vars::SERVE_TOKEN),
             max_batch: max_batch(),
         }
+    }
+
+    /// The first variable set to a value arkor cannot use, checked by whoever starts
+    /// a server so that a typo stops it with a message instead of being ignored.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        self.bf16.as_ref().map_err(Clone::clone)?;
+        self.max_batch.as_ref().map_err(Clone::clone)?;
+        Ok(())
     }
 
     /// The process's settings, read the first time they are asked for.
@@ -157,7 +175,8 @@ mod tests {
         std::env::set_var("HOME", "/h");
         let s = Settings::from_env();
         assert_eq!(s.local_home, PathBuf::from("/h/.arkor/local"));
-        assert_eq!((s.cloud_api_url, s.device, s.bf16, s.hf_token, s.serve_token), (None, None, true, None, None));
+        assert_eq!(s.check(), Ok(()));
+        assert_eq!((s.cloud_api_url, s.device, s.bf16, s.hf_token, s.serve_token), (None, None, Ok(true), None, None));
         assert_eq!(s.hf_endpoint, DEFAULT_HF_ENDPOINT);
         assert_eq!(s.max_batch, Ok(DEFAULT_MAX_BATCH));
 
@@ -175,7 +194,7 @@ mod tests {
         assert_eq!(s.local_home, PathBuf::from("/data"));
         assert_eq!(s.cloud_api_url.as_deref(), Some("http://x:1"));
         assert_eq!(s.device.as_deref(), Some("cuda:1"));
-        assert!(!s.bf16);
+        assert_eq!(s.bf16, Ok(false));
         assert_eq!((s.hf_endpoint.as_str(), s.hf_token.as_deref()), ("http://hub", Some("t")));
 
         for bad in ["0", "-2", "many"] {
@@ -186,6 +205,17 @@ mod tests {
         }
         std::env::set_var(vars::MAX_BATCH, "");
         assert_eq!(Settings::from_env().max_batch, Ok(DEFAULT_MAX_BATCH), "empty is unset");
+
+        for (v, on) in [("off", false), ("FALSE", false), ("no", false), ("1", true), ("on", true), ("", true)] {
+            std::env::set_var(vars::BF16, v);
+            assert_eq!(Settings::from_env().bf16, Ok(on), "{v:?}");
+        }
+        std::env::set_var(vars::BF16, "bf16");
+        let s = Settings::from_env();
+        let err = s.check().unwrap_err();
+        assert_eq!((err.var, err.value.as_str()), (vars::BF16, "bf16"));
+        assert!(err.to_string().contains("takes 0 (or false, off, no)"), "{err}");
+        std::env::remove_var(vars::BF16);
 
         // Empty is unset.
         std::env::set_var(vars::HOME, "");
