@@ -30,6 +30,26 @@ pub(crate) fn split_files<'f>(files: &'f [String], split: &str) -> Vec<&'f Strin
         .collect()
 }
 
+/// The data files of the subset (the Hub's "config") `name`: those in a folder of that
+/// name (`en/train.jsonl`, `data/en/train-00000.parquet`), the layout the Hub's own
+/// dataset viewer reads configs from. The error lists the folders that do hold data
+/// files, so a misspelt subset names its fix.
+pub(crate) fn subset_files(files: Vec<String>, name: &str) -> std::result::Result<Vec<String>, String> {
+    let in_folder = |f: &String, dir: &str| f.rsplit_once('/').is_some_and(|(dirs, _)| dirs.split('/').any(|d| d == dir));
+    let chosen: Vec<String> = files.iter().filter(|f| in_folder(f, name)).cloned().collect();
+    if !chosen.is_empty() {
+        return Ok(chosen);
+    }
+    let mut folders: Vec<&str> = files.iter().filter_map(|f| f.rsplit_once('/').map(|(dirs, _)| dirs)).collect();
+    folders.sort_unstable();
+    folders.dedup();
+    Err(if folders.is_empty() {
+        format!("has no subset {name:?}: its data files are not in folders, so it has no subsets; leave `subset` out")
+    } else {
+        format!("has no subset {name:?}: no data file is in a folder of that name (its data files are in {folders:?})")
+    })
+}
+
 impl<'a> Hub<'a> {
     /// The endpoint the policy names (default the public Hub, anonymous).
     pub(crate) fn new(policy: &'a LoadPolicy) -> Self {
@@ -40,8 +60,17 @@ impl<'a> Hub<'a> {
         Self { endpoint, token, policy }
     }
 
-    /// The repo's data files at `revision`.
-    pub(crate) fn files(&self, repo: &str, revision: &str) -> Result<Vec<String>> {
+    /// The repo's data files at `revision`, only those of `subset` when one is named
+    /// ([`subset_files`]).
+    pub(crate) fn files(&self, repo: &str, revision: &str, subset: Option<&str>) -> Result<Vec<String>> {
+        let files = self.all_files(repo, revision)?;
+        match subset {
+            Some(name) => subset_files(files, name).map_err(|message| Error::Dataset { source_name: repo.into(), message }),
+            None => Ok(files),
+        }
+    }
+
+    fn all_files(&self, repo: &str, revision: &str) -> Result<Vec<String>> {
         let info_url = format!("{}/api/datasets/{repo}/revision/{revision}", self.endpoint);
         let info: Value = serde_json::from_slice(&fetch_url_with(&info_url, self.token, self.policy, false)?).map_err(|e| Error::Dataset {
             source_name: repo.into(),

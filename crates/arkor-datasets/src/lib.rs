@@ -36,6 +36,8 @@ pub enum DatasetSource {
     HuggingFace {
         /// `owner/name`.
         repo: String,
+        /// Subset (the Hub's "config"): only the data files in a folder of this name.
+        subset: Option<String>,
         /// Split whose files to read (default `train`).
         split: Option<String>,
         /// Git revision (default `main`).
@@ -56,23 +58,24 @@ pub const EVAL_SPLITS: [&str; 5] = ["validation", "valid", "eval", "dev", "test"
 /// trains on, with its rows, under the same bounds as [`load_dataset_with`]. None for
 /// blobs (one file has no splits) and for repos without such a split.
 pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Option<(String, Vec<Example>)>> {
-    let DatasetSource::HuggingFace { repo, split, revision } = source else {
+    let DatasetSource::HuggingFace { repo, subset, split, revision } = source else {
         return Ok(None);
     };
     let hub = Hub::new(policy);
     let revision = revision.as_deref().unwrap_or("main");
-    eval_split(&hub, policy, repo, revision, &hub.files(repo, revision)?, split.as_deref().unwrap_or("train"), format)
+    let files = hub.files(repo, revision, subset.as_deref())?;
+    eval_split(&hub, policy, repo, revision, &files, split.as_deref().unwrap_or("train"), format)
 }
 
 /// [`load_dataset_with`] and [`load_eval_split_with`] together, as a run with an eval
 /// needs them, asking the Hub for the repo's file list once.
 pub fn load_with_eval_split(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<(Vec<Example>, Option<(String, Vec<Example>)>)> {
-    let DatasetSource::HuggingFace { repo, split, revision } = source else {
+    let DatasetSource::HuggingFace { repo, subset, split, revision } = source else {
         return Ok((load_dataset_with(source, format, policy)?, None));
     };
     let hub = Hub::new(policy);
     let (revision, train) = (revision.as_deref().unwrap_or("main"), split.as_deref().unwrap_or("train"));
-    let files = hub.files(repo, revision)?;
+    let files = hub.files(repo, revision, subset.as_deref())?;
     let rows = hub.load(repo, revision, &files, train, format)?;
     check_rows(rows.len(), policy, repo)?;
     Ok((rows, eval_split(&hub, policy, repo, revision, &files, train, format)?))
@@ -99,9 +102,9 @@ pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: 
             let bytes = fetch_url_with(url, token.as_deref(), policy, true)?;
             parse_dataset(&bytes, url, format)?
         }
-        DatasetSource::HuggingFace { repo, split, revision } => {
+        DatasetSource::HuggingFace { repo, subset, split, revision } => {
             let (hub, revision) = (Hub::new(policy), revision.as_deref().unwrap_or("main"));
-            hub.load(repo, revision, &hub.files(repo, revision)?, split.as_deref().unwrap_or("train"), format)?
+            hub.load(repo, revision, &hub.files(repo, revision, subset.as_deref())?, split.as_deref().unwrap_or("train"), format)?
         }
     };
     check_rows(examples.len(), policy, &source_name(source))?;

@@ -108,11 +108,23 @@ fn hugging_face_hub_via_hf_endpoint_and_token() {
             format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"{q}\"}},{{\"role\":\"assistant\",\"content\":\"a\"}}]}}\n").into_bytes(),
         );
     }
+    routes.insert("/api/datasets/acme/flat/revision/main".to_string(), br#"{"id":"acme/flat","siblings":[{"rfilename":"train.jsonl"}]}"#.to_vec());
+    routes.insert(
+        "/api/datasets/acme/multi/revision/main".to_string(),
+        br#"{"id":"acme/multi","siblings":[{"rfilename":"README.md"},{"rfilename":"en/train.jsonl"},{"rfilename":"fr/train.jsonl"},{"rfilename":"fr/validation.jsonl"}]}"#.to_vec(),
+    );
+    for (file, q) in [("en/train", "en-train"), ("fr/train", "fr-train"), ("fr/validation", "fr-validation")] {
+        routes.insert(
+            format!("/datasets/acme/multi/resolve/main/{file}.jsonl"),
+            format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"{q}\"}},{{\"role\":\"assistant\",\"content\":\"a\"}}]}}\n").into_bytes(),
+        );
+    }
     let s = serve(routes);
     let policy = LoadPolicy { hub: Some(HubAccess { endpoint: s.base.clone(), token: Some("hf_abc".into()) }), ..Default::default() };
     let load_dataset = |src: &DatasetSource, f: DatasetFormat| load_dataset_with(src, f, &policy);
     let src = |split: Option<&str>| DatasetSource::HuggingFace {
         repo: "acme/chats".into(),
+        subset: None,
         split: split.map(String::from),
         revision: None,
     };
@@ -126,6 +138,7 @@ fn hugging_face_hub_via_hf_endpoint_and_token() {
     assert_eq!(seen[1].0, "/datasets/acme/chats/resolve/main/data/train.jsonl");
     let pq = |split: Option<&str>| DatasetSource::HuggingFace {
         repo: "acme/pq".into(),
+        subset: None,
         split: split.map(String::from),
         revision: None,
     };
@@ -141,4 +154,24 @@ fn hugging_face_hub_via_hf_endpoint_and_token() {
     // Both at once, from one listing of the repo, as a run with evalSteps loads them.
     let both = load_with_eval_split(&pq(None), DatasetFormat::Auto, &policy).unwrap();
     assert_eq!(both, (vec![chat("q0", "a"), chat("q1", "a")], Some(("test".into(), vec![chat("qt", "a")]))));
+
+    // A subset (the Hub's config) is the folder of that name: its splits, its eval split.
+    let multi = |subset: &str, split: Option<&str>| DatasetSource::HuggingFace {
+        repo: "acme/multi".into(),
+        subset: Some(subset.into()),
+        split: split.map(String::from),
+        revision: None,
+    };
+    assert_eq!(load_dataset(&multi("en", None), DatasetFormat::Auto).unwrap(), vec![chat("en-train", "a")]);
+    assert_eq!(load_dataset(&multi("fr", None), DatasetFormat::Auto).unwrap(), vec![chat("fr-train", "a")]);
+    assert_eq!(eval(multi("fr", None)), Some(("validation".into(), vec![chat("fr-validation", "a")])));
+    assert_eq!(eval(multi("en", None)), None, "en has no eval split of its own; fr's is not en's");
+    let e = load_dataset(&multi("de", None), DatasetFormat::Auto).unwrap_err().to_string();
+    assert!(e.contains(r#"has no subset "de""#) && e.contains(r#"["en", "fr"]"#), "{e}");
+    let other = DatasetSource::HuggingFace { repo: "acme/chats".into(), subset: Some("en".into()), split: None, revision: None };
+    let e = load_dataset(&other, DatasetFormat::Auto).unwrap_err().to_string();
+    assert!(e.contains(r#"has no subset "en": no data file is in a folder of that name (its data files are in ["data"])"#), "{e}");
+    let flat = DatasetSource::HuggingFace { repo: "acme/flat".into(), subset: Some("en".into()), split: None, revision: None };
+    let e = load_dataset(&flat, DatasetFormat::Auto).unwrap_err().to_string();
+    assert!(e.contains("not in folders, so it has no subsets"), "{e}");
 }

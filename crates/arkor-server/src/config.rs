@@ -51,10 +51,12 @@ pub enum DatasetSpec {
         /// Bearer token for the URL.
         token: Option<String>,
     },
-    /// `{type: "huggingface", name, split?}` (`subset` is refused).
+    /// `{type: "huggingface", name, subset?, split?}`.
     Huggingface {
         /// Repo id.
         name: String,
+        /// Subset (the Hub's config): the data files in a folder of this name.
+        subset: Option<String>,
         /// Split (default `train`).
         split: Option<String>,
     },
@@ -218,17 +220,15 @@ fn blob(src: &BlobSource, access: &Access, path: impl Fn(&str) -> String) -> Res
 fn hub(src: &HubSource, dataset_split: Option<&str>, path: impl Fn(&str) -> String) -> Result<DatasetSpec, ConfigError> {
     let name = src.name.get().ok().flatten().filter(|s| !s.is_empty());
     let name = name.ok_or_else(|| bad(path(src.name().name), "is missing: name the Hugging Face dataset repo, e.g. \"org/dataset\""))?;
-    // The Hub loader reads a repo's files for one split; picking a config
-    // is not implemented, and training on the wrong one silently would be
-    // worse than saying so.
-    if src.subset.get() != Ok(None) {
-        return Err(bad(
-            path(src.subset().name),
-            "is not supported by the local backend yet: point `name` at a repo (or `type: \"blob\"` at a file) that holds only the rows you want",
-        ));
-    }
+    let subset_path = path(src.subset().name);
+    let subset = match src.subset.get() {
+        Ok(None) => None,
+        Ok(Some(s)) if s.is_empty() => return Err(bad(&subset_path, "is empty: name the subset (the folder of the repo that holds it), or leave it out")),
+        Ok(Some(s)) => Some(s.clone()),
+        Err(other) => return Err(bad(&subset_path, format_args!("must be a string, got {}", describe(other)))),
+    };
     let split = src.split.get().ok().flatten().cloned().or_else(|| dataset_split.map(str::to_owned));
-    Ok(DatasetSpec::Huggingface { name: name.clone(), split })
+    Ok(DatasetSpec::Huggingface { name: name.clone(), subset, split })
 }
 
 /// The IP address a URL names literally, if it does, in any spelling the
@@ -364,13 +364,23 @@ mod tests {
     }
 
     #[test]
-    fn a_hub_subset_is_refused_not_dropped() {
+    fn a_hub_subset_is_passed_to_the_loader_and_a_bad_one_refused() {
+        let subset = |c: Value| match plan(&c, &Access::Loopback).unwrap().dataset {
+            DatasetSpec::Huggingface { subset, .. } => subset,
+            other => panic!("{other:?}"),
+        };
         let mut c = base();
         c["datasetSource"]["subset"] = json!("en");
-        assert!(err(c).contains("`config.datasetSource.subset` is not supported"));
+        assert_eq!(subset(c).as_deref(), Some("en"));
         let mut c = base();
         c["datasetSource"]["subset"] = Value::Null;
-        assert!(plan(&c, &Access::Loopback).is_ok());
+        assert_eq!(subset(c), None);
+        let mut c = base();
+        c["datasetSource"]["subset"] = json!("");
+        assert!(err(c).contains("`config.datasetSource.subset` is empty"));
+        let mut c = base();
+        c["datasetSource"]["subset"] = json!(3);
+        assert!(err(c).contains("`config.datasetSource.subset` must be a string"));
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub const HELD_OUT_MIN: usize = 8;
 fn source(spec: &DatasetSpec) -> DatasetSource {
     match spec {
         DatasetSpec::Blob { url, token } => DatasetSource::Blob { url: url.clone(), token: token.clone() },
-        DatasetSpec::Huggingface { name, split, .. } => {
-            DatasetSource::HuggingFace { repo: name.clone(), split: split.clone(), revision: None }
+        DatasetSpec::Huggingface { name, subset, split } => {
+            DatasetSource::HuggingFace { repo: name.clone(), subset: subset.clone(), split: split.clone(), revision: None }
         }
     }
 }
