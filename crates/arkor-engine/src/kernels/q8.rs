@@ -45,6 +45,9 @@ const JOBS_PER_THREAD: usize = 4;
 /// How many blocks (of 512 bytes) ahead of the one being read the one-row VNNI loop
 /// prefetches the weights.
 const PREFETCH_BLOCKS: usize = 8;
+/// The same for a tile of several rows, which prefetches into L2 rather than L1 (see
+/// `micro`).
+const TILE_PREFETCH_BLOCKS: usize = 16;
 
 /// Whether this CPU runs the VNNI path (else the portable one, same results).
 pub fn vnni() -> bool {
@@ -475,10 +478,14 @@ mod x86 {
     /// read once per tile of rows. A row's block sum starts at its `-128 sum(x)` bias
     /// instead of zero (one subtraction fewer per row and block; integer, so exact) and
     /// runs as two chains (even and odd lines) so that it is not one long dependency.
-    /// With `prefetch` (the first tile of a panel), the weight stream is fetched
-    /// [`PREFETCH_BLOCKS`] blocks ahead as in [`gemv`], up to `q_end`: without it, a
-    /// product over weights that are not in cache (the head) ran at a third of the
-    /// memory's speed.
+    /// The first tile of a panel prefetches the weight stream [`TILE_PREFETCH_BLOCKS`]
+    /// blocks ahead, up to `q_end`: without it, a product over weights that are not in
+    /// cache (the head) ran at a third of the memory's speed. Into L2 (`T1`), not L1:
+    /// a tile spends several times longer on a block than [`gemv`] does, so to cover
+    /// the memory's latency more lines must be in flight than L1's miss buffers hold,
+    /// and prefetches to L1 beyond them were lost (8 rows: the head took 10-15 ms
+    /// prefetching to L1 8 blocks ahead, 6.5-8.5 ms to L2 16 ahead, against 5-8 ms for
+    /// one row).
     #[target_feature(enable = "avx512f,avx512vnni")]
     #[inline]
     unsafe fn micro<const R: usize>(w: &Q8Matrix, xq: &Q8Rows, r0: usize, p: usize, out: *mut f32, accumulate: bool, q_end: *const u8) {
@@ -486,7 +493,7 @@ mod x86 {
         let wbase = (w.quants.as_ptr() as *const u8).add(p * blocks * BLOCK_BYTES);
         let sbase = w.scales.as_ptr().add(p * blocks * LANES);
         let s_end = (w.scales.as_ptr() as *const u8).wrapping_add(q_end.offset_from(w.quants.as_ptr() as *const u8) as usize / 16);
-        let dist = PREFETCH_BLOCKS * BLOCK_BYTES;
+        let dist = TILE_PREFETCH_BLOCKS * BLOCK_BYTES;
         let x0 = xq.q.as_ptr().add(r0 * xq.blocks * QK) as *const i32;
         let (d0, bias0) = (xq.d.as_ptr().add(r0 * xq.blocks), xq.bias.as_ptr().add(r0 * xq.blocks));
         let stride = xq.blocks;
@@ -497,11 +504,11 @@ mod x86 {
             let ahead = wq.wrapping_add(dist);
             if ahead < q_end {
                 for l in 0..8 {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * l) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T1>(ahead.add(64 * l) as *const i8);
                 }
                 let sa = (sbase.add(b * LANES) as *const u8).wrapping_add(dist / 16);
                 if sa < s_end {
-                    _mm_prefetch::<_MM_HINT_T0>(sa as *const i8);
+                    _mm_prefetch::<_MM_HINT_T1>(sa as *const i8);
                 }
             }
             let mut wv = [_mm512_setzero_si512(); 8];
