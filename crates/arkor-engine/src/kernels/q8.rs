@@ -285,8 +285,20 @@ pub struct Q8Rows {
 
 impl Q8Rows {
     /// Quantises `x (m, k)`, each row on its own (so a row's values never depend on the
-    /// others): `d = max|x| / 127`, `q = round_ties_even(x * (127 / max|x|))`.
+    /// others): `d = max|x| / 127`, `q = round_ties_even(x * (127 / max|x|))`. Whole
+    /// blocks go through an AVX-512 loop where the CPU has it (a decode step quantises
+    /// every projection's input, and the scalar loop was 4-5% of an 8-row step), with
+    /// the same bits as [`Self::quantize_portable`].
     pub fn quantize(x: &[f32], m: usize, k: usize) -> Self {
+        Self::quantize_with(x, m, k, crate::kernels::simd::avx512())
+    }
+
+    /// [`Self::quantize`] without SIMD intrinsics.
+    pub fn quantize_portable(x: &[f32], m: usize, k: usize) -> Self {
+        Self::quantize_with(x, m, k, false)
+    }
+
+    fn quantize_with(x: &[f32], m: usize, k: usize, simd: bool) -> Self {
         assert_eq!(x.len(), m * k, "x must be (m, k)");
         let blocks = k.div_ceil(QK);
         let mut q = vec![0i8; m * blocks * QK];
@@ -296,6 +308,16 @@ impl Q8Rows {
             for b in 0..blocks {
                 let (lo, hi) = (b * QK, ((b + 1) * QK).min(k));
                 let src = &x[lo..hi];
+                #[cfg(target_arch = "x86_64")]
+                if simd && src.len() == QK {
+                    // SAFETY: AVX-512F checked by the caller; 32 values in, 32 out.
+                    let (amax, s) = unsafe { x86::quantize_block(src.as_ptr(), q[b * QK..].as_mut_ptr()) };
+                    if amax > 0.0 {
+                        d[b] = amax / 127.0;
+                        bias[b] = -128 * s;
+                    }
+                    continue;
+                }
                 let amax = src.iter().fold(0f32, |a, v| a.max(v.abs()));
                 if amax > 0.0 {
                     let id = 127.0 / amax;
@@ -413,6 +435,35 @@ mod x86 {
                 r += rr;
             }
         }
+    }
+
+    /// One activation block of 32 values as [`Q8Rows::quantize_portable`] computes it,
+    /// lane by lane: `max|x|` (NaNs ignored, as `f32::max` does), then per value
+    /// `round_ties_even(x * (127 / max))` clamped to ±127 (a NaN becomes 0, as the
+    /// saturating cast makes it). Writes the 32 values (zeros when `max` is 0) and returns
+    /// `(max, sum of the values)`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn quantize_block(src: *const f32, dst: *mut i8) -> (f32, i32) {
+        let v = [_mm512_loadu_ps(src), _mm512_loadu_ps(src.add(16))];
+        // `max_ps` returns its second operand when either is NaN: the running max stays.
+        let m = _mm512_max_ps(_mm512_abs_ps(v[1]), _mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_setzero_ps()));
+        let amax = _mm512_reduce_max_ps(m);
+        if amax <= 0.0 {
+            std::ptr::write_bytes(dst, 0, QK);
+            return (amax, 0);
+        }
+        let (id, magic) = (_mm512_set1_ps(127.0 / amax), _mm512_set1_ps(12_582_912.0));
+        let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+        let mut sum = _mm512_setzero_si512();
+        for (h, v) in v.iter().enumerate() {
+            let y = _mm512_mul_ps(*v, id);
+            let ord = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(y, y);
+            let r = _mm512_sub_ps(_mm512_add_ps(y, magic), magic);
+            let i = _mm512_maskz_cvtps_epi32(ord, _mm512_min_ps(_mm512_max_ps(r, lo), hi));
+            _mm_storeu_si128(dst.add(16 * h) as *mut __m128i, _mm512_cvtsepi32_epi8(i));
+            sum = _mm512_add_epi32(sum, i);
+        }
+        (amax, _mm512_reduce_add_epi32(sum))
     }
 
     /// Writes (or adds) the 16 sums of panel `p` for row `r`.
