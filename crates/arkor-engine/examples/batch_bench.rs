@@ -4,7 +4,9 @@
 //! `cargo run -p arkor-engine --example batch_bench -- model.gguf [--precision f32|bf16|q8] [--adapter] [--tokens 64] [--n 1,2,4,8] [--join]`
 //!
 //! Per N: the step time of the decode steps (after every prompt is prefilled), the
-//! aggregate decode tokens/s (N tokens per step), and that figure over N = 1's. First,
+//! aggregate decode tokens/s (N tokens per step), and that figure over N = 1's; also
+//! the median step and the same ratio from medians (N / median step against N = 1's),
+//! which a neighbour's burst of load on a shared machine moves less than the mean. First,
 //! for comparison, one sequence through the decode path `Generator` used before batching
 //! (`Gemma3::forward_hidden` over a `KvCache` that grows by concatenation). With
 //! `--adapter` every second sequence decodes with a LoRA adapter (r=16 on all seven
@@ -136,9 +138,9 @@ fn main() -> arkor_engine::Result<()> {
     let first = encode_chat_prompt(model.tokenizer(), &[ChatMessage::new("user", &question(0))])?;
     let old = concat_path(&model, &first, None, precision, tokens)?;
     println!("one sequence through the concatenating cache (before batching): {old:.1} tok/s");
-    println!("| N | decode step (ms) | aggregate decode tok/s | vs N=1 |");
-    println!("|---|---|---|---|");
-    let mut single = None;
+    println!("| N | decode step (ms) | median step (ms) | aggregate decode tok/s | vs N=1 | by median steps |");
+    println!("|---|---|---|---|---|---|");
+    let (mut single, mut single_median) = (None, None);
     for &n in &ns {
         let mut batch = Batch::new(model.clone());
         for i in 0..n {
@@ -148,18 +150,28 @@ fn main() -> arkor_engine::Result<()> {
         }
         // The first step prefills every prompt; the rest decode all rows together.
         batch.step();
-        let (mut steps, mut produced) = (0usize, 0usize);
+        let (mut steps, mut produced, mut times) = (0usize, 0usize, Vec::new());
         let t = Instant::now();
         while batch.active() > 0 {
+            let s = Instant::now();
             for u in batch.step() {
                 produced += usize::from(matches!(u.token?, Some(_)));
             }
+            times.push(1e3 * s.elapsed().as_secs_f64());
             steps += 1;
         }
         let secs = t.elapsed().as_secs_f64();
         let tps = produced as f64 / secs;
         let base = *single.get_or_insert(tps);
-        println!("| {n} | {:.1} | {tps:.1} | {:.2}x |", 1e3 * secs / steps as f64, tps / base);
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let base_median = *single_median.get_or_insert(median / n as f64);
+        println!(
+            "| {n} | {:.1} | {median:.1} | {tps:.1} | {:.2}x | {:.2}x |",
+            1e3 * secs / steps as f64,
+            tps / base,
+            base_median / (median / n as f64)
+        );
     }
     if join {
         println!();

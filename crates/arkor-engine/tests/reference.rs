@@ -14,7 +14,8 @@ mod common;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use arkor_engine::{generate, ChatMessage, Device, Frozen, Model, Precision, SamplingParams, GEMMA3_270M};
+use arkor_engine::chat::encode_chat_prompt;
+use arkor_engine::{generate, Batch, ChatMessage, Device, Frozen, Model, Precision, SamplingParams, Sequence, GEMMA3_270M};
 use candle_core::Tensor;
 use serde::Deserialize;
 
@@ -155,7 +156,7 @@ fn bf16_greedy_generation_matches_f32() {
     }
     let m = model();
     let msgs = [ChatMessage::new("user", "Write a long story about a lighthouse keeper who finds a message in a bottle.")];
-    let prompt = arkor_engine::chat::encode_chat_prompt(m.tokenizer(), &msgs).unwrap();
+    let prompt = encode_chat_prompt(m.tokenizer(), &msgs).unwrap();
     let w = m.weights();
     let packs = w.bf16_packs().unwrap().expect("packs on an AVX512_BF16 CPU");
     let ids = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
@@ -237,4 +238,35 @@ fn q8_greedy_generation_matches_llama_cpp() {
 
 fn truncate(s: &str) -> String {
     s.chars().take(24).collect()
+}
+
+/// The eight concurrent-serving prompts (`bench/questions.json`, what
+/// `bench/serve-concurrent.mjs` and `batch_bench` send) decoded together in one Q8
+/// batch give each the greedy tokens it gets alone: the many-row products (tiles of
+/// up to 8 rows) and the one-row product (what a request alone runs) must agree bit
+/// for bit on the real model, where the tiny model's shapes fill few panels.
+#[test]
+fn q8_eight_streams_together_equal_each_alone() {
+    let m = model();
+    let questions: Vec<String> = serde_json::from_str(include_str!("../../../bench/questions.json")).unwrap();
+    assert_eq!(questions.len(), 8);
+    let params = SamplingParams { max_tokens: 48, stop_at_end_of_turn: false, precision: Precision::Q8, ..Default::default() };
+    let prompts: Vec<Vec<u32>> = questions
+        .iter()
+        .map(|q| encode_chat_prompt(m.tokenizer(), &[ChatMessage::new("user", q)]).unwrap())
+        .collect();
+    let mut batch = Batch::new(m.clone());
+    let ids: Vec<_> = prompts
+        .iter()
+        .map(|p| batch.join(Sequence::new(m.clone(), None, p, params.clone()).unwrap()).unwrap())
+        .collect();
+    while batch.active() > 0 {
+        assert!(batch.step().iter().all(|u| u.token.is_ok()));
+    }
+    for ((q, p), id) in questions.iter().zip(&prompts).zip(ids) {
+        let alone = generate(m, None, p, &params).unwrap().ids;
+        let together = batch.get(id).unwrap().generated();
+        assert_eq!(together.len(), 48, "{q}: stopped early");
+        assert_eq!(together, alone, "{q}: the batch of eight and the request alone part");
+    }
 }

@@ -45,6 +45,9 @@ const JOBS_PER_THREAD: usize = 4;
 /// How many blocks (of 512 bytes) ahead of the one being read the one-row VNNI loop
 /// prefetches the weights.
 const PREFETCH_BLOCKS: usize = 8;
+/// The same for a tile of several rows, which prefetches into L2 rather than L1 (see
+/// `micro`).
+const TILE_PREFETCH_BLOCKS: usize = 16;
 
 /// Whether this CPU runs the VNNI path (else the portable one, same results).
 pub fn vnni() -> bool {
@@ -282,8 +285,20 @@ pub struct Q8Rows {
 
 impl Q8Rows {
     /// Quantises `x (m, k)`, each row on its own (so a row's values never depend on the
-    /// others): `d = max|x| / 127`, `q = round_ties_even(x * (127 / max|x|))`.
+    /// others): `d = max|x| / 127`, `q = round_ties_even(x * (127 / max|x|))`. Whole
+    /// blocks go through an AVX-512 loop where the CPU has it (a decode step quantises
+    /// every projection's input, and the scalar loop was 4-5% of an 8-row step), with
+    /// the same bits as [`Self::quantize_portable`].
     pub fn quantize(x: &[f32], m: usize, k: usize) -> Self {
+        Self::quantize_with(x, m, k, crate::kernels::simd::avx512())
+    }
+
+    /// [`Self::quantize`] without SIMD intrinsics.
+    pub fn quantize_portable(x: &[f32], m: usize, k: usize) -> Self {
+        Self::quantize_with(x, m, k, false)
+    }
+
+    fn quantize_with(x: &[f32], m: usize, k: usize, simd: bool) -> Self {
         assert_eq!(x.len(), m * k, "x must be (m, k)");
         let blocks = k.div_ceil(QK);
         let mut q = vec![0i8; m * blocks * QK];
@@ -293,6 +308,16 @@ impl Q8Rows {
             for b in 0..blocks {
                 let (lo, hi) = (b * QK, ((b + 1) * QK).min(k));
                 let src = &x[lo..hi];
+                #[cfg(target_arch = "x86_64")]
+                if simd && src.len() == QK {
+                    // SAFETY: AVX-512F checked by the caller; 32 values in, 32 out.
+                    let (amax, s) = unsafe { x86::quantize_block(src.as_ptr(), q[b * QK..].as_mut_ptr()) };
+                    if amax > 0.0 {
+                        d[b] = amax / 127.0;
+                        bias[b] = -128 * s;
+                    }
+                    continue;
+                }
                 let amax = src.iter().fold(0f32, |a, v| a.max(v.abs()));
                 if amax > 0.0 {
                     let id = 127.0 / amax;
@@ -412,6 +437,35 @@ mod x86 {
         }
     }
 
+    /// One activation block of 32 values as [`Q8Rows::quantize_portable`] computes it,
+    /// lane by lane: `max|x|` (NaNs ignored, as `f32::max` does), then per value
+    /// `round_ties_even(x * (127 / max))` clamped to ±127 (a NaN becomes 0, as the
+    /// saturating cast makes it). Writes the 32 values (zeros when `max` is 0) and returns
+    /// `(max, sum of the values)`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn quantize_block(src: *const f32, dst: *mut i8) -> (f32, i32) {
+        let v = [_mm512_loadu_ps(src), _mm512_loadu_ps(src.add(16))];
+        // `max_ps` returns its second operand when either is NaN: the running max stays.
+        let m = _mm512_max_ps(_mm512_abs_ps(v[1]), _mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_setzero_ps()));
+        let amax = _mm512_reduce_max_ps(m);
+        if amax <= 0.0 {
+            std::ptr::write_bytes(dst, 0, QK);
+            return (amax, 0);
+        }
+        let (id, magic) = (_mm512_set1_ps(127.0 / amax), _mm512_set1_ps(12_582_912.0));
+        let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+        let mut sum = _mm512_setzero_si512();
+        for (h, v) in v.iter().enumerate() {
+            let y = _mm512_mul_ps(*v, id);
+            let ord = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(y, y);
+            let r = _mm512_sub_ps(_mm512_add_ps(y, magic), magic);
+            let i = _mm512_maskz_cvtps_epi32(ord, _mm512_min_ps(_mm512_max_ps(r, lo), hi));
+            _mm_storeu_si128(dst.add(16 * h) as *mut __m128i, _mm512_cvtsepi32_epi8(i));
+            sum = _mm512_add_epi32(sum, i);
+        }
+        (amax, _mm512_reduce_add_epi32(sum))
+    }
+
     /// Writes (or adds) the 16 sums of panel `p` for row `r`.
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -475,10 +529,14 @@ mod x86 {
     /// read once per tile of rows. A row's block sum starts at its `-128 sum(x)` bias
     /// instead of zero (one subtraction fewer per row and block; integer, so exact) and
     /// runs as two chains (even and odd lines) so that it is not one long dependency.
-    /// With `prefetch` (the first tile of a panel), the weight stream is fetched
-    /// [`PREFETCH_BLOCKS`] blocks ahead as in [`gemv`], up to `q_end`: without it, a
-    /// product over weights that are not in cache (the head) ran at a third of the
-    /// memory's speed.
+    /// The first tile of a panel prefetches the weight stream [`TILE_PREFETCH_BLOCKS`]
+    /// blocks ahead, up to `q_end`: without it, a product over weights that are not in
+    /// cache (the head) ran at a third of the memory's speed. Into L2 (`T1`), not L1:
+    /// a tile spends several times longer on a block than [`gemv`] does, so to cover
+    /// the memory's latency more lines must be in flight than L1's miss buffers hold,
+    /// and prefetches to L1 beyond them were lost (8 rows: the head took 10-15 ms
+    /// prefetching to L1 8 blocks ahead, 6.5-8.5 ms to L2 16 ahead, against 5-8 ms for
+    /// one row).
     #[target_feature(enable = "avx512f,avx512vnni")]
     #[inline]
     unsafe fn micro<const R: usize>(w: &Q8Matrix, xq: &Q8Rows, r0: usize, p: usize, out: *mut f32, accumulate: bool, q_end: *const u8) {
@@ -486,7 +544,7 @@ mod x86 {
         let wbase = (w.quants.as_ptr() as *const u8).add(p * blocks * BLOCK_BYTES);
         let sbase = w.scales.as_ptr().add(p * blocks * LANES);
         let s_end = (w.scales.as_ptr() as *const u8).wrapping_add(q_end.offset_from(w.quants.as_ptr() as *const u8) as usize / 16);
-        let dist = PREFETCH_BLOCKS * BLOCK_BYTES;
+        let dist = TILE_PREFETCH_BLOCKS * BLOCK_BYTES;
         let x0 = xq.q.as_ptr().add(r0 * xq.blocks * QK) as *const i32;
         let (d0, bias0) = (xq.d.as_ptr().add(r0 * xq.blocks), xq.bias.as_ptr().add(r0 * xq.blocks));
         let stride = xq.blocks;
@@ -497,11 +555,11 @@ mod x86 {
             let ahead = wq.wrapping_add(dist);
             if ahead < q_end {
                 for l in 0..8 {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * l) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T1>(ahead.add(64 * l) as *const i8);
                 }
                 let sa = (sbase.add(b * LANES) as *const u8).wrapping_add(dist / 16);
                 if sa < s_end {
-                    _mm_prefetch::<_MM_HINT_T0>(sa as *const i8);
+                    _mm_prefetch::<_MM_HINT_T1>(sa as *const i8);
                 }
             }
             let mut wv = [_mm512_setzero_si512(); 8];

@@ -11,6 +11,27 @@ fn random(rng: &mut SplitMix64, len: usize, scale: f64) -> Vec<f32> {
 /// Odd row counts, `k` off the block size, panels that do not fill, M = 1..16.
 const SHAPES: [(usize, usize); 6] = [(1, 32), (17, 40), (33, 96), (100, 640), (640, 2048), (2048, 640)];
 
+/// The AVX-512 activation quantisation gives the portable loop's values, scales and
+/// biases, ties, zeros, NaN and infinities included.
+#[test]
+fn quantize_equals_portable_bit_for_bit() {
+    let mut rng = SplitMix64::new(5);
+    for k in [32, 40, 640, 2048] {
+        let mut x = random(&mut rng, 3 * k, 2.0);
+        // Row 1: values that land on .5 ties after scaling by 127 / 127, a zero block.
+        for (i, v) in x[k..2 * k].iter_mut().enumerate() {
+            *v = if i < 32 { 0.0 } else { ((i % 255) as f32 - 127.0) / 2.0 + if i % 3 == 0 { 0.5 } else { 0.0 } };
+        }
+        x[2 * k + 1] = f32::NAN;
+        x[2 * k + k / 2] = f32::INFINITY;
+        x[2 * k + k - 1] = -0.0;
+        let (a, b) = (Q8Rows::quantize(&x, 3, k), Q8Rows::quantize_portable(&x, 3, k));
+        assert_eq!(a.q, b.q, "k = {k}: values");
+        assert_eq!(a.bias, b.bias, "k = {k}: biases");
+        assert!(a.d.iter().zip(&b.d).all(|(x, y)| x.to_bits() == y.to_bits()), "k = {k}: scales");
+    }
+}
+
 #[test]
 fn vnni_equals_portable_bit_for_bit() {
     if !vnni() {

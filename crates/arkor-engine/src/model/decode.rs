@@ -146,9 +146,12 @@ fn rotate(x: &mut [f32], table: &[(f32, f32)]) {
     }
 }
 
-/// RMSNorm of one row with an effective scale, as `ops::rms_norm` computes it.
+/// RMSNorm of one row with an effective scale, as `ops::rms_norm` computes it except
+/// for the order of the sum of squares: lane-wise partial sums ([`simd::dot`]), where the
+/// one sequential chain of adds took 0.5 ms of an 8-row decode step (the norms run per
+/// row, four per layer plus one per query and key head).
 fn rms_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
-    let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let ms = simd::dot(x, x) / x.len() as f32;
     let r = 1.0 / (ms + eps).sqrt();
     for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
         *y = x * r * w;
@@ -157,7 +160,7 @@ fn rms_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
 
 /// [`rms_row`] in place.
 fn rms_in_place(x: &mut [f32], w: &[f32], eps: f32) {
-    let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let ms = simd::dot(x, x) / x.len() as f32;
     let r = 1.0 / (ms + eps).sqrt();
     for (x, &w) in x.iter_mut().zip(w) {
         *x = *x * r * w;
