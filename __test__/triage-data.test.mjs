@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { trainingRows } from "../examples/data/make_triage.mjs";
 import { V as EVAL_WORDS, evalRows } from "../examples/data/make_triage_eval.mjs";
-import { CATEGORIES, PRIORITIES, TEAM, checkRow, ticketKey } from "../examples/data/triage-common.mjs";
+import { ANSWER_KEYS, CATEGORIES, PRIORITIES, TEAM, checkRow, ticketKey } from "../examples/data/triage-common.mjs";
 
 const file = (name) => readFileSync(new URL(`../examples/data/${name}`, import.meta.url), "utf8");
 const lines = (text) => text.trim().split("\n");
@@ -73,6 +73,12 @@ test("the demo's triage schema is the engine's triage fixture, with the data's l
   const schema = new Function(`return (${literal});`)();
   const fixture = JSON.parse(readFileSync(new URL("../crates/arkor-engine/tests/fixtures/triage_schema.json", import.meta.url), "utf8"));
   assert.deepEqual(schema, fixture);
+  // The grammar writes the properties in the schema's order: the rows' order, or
+  // constrained decoding would fight what the model learned.
+  for (const s of [schema, fixture]) {
+    assert.deepEqual(Object.keys(s.properties), ANSWER_KEYS);
+    assert.deepEqual(s.required, ANSWER_KEYS);
+  }
   assert.deepEqual(new Set(schema.properties.category.enum), new Set(CATEGORIES));
   assert.deepEqual(new Set(schema.properties.team.enum), new Set(Object.values(TEAM)));
   assert.deepEqual(schema.properties.priority.enum, PRIORITIES);

@@ -67,15 +67,16 @@ interface Triage { category: string; priority: string; team: string; summary: st
  */
 const TRIAGE_SCHEMA: Record<string, unknown> = {
   type: "object",
+  // In the order the training rows write them (the grammar keeps this order).
   properties: {
-    category: { type: "string", enum: ["billing", "bug", "cancellation", "feature", "login", "outage", "privacy", "shipping"] },
-    priority: { type: "string", enum: ["low", "medium", "high", "urgent"] },
-    team: { type: "string", enum: ["billing", "engineering", "identity", "logistics", "product", "retention", "sre", "trust-safety"] },
     // Bounded, so a summary that runs on is closed by the grammar instead of
     // being cut off by maxTokens.
     summary: { type: "string", minLength: 1, maxLength: 80 },
+    category: { type: "string", enum: ["billing", "bug", "cancellation", "feature", "login", "outage", "privacy", "shipping"] },
+    priority: { type: "string", enum: ["low", "medium", "high", "urgent"] },
+    team: { type: "string", enum: ["billing", "engineering", "identity", "logistics", "product", "retention", "sre", "trust-safety"] },
   },
-  required: ["category", "priority", "team", "summary"],
+  required: ["summary", "category", "priority", "team"],
   additionalProperties: false,
 };
 
@@ -92,7 +93,7 @@ const evalRows: Array<{ ticket: string; want: Triage }> = existsSync(EVAL_FILE)
 function asTriage(text: string): Triage | null {
   try {
     const v = JSON.parse(text.trim());
-    const ok = v && typeof v === "object" && ["category", "priority", "team", "summary"].every((k) => typeof v[k] === "string");
+    const ok = v && typeof v === "object" && ["summary", "category", "priority", "team"].every((k) => typeof v[k] === "string");
     return ok ? v : null;
   } catch {
     return null;
