@@ -93,7 +93,7 @@ const evalRows: Array<{ ticket: string; want: Triage }> = existsSync(EVAL_FILE)
 function asTriage(text: string): Triage | null {
   try {
     const v = JSON.parse(text.trim());
-    const ok = v && typeof v === "object" && ["summary", "category", "priority", "team"].every((k) => typeof v[k] === "string");
+    const ok = v && typeof v === "object" && (TRIAGE_SCHEMA.required as string[]).every((k) => typeof v[k] === "string");
     return ok ? v : null;
   } catch {
     return null;

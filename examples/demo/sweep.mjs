@@ -43,7 +43,7 @@ const say = (line) => console.log(`[${TAG}] ${line}`);
 function asTriage(text) {
   try {
     const v = JSON.parse(text.trim());
-    return v && typeof v === "object" && ["summary", "category", "priority", "team"].every((k) => typeof v[k] === "string") ? v : null;
+    return v && typeof v === "object" && SCHEMA.required.every((k) => typeof v[k] === "string") ? v : null;
   } catch {
     return null;
   }
