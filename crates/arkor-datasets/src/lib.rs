@@ -58,63 +58,78 @@ pub const EVAL_SPLITS: [&str; 5] = ["validation", "valid", "eval", "dev", "test"
 /// trains on, with its rows, under the same bounds as [`load_dataset_with`]. None for
 /// blobs (one file has no splits) and for repos without such a split.
 pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Option<(String, Vec<Example>)>> {
-    let DatasetSource::HuggingFace { repo, subset, split, revision } = source else {
-        return Ok(None);
-    };
-    let hub = Hub::new(policy);
-    let revision = revision.as_deref().unwrap_or("main");
-    let files = hub.files(repo, revision, subset.as_deref())?;
-    eval_split(&hub, policy, repo, revision, &files, split.as_deref().unwrap_or("train"), format)
+    match Listed::new(source, policy)? {
+        Some(repo) => repo.eval_split(format),
+        None => Ok(None),
+    }
 }
 
 /// [`load_dataset_with`] and [`load_eval_split_with`] together, as a run with an eval
 /// needs them, asking the Hub for the repo's file list once.
 pub fn load_with_eval_split(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<(Vec<Example>, Option<(String, Vec<Example>)>)> {
-    let DatasetSource::HuggingFace { repo, subset, split, revision } = source else {
-        return Ok((load_dataset_with(source, format, policy)?, None));
-    };
-    let hub = Hub::new(policy);
-    let (revision, train) = (revision.as_deref().unwrap_or("main"), split.as_deref().unwrap_or("train"));
-    let files = hub.files(repo, revision, subset.as_deref())?;
-    let rows = hub.load(repo, revision, &files, train, format)?;
-    check_rows(rows.len(), policy, repo)?;
-    Ok((rows, eval_split(&hub, policy, repo, revision, &files, train, format)?))
+    match Listed::new(source, policy)? {
+        Some(repo) => Ok((repo.train_split(format)?, repo.eval_split(format)?)),
+        None => Ok((load_dataset_with(source, format, policy)?, None)),
+    }
 }
 
-fn eval_split(hub: &Hub, policy: &LoadPolicy, repo: &str, revision: &str, files: &[String], train: &str, format: DatasetFormat) -> Result<Option<(String, Vec<Example>)>> {
-    for name in EVAL_SPLITS.iter().filter(|&&n| n != train) {
-        let chosen = split_files(files, name);
-        if !chosen.is_empty() {
-            let rows = hub.read(repo, revision, &chosen, format)?;
-            check_rows(rows.len(), policy, repo)?;
-            return Ok(Some((name.to_string(), rows)));
+/// A Hub source with its defaults applied and its (subset's) data files listed once,
+/// for the loaders above to read splits from.
+struct Listed<'a> {
+    hub: Hub<'a>,
+    policy: &'a LoadPolicy,
+    repo: &'a str,
+    revision: &'a str,
+    train: &'a str,
+    files: Vec<String>,
+}
+
+impl<'a> Listed<'a> {
+    /// None for a blob.
+    fn new(source: &'a DatasetSource, policy: &'a LoadPolicy) -> Result<Option<Self>> {
+        match source {
+            DatasetSource::HuggingFace { repo, subset, split, revision } => Self::list(policy, repo, subset, split, revision).map(Some),
+            DatasetSource::Blob { .. } => Ok(None),
         }
     }
-    Ok(None)
+
+    fn list(policy: &'a LoadPolicy, repo: &'a str, subset: &Option<String>, split: &'a Option<String>, revision: &'a Option<String>) -> Result<Self> {
+        let (hub, revision) = (Hub::new(policy), revision.as_deref().unwrap_or("main"));
+        let files = hub.files(repo, revision, subset.as_deref())?;
+        Ok(Self { hub, policy, repo, revision, train: split.as_deref().unwrap_or("train"), files })
+    }
+
+    fn train_split(&self, format: DatasetFormat) -> Result<Vec<Example>> {
+        let rows = self.hub.load(self.repo, self.revision, &self.files, self.train, format)?;
+        check_rows(rows.len(), self.policy, self.repo)?;
+        Ok(rows)
+    }
+
+    fn eval_split(&self, format: DatasetFormat) -> Result<Option<(String, Vec<Example>)>> {
+        for name in EVAL_SPLITS.iter().filter(|&&n| n != self.train) {
+            let chosen = split_files(&self.files, name);
+            if !chosen.is_empty() {
+                let rows = self.hub.read(self.repo, self.revision, &chosen, format)?;
+                check_rows(rows.len(), self.policy, self.repo)?;
+                return Ok(Some((name.to_string(), rows)));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// [`load_dataset`] within the caller's bounds: the size cap applies to every file,
 /// the row cap to the whole dataset, the address rule to blob URLs (a Hub endpoint is
 /// the operator's own setting, [`LoadPolicy::hub`]).
 pub fn load_dataset_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Vec<Example>> {
-    let examples = match source {
+    match source {
         DatasetSource::Blob { url, token } => {
             let bytes = fetch_url_with(url, token.as_deref(), policy, true)?;
-            parse_dataset(&bytes, url, format)?
+            let examples = parse_dataset(&bytes, url, format)?;
+            check_rows(examples.len(), policy, url)?;
+            Ok(examples)
         }
-        DatasetSource::HuggingFace { repo, subset, split, revision } => {
-            let (hub, revision) = (Hub::new(policy), revision.as_deref().unwrap_or("main"));
-            hub.load(repo, revision, &hub.files(repo, revision, subset.as_deref())?, split.as_deref().unwrap_or("train"), format)?
-        }
-    };
-    check_rows(examples.len(), policy, &source_name(source))?;
-    Ok(examples)
-}
-
-fn source_name(source: &DatasetSource) -> String {
-    match source {
-        DatasetSource::Blob { url, .. } => url.clone(),
-        DatasetSource::HuggingFace { repo, .. } => repo.clone(),
+        DatasetSource::HuggingFace { repo, subset, split, revision } => Listed::list(policy, repo, subset, split, revision)?.train_split(format),
     }
 }
 
