@@ -67,9 +67,7 @@ pub enum DatasetSpec {
 /// gemma-3-270m, with LoRA weights, optimiser, loss and attention in f32.
 /// `ARKOR_BF16=0` keeps everything f32, generation included ([`inference_precision`]).
 pub fn bf16_enabled() -> bool {
-    // A server refuses to start on an unusable value (`Settings::check`), so the
-    // fallback is never what a user asked for.
-    *arkor_settings::Settings::global().bf16.as_ref().unwrap_or(&true)
+    arkor_settings::Settings::global().bf16_or_default()
 }
 
 /// The precision of the frozen weights' products for every inference request: Q8

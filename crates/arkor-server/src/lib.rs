@@ -197,7 +197,7 @@ pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) ->
     let public = matches!(options.access, Access::Public(_));
     let settings = arkor_settings::Settings::global();
     settings.check().map_err(|e| StartError::Options(e.to_string()))?;
-    let max_batch = options.max_batch.unwrap_or_else(|| *settings.max_batch.as_ref().unwrap_or(&arkor_settings::DEFAULT_MAX_BATCH));
+    let max_batch = options.max_batch.unwrap_or_else(|| settings.max_batch_or_default());
     let mut hosts = guard::HostPolicy::new(&options.allow_hosts).map_err(|e| StartError::Options(e.to_string()))?;
     if public {
         hosts = hosts.with_ip_literals();

@@ -114,8 +114,11 @@ impl std::fmt::Display for InvalidSetting {
 
 impl std::error::Error for InvalidSetting {}
 
+/// Reduced-precision products when `ARKOR_BF16` is unset.
+pub const DEFAULT_BF16: bool = true;
+
 fn bf16() -> Result<bool, InvalidSetting> {
-    let Some(v) = var(vars::BF16) else { return Ok(true) };
+    let Some(v) = var(vars::BF16) else { return Ok(DEFAULT_BF16) };
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => Ok(true),
         "0" | "false" | "off" | "no" => Ok(false),
@@ -153,6 +156,17 @@ impl Settings {
         self.bf16.as_ref().map_err(Clone::clone)?;
         self.max_batch.as_ref().map_err(Clone::clone)?;
         Ok(())
+    }
+
+    /// [`Settings::bf16`], its default where the value is unusable (which a server
+    /// refuses to start on, [`Settings::check`]).
+    pub fn bf16_or_default(&self) -> bool {
+        *self.bf16.as_ref().unwrap_or(&DEFAULT_BF16)
+    }
+
+    /// [`Settings::max_batch`], its default where the value is unusable.
+    pub fn max_batch_or_default(&self) -> usize {
+        *self.max_batch.as_ref().unwrap_or(&DEFAULT_MAX_BATCH)
     }
 
     /// The process's settings, read the first time they are asked for.
