@@ -2,12 +2,15 @@
 //! (alpha 16) on all seven projections, AdamW lr 2e-4, batch 4, 64 chat examples of
 //! about 110 tokens (about 55 answer tokens), loss on responses only.
 //!
-//! `cargo run -p arkor-engine --example train_bench -- model.gguf [steps] [--dump data.json] [--bf16]`
-//! (the workspace's dev profile is optimised)
+//! `cargo run -p arkor-engine --example train_bench -- model.gguf [steps] [--dump data.json] [--bf16]
+//! [--jsonl rows.jsonl] [--batch N]` (the workspace's dev profile is optimised)
+//!
+//! `--jsonl` trains on the first 64 chat rows (`{"messages": [...]}`) of a file instead,
+//! such as the demo's `examples/data/triage.jsonl`.
 //!
 //! Prints per-step times, the median s/step of the steps after the first (the first
-//! one pays page faults and lazy initialisation), padded and real tokens per second
-//! and the peak RSS. `--dump` writes the encoded examples (token ids and target masks)
+//! one pays page faults and lazy initialisation), forwarded and real tokens per second
+//! (the same since training packs its batches) and the peak RSS. `--dump` writes the encoded examples (token ids and target masks)
 //! so that `scripts/torch_train_bench.py` trains PyTorch on exactly the same tokens.
 use std::sync::Arc;
 
@@ -62,6 +65,24 @@ pub fn bench_examples() -> Vec<Example> {
         .collect()
 }
 
+/// The first 64 chat rows of a JSONL file in the `{"messages": [{role, content}]}` shape.
+fn jsonl_examples(path: &str) -> Vec<Example> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    text.lines()
+        .take(64)
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).expect("a JSON row");
+            let messages = row["messages"].as_array().expect("a messages array");
+            Example::Chat(
+                messages
+                    .iter()
+                    .map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -89,17 +110,25 @@ fn main() -> arkor_engine::Result<()> {
     }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let bf16 = args.iter().position(|a| a == "--bf16").map(|i| args.remove(i)).is_some();
-    let dump = args.iter().position(|a| a == "--dump").map(|i| {
-        let p = args.get(i + 1).cloned().expect("--dump needs a path");
-        args.drain(i..i + 2);
-        p
-    });
-    let path = args.first().expect("usage: train_bench MODEL.gguf [STEPS] [--dump data.json] [--bf16]");
+    let mut value_of = |flag: &str| {
+        args.iter().position(|a| a == flag).map(|i| {
+            let v = args.get(i + 1).cloned().unwrap_or_else(|| panic!("{flag} needs a value"));
+            args.drain(i..i + 2);
+            v
+        })
+    };
+    let dump = value_of("--dump");
+    let jsonl = value_of("--jsonl");
+    let batch: usize = value_of("--batch").map(|b| b.parse().expect("--batch takes a number")).unwrap_or(4);
+    let path = args.first().expect("usage: train_bench MODEL.gguf [STEPS] [--dump data.json] [--bf16] [--jsonl rows.jsonl] [--batch N]");
     let steps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(6);
     let t_load = std::time::Instant::now();
     let model = Arc::new(Model::from_gguf("google/gemma-3-270m", path.as_ref(), &Device::Cpu)?);
     eprintln!("model loaded in {:.1}s", t_load.elapsed().as_secs_f64());
-    let data = bench_examples();
+    let data = match &jsonl {
+        Some(p) => jsonl_examples(p),
+        None => bench_examples(),
+    };
     let encoded: Vec<EncodedExample> = data
         .iter()
         .map(|e| encode_example(model.tokenizer(), e, true, None))
@@ -127,7 +156,7 @@ fn main() -> arkor_engine::Result<()> {
     let cfg = TrainConfig {
         lora: LoraConfig { r: 16, alpha: 16.0, targets: Target::ALL.to_vec() },
         learning_rate: 2e-4,
-        batch_size: 4,
+        batch_size: batch,
         max_steps: Some(steps),
         train_on_responses_only: true,
         bf16_matmul: bf16,
@@ -146,12 +175,12 @@ fn main() -> arkor_engine::Result<()> {
     }
     let mut t = Trainer::from_encoded(model.clone(), encoded, cfg)?;
     let mut secs = Vec::new();
-    let mut padded = Vec::new();
+    let mut forwarded = Vec::new();
     let mut losses = Vec::new();
     for _ in 0..steps {
         let r = t.step()?;
         eprintln!(
-            "step {} loss {:.4} {:.2}s ({} padded tokens) rss {:.0} MiB",
+            "step {} loss {:.4} {:.2}s ({} tokens forwarded) rss {:.0} MiB",
             r.step,
             r.loss,
             r.seconds,
@@ -160,15 +189,15 @@ fn main() -> arkor_engine::Result<()> {
         );
         secs.push(r.seconds);
         losses.push(format!("{:.4}", r.loss));
-        padded.push(r.tokens as f64);
+        forwarded.push(r.tokens as f64);
     }
     let timed = if secs.len() > 1 { &secs[1..] } else { &secs[..] };
     let med = median(timed);
-    let real = 4.0 * mean_len;
-    let pad = padded.iter().sum::<f64>() / padded.len() as f64;
+    let real = batch as f64 * mean_len;
+    let pad = forwarded.iter().sum::<f64>() / forwarded.len() as f64;
     println!(
         "median {med:.2} s/step over steps 2..{steps}: {:.1} real tokens/s ({real:.0} per step), \
-         {:.1} padded tokens/s ({pad:.0} per step); peak RSS {:.0} MiB",
+         {:.1} forwarded tokens/s ({pad:.0} per step); peak RSS {:.0} MiB",
         real / med,
         pad / med,
         peak_rss_mib().unwrap_or(0.0)

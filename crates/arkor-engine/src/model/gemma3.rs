@@ -331,21 +331,52 @@ impl Gemma3 {
                 cache.layers = vec![None; c.num_hidden_layers];
             }
         }
+        let x = self.embed(ids, (b, t))?;
+        let h = self.decoder(x, BatchShape { b, t, offset, packed: None }, lora, cache.as_deref_mut(), frozen)?;
+        if let Some(cache) = cache {
+            cache.len += t;
+        }
+        Ok(h)
+    }
+
+    /// Final-normed hidden states `(1, n, hidden)` of a [`Packed`] batch's `n` real
+    /// tokens, in its order; the same values as [`forward_hidden`](Self::forward_hidden)
+    /// gives those tokens in the padded batch, without computing any padding's.
+    pub fn forward_packed(&self, packed: &Packed, lora: Option<&LoraAdapter>, frozen: &Frozen) -> Result<Tensor> {
+        let x = self.embed(&packed.ids, (1, packed.len))?;
+        self.decoder(x, BatchShape { b: packed.b, t: packed.t, offset: 0, packed: Some(packed) }, lora, None, frozen)
+    }
+
+    /// Scaled embeddings `(b, t, hidden)` of ids with `b * t` elements.
+    fn embed(&self, ids: &Tensor, (b, t): (usize, usize)) -> Result<Tensor> {
+        let c = &self.config;
         let x = self
             .embed_tokens
             .index_select(&ids.flatten_all()?, 0)
             .ctx(|| "embedding lookup (token id out of range?)".into())?;
         // HF multiplies by sqrt(hidden) rounded to the activation dtype (f32 here).
-        let mut x = (x * ((c.hidden_size as f32).sqrt() as f64))?.reshape((b, t, c.hidden_size))?;
-        let rope_local = rope_tables(c, false, offset, t, &self.device)?;
-        let rope_global = rope_tables(c, true, offset, t, &self.device)?;
+        Ok((x * ((c.hidden_size as f32).sqrt() as f64))?.reshape((b, t, c.hidden_size))?)
+    }
+
+    /// The decoder layers and the final norm over embeddings `x`.
+    fn decoder(
+        &self,
+        mut x: Tensor,
+        shape: BatchShape<'_>,
+        lora: Option<&LoraAdapter>,
+        mut cache: Option<&mut KvCache>,
+        frozen: &Frozen,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let rope_local = rope_tables(c, false, shape.offset, shape.t, &self.device)?;
+        let rope_global = rope_tables(c, true, shape.offset, shape.t, &self.device)?;
         for (l, block) in self.layers.iter().enumerate() {
             let sliding = c.is_sliding(l);
             let rope = if sliding { &rope_local } else { &rope_global };
             let kv = cache.as_mut().map(|c| &mut c.layers[l]);
             let residual = &x;
             let h = rms_norm(&x, &block.input_layernorm, c.rms_norm_eps)?;
-            let h = self.attention(l, block, &h, lora, rope, sliding, offset, kv, frozen)?;
+            let h = self.attention(l, block, &h, lora, rope, sliding, &shape, kv, frozen)?;
             let h = rms_norm(&h, &block.post_attention_layernorm, c.rms_norm_eps)?;
             let x1 = (residual + h)?;
             let h = rms_norm(&x1, &block.pre_feedforward_layernorm, c.rms_norm_eps)?;
@@ -355,9 +386,6 @@ impl Gemma3 {
             let h = linear(&h, block, l, Target::Down, lora, frozen)?;
             let h = rms_norm(&h, &block.post_feedforward_layernorm, c.rms_norm_eps)?;
             x = (x1 + h)?;
-        }
-        if let Some(cache) = cache {
-            cache.len += t;
         }
         rms_norm(&x, &self.norm, c.rms_norm_eps)
     }
@@ -396,14 +424,20 @@ impl Gemma3 {
         lora: Option<&LoraAdapter>,
         rope: &(Tensor, Tensor),
         sliding: bool,
-        offset: usize,
+        shape: &BatchShape<'_>,
         kv: Option<&mut Option<(Tensor, Tensor)>>,
         frozen: &Frozen,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let (b, t, _) = x.dims3()?;
+        let BatchShape { b, t, offset, packed } = *shape;
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+        // Attention alone needs each sequence's positions: packed rows go to the
+        // padded layout here and come back after it.
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            let y = match packed {
+                Some(p) => p.to_padded(&y)?,
+                None => y,
+            };
             Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
         };
         let q = heads(linear(x, block, l, Target::Q, lora, frozen)?, nh)?;
@@ -449,7 +483,102 @@ impl Gemma3 {
         };
         let o = p.reshape((b, nkv, g * t, tk))?.matmul(&v)?;
         let o = o.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        let o = match packed {
+            Some(p) => p.to_packed(&o)?,
+            None => o,
+        };
         linear(&o, block, l, Target::O, lora, frozen)
+    }
+}
+
+/// How the decoder's activations are laid out: `b` sequences of `t` positions
+/// starting at `offset`, either as `(b, t, ..)` tensors or, with `packed`, as the
+/// real tokens alone.
+#[derive(Clone, Copy)]
+struct BatchShape<'a> {
+    b: usize,
+    t: usize,
+    offset: usize,
+    packed: Option<&'a Packed>,
+}
+
+/// Sequences of different lengths without their padding: the real tokens of a
+/// right-padded `(b, t)` batch, sequence after sequence (position `p` of sequence `k`
+/// is row `p` plus the lengths of the sequences before `k`).
+///
+/// Training batches rows of different lengths; padded, a quarter of the tokens of a
+/// typical chat batch are padding. Packed, every product through a weight runs on real
+/// tokens only, and attention gathers its rows into the padded layout and back (a
+/// few hundred kilobytes a layer). The padding slots take a real row's values there,
+/// which no real query sees (they come after it, causally) and whose outputs are
+/// dropped, so their gradients are exactly zero.
+pub struct Packed {
+    /// `(n,)` the real token ids.
+    ids: Tensor,
+    /// For each `(b * t)` padded slot, its packed row (padding: row 0), and for each
+    /// packed row, its padded slot; None when no sequence is padded.
+    gather: Option<(Tensor, Tensor)>,
+    b: usize,
+    t: usize,
+    len: usize,
+}
+
+impl Packed {
+    /// Packs token sequences (at least one, none empty).
+    pub fn new(seqs: &[&[u32]], device: &Device) -> Result<Self> {
+        let b = seqs.len();
+        let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        if b == 0 || seqs.iter().any(|s| s.is_empty()) {
+            return Err(Error::Config("a packed batch needs at least one sequence and no empty one".into()));
+        }
+        let ids: Vec<u32> = seqs.iter().flat_map(|s| s.iter().copied()).collect();
+        let len = ids.len();
+        let gather = if len == b * t {
+            None
+        } else {
+            let (mut padded, mut packed) = (vec![0u32; b * t], Vec::with_capacity(len));
+            let mut row = 0u32;
+            for (k, s) in seqs.iter().enumerate() {
+                for p in 0..s.len() {
+                    padded[k * t + p] = row;
+                    packed.push((k * t + p) as u32);
+                    row += 1;
+                }
+            }
+            Some((Tensor::from_vec(padded, b * t, device)?, Tensor::from_vec(packed, len, device)?))
+        };
+        Ok(Self { ids: Tensor::from_vec(ids, len, device)?, gather, b, t, len })
+    }
+
+    /// Real tokens in the batch.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: [`Packed::new`] refuses an empty batch.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `(1, n, w)` packed rows to `(b * t, w)` padded ones.
+    fn to_padded(&self, y: &Tensor) -> Result<Tensor> {
+        let w = y.dim(candle_core::D::Minus1)?;
+        let y = y.reshape((self.len, w))?;
+        Ok(match &self.gather {
+            Some((padded, _)) => y.index_select(padded, 0)?,
+            None => y,
+        })
+    }
+
+    /// `(b, t, w)` padded rows to `(1, n, w)` packed ones.
+    fn to_packed(&self, y: &Tensor) -> Result<Tensor> {
+        let w = y.dim(candle_core::D::Minus1)?;
+        let y = y.reshape((self.b * self.t, w))?;
+        let y = match &self.gather {
+            Some((_, packed)) => y.index_select(packed, 0)?,
+            None => y,
+        };
+        Ok(y.reshape((1, self.len, w))?)
     }
 }
 

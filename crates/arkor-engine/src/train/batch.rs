@@ -1,4 +1,4 @@
-//! One padded batch of encoded examples as the forward pass and the loss take it,
+//! One batch of encoded examples as the forward pass and the loss take it,
 //! shared by the training step and the eval pass so both see the same tokens.
 
 use candle_core::{Device, Tensor};
@@ -6,6 +6,7 @@ use candle_core::{Device, Tensor};
 use crate::error::{Error, Result, TensorContext};
 use crate::model::chat::EncodedExample;
 use crate::model::frozen::Frozen;
+use crate::model::gemma3::Packed;
 use crate::model::Model;
 use crate::ops;
 
@@ -29,41 +30,36 @@ pub(super) fn usable(model: &Model, examples: Vec<EncodedExample>) -> Result<Vec
     Ok(out)
 }
 
-/// Right-padded ids of a batch and the positions whose next token is supervised.
+/// A batch's tokens, packed (no padding is forwarded), and the positions whose next
+/// token is supervised.
 pub(super) struct Batch {
-    /// `(batch, t)` token ids.
-    pub ids: Tensor,
-    /// Flat `(b * t + p)` rows of the hidden states that predict a target.
+    packed: Packed,
+    /// Packed rows of the hidden states that predict a target.
     pub rows: Tensor,
     /// The target token of each row.
     pub targets: Vec<u32>,
-    /// Tokens forwarded, padding included.
+    /// Tokens forwarded.
     pub tokens: usize,
 }
 
 impl Batch {
-    pub(super) fn new(examples: &[&EncodedExample], pad: u32, dev: &Device) -> Result<Self> {
-        let t = examples.iter().map(|e| e.ids.len()).max().unwrap_or(1);
-        let mut ids = Vec::with_capacity(examples.len() * t);
+    pub(super) fn new(examples: &[&EncodedExample], dev: &Device) -> Result<Self> {
+        let seqs: Vec<&[u32]> = examples.iter().map(|e| e.ids.as_slice()).collect();
+        let packed = Packed::new(&seqs, dev)?;
         let mut rows = Vec::new();
         let mut targets = Vec::new();
-        for (k, e) in examples.iter().enumerate() {
-            ids.extend(e.ids.iter().copied());
-            ids.extend(std::iter::repeat_n(pad, t - e.ids.len()));
+        let mut start = 0;
+        for e in examples {
             for p in 1..e.ids.len() {
                 if e.targets[p] {
-                    rows.push((k * t + p - 1) as u32);
+                    rows.push((start + p - 1) as u32);
                     targets.push(e.ids[p]);
                 }
             }
+            start += e.ids.len();
         }
         let n = targets.len();
-        Ok(Self {
-            ids: Tensor::from_vec(ids, (examples.len(), t), dev)?,
-            rows: Tensor::from_vec(rows, n, dev)?,
-            targets,
-            tokens: examples.len() * t,
-        })
+        Ok(Self { rows: Tensor::from_vec(rows, n, dev)?, targets, tokens: packed.len(), packed })
     }
 
     /// Final-normed hidden states of the rows that predict a target, through the base
@@ -75,9 +71,8 @@ impl Batch {
         frozen: &Frozen,
     ) -> Result<Tensor> {
         let w = model.weights();
-        let (b, t) = self.ids.dims2()?;
-        let hidden = w.forward_hidden(&self.ids, Some(adapter), None, &frozen)?;
-        let hidden = hidden.reshape((b * t, w.config().hidden_size))?;
+        let hidden = w.forward_packed(&self.packed, Some(adapter), frozen)?;
+        let hidden = hidden.reshape((self.packed.len(), w.config().hidden_size))?;
         hidden.index_select(&self.rows, 0).ctx(|| "selecting the supervised positions".into())
     }
 

@@ -12,7 +12,7 @@ use crate::model::frozen::Precision;
 use crate::model::lora::LoraAdapter;
 use crate::model::Model;
 
-/// Encoded eval rows, shortest first so each batch pads little.
+/// Encoded eval rows, shortest first so each batch's attention pads little.
 pub(super) struct EvalSet {
     data: Vec<EncodedExample>,
 }
@@ -33,11 +33,10 @@ impl EvalSet {
     pub(super) fn evaluate(&self, model: &Model, adapter: &LoraAdapter, batch_size: usize, bf16: bool) -> Result<EvalReport> {
         let t0 = Instant::now();
         let frozen = model.weights().frozen(if bf16 { Precision::Bf16 } else { Precision::F32 })?;
-        let pad = model.tokenizer().specials().pad;
         let (mut nll, mut targets, mut tokens) = (0.0, 0usize, 0usize);
         for chunk in self.data.chunks(batch_size.max(1)) {
             let refs: Vec<&EncodedExample> = chunk.iter().collect();
-            let b = Batch::new(&refs, pad, model.device())?;
+            let b = Batch::new(&refs, model.device())?;
             nll += b.nll(model, adapter, &frozen)?;
             targets += b.targets.len();
             tokens += b.tokens;

@@ -223,7 +223,7 @@ impl Trainer {
     fn micro_batch_loss(&self, batch: &[usize], denom: f64) -> Result<(Tensor, f64, usize)> {
         let w = self.model.weights();
         let rows: Vec<&EncodedExample> = batch.iter().map(|&i| &self.data[i]).collect();
-        let b = Batch::new(&rows, self.model.tokenizer().specials().pad, self.model.device())?;
+        let b = Batch::new(&rows, self.model.device())?;
         let frozen = w.frozen(if self.cfg.bf16_matmul { Precision::Bf16 } else { Precision::F32 })?;
         let sel = b.hidden(&self.model, &self.adapter, &frozen)?;
         let (loss, sum) = ops::head_cross_entropy(

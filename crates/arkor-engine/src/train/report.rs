@@ -18,7 +18,8 @@ pub struct StepReport {
     pub grad_norm: f64,
     /// Examples consumed by the step.
     pub samples: usize,
-    /// Tokens forwarded (including unsupervised ones).
+    /// Tokens forwarded: the examples' tokens, supervised or not (padding is never
+    /// forwarded).
     pub tokens: usize,
     /// Wall time of the step.
     pub seconds: f64,
@@ -54,7 +55,7 @@ pub struct EvalReport {
     pub loss: f64,
     /// Rows evaluated.
     pub rows: usize,
-    /// Tokens forwarded, padding included.
+    /// Tokens forwarded (the rows' own; padding is never forwarded).
     pub tokens: usize,
     /// Wall time of the pass.
     pub seconds: f64,
