@@ -50,6 +50,105 @@ pub(crate) fn subset_files(files: Vec<String>, name: &str) -> std::result::Resul
     })
 }
 
+/// Which of a repo's data files make up each split.
+#[derive(Debug)]
+pub(crate) enum Splits {
+    /// Files named by their split (`train.jsonl`, `data/test-00000-of-00001.parquet`),
+    /// the layout the Hub reads when the card declares nothing.
+    ByName(Vec<String>),
+    /// The splits of `subset` as the dataset card's `configs` declare them.
+    Declared { subset: String, splits: Vec<(String, Vec<String>)> },
+}
+
+impl Splits {
+    /// The files of `split` (none when the repo has no such split).
+    pub(crate) fn files(&self, split: &str) -> Vec<&String> {
+        match self {
+            Splits::ByName(files) => split_files(files, split),
+            Splits::Declared { splits, .. } => splits.iter().filter(|(n, _)| n == split).flat_map(|(_, f)| f).collect(),
+        }
+    }
+}
+
+/// One subset (config) of a dataset card's `configs`: its name, whether it is the
+/// default, and its splits' file patterns.
+#[derive(Debug)]
+struct CardConfig {
+    name: String,
+    default: bool,
+    splits: Vec<(String, Vec<String>)>,
+}
+
+/// The subsets a dataset card declares (`configs:` in the README's YAML header, which
+/// the Hub's API returns as JSON in `cardData`). `data_files` takes a pattern or a list
+/// of them (all `train`), a list of `{split, path}` whose `path` is one or several, or a
+/// map of split to pattern(s). Empty when the card declares none.
+fn card_configs(configs: Option<&Value>) -> std::result::Result<Vec<CardConfig>, String> {
+    let Some(configs) = configs else { return Ok(Vec::new()) };
+    let list = configs.as_array().ok_or("its dataset card's `configs` is not a list")?;
+    let patterns = |v: &Value| -> Option<Vec<String>> {
+        match v {
+            Value::String(p) => Some(vec![p.clone()]),
+            Value::Array(a) => a.iter().map(|p| p.as_str().map(String::from)).collect(),
+            _ => None,
+        }
+    };
+    list.iter()
+        .map(|c| {
+            let name = c.get("config_name").and_then(Value::as_str).unwrap_or("default").to_string();
+            let bad = || format!("its dataset card's subset {name:?} has `data_files` in a shape arkor does not read");
+            let files = c.get("data_files").ok_or_else(|| format!("its dataset card's subset {name:?} has no `data_files`"))?;
+            let splits = match files {
+                Value::Array(items) if items.iter().all(Value::is_object) => items
+                    .iter()
+                    .map(|i| Some((i.get("split")?.as_str()?.to_string(), patterns(i.get("path")?)?)))
+                    .collect::<Option<Vec<_>>>(),
+                Value::Object(map) => map.iter().map(|(split, p)| Some((split.clone(), patterns(p)?))).collect(),
+                other => patterns(other).map(|p| vec![("train".to_string(), p)]),
+            }
+            .ok_or_else(bad)?;
+            Ok(CardConfig { default: c.get("default").and_then(Value::as_bool).unwrap_or(false), name, splits })
+        })
+        .collect()
+}
+
+/// The subset named `subset`, or without one the card's default: the one marked
+/// `default: true`, else the one named `default`, else the only one.
+fn choose_config<'c>(configs: &'c [CardConfig], subset: Option<&str>) -> std::result::Result<&'c CardConfig, String> {
+    let names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+    match subset {
+        Some(name) => configs
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("has no subset {name:?} (its dataset card declares {names:?})")),
+        None => configs
+            .iter()
+            .find(|c| c.default)
+            .or_else(|| configs.iter().find(|c| c.name == "default"))
+            .or(if configs.len() == 1 { configs.first() } else { None })
+            .ok_or_else(|| format!("has several subsets {names:?} and none is the default; name one in `subset`")),
+    }
+}
+
+/// Whether repo path `path` matches a dataset card's file pattern: `*` and `?` within
+/// one path segment, `**` across segments, anything else literally.
+fn glob_match(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p {
+            [] => s.is_empty(),
+            [b'*', b'*', rest @ ..] => {
+                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+                // At the end it takes everything left, folders included.
+                rest.is_empty() || (0..=s.len()).any(|i| (i == 0 || s[i - 1] == b'/') && go(rest, &s[i..]))
+            }
+            [b'*', rest @ ..] => (0..=s.len()).take_while(|&i| i == 0 || s[i - 1] != b'/').any(|i| go(rest, &s[i..])),
+            [b'?', rest @ ..] => s.first().is_some_and(|&c| c != b'/') && go(rest, &s[1..]),
+            [c, rest @ ..] => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    go(pattern.trim_start_matches("./").as_bytes(), path.as_bytes())
+}
+
 impl<'a> Hub<'a> {
     /// The endpoint the policy names (default the public Hub, anonymous).
     pub(crate) fn new(policy: &'a LoadPolicy) -> Self {
@@ -60,23 +159,17 @@ impl<'a> Hub<'a> {
         Self { endpoint, token, policy }
     }
 
-    /// The repo's data files at `revision`, only those of `subset` when one is named
-    /// ([`subset_files`]).
-    pub(crate) fn files(&self, repo: &str, revision: &str, subset: Option<&str>) -> Result<Vec<String>> {
-        let files = self.all_files(repo, revision)?;
-        match subset {
-            Some(name) => subset_files(files, name).map_err(|message| Error::Dataset { source_name: repo.into(), message }),
-            None => Ok(files),
-        }
-    }
-
-    fn all_files(&self, repo: &str, revision: &str) -> Result<Vec<String>> {
+    /// The repo's data files at `revision` and which of them make up each split: the
+    /// splits its dataset card declares for `subset` (or for its default subset) when
+    /// the card has `configs`, otherwise the files named by split, in `subset`'s folder
+    /// when one is named ([`subset_files`]).
+    pub(crate) fn splits(&self, repo: &str, revision: &str, subset: Option<&str>) -> Result<Splits> {
         let info_url = format!("{}/api/datasets/{repo}/revision/{revision}", self.endpoint);
         let info: Value = serde_json::from_slice(&fetch_url_with(&info_url, self.token, self.policy, false)?).map_err(|e| Error::Dataset {
             source_name: repo.into(),
             message: format!("Hub answered with invalid JSON: {e}"),
         })?;
-        Ok(info
+        let files: Vec<String> = info
             .get("siblings")
             .and_then(|s| s.as_array())
             .map(|a| {
@@ -85,7 +178,31 @@ impl<'a> Hub<'a> {
                     .filter(|n| EXTENSIONS.iter().any(|e| n.ends_with(e)))
                     .collect()
             })
-            .unwrap_or_default())
+            .unwrap_or_default();
+        let bad = |message: String| Error::Dataset { source_name: repo.into(), message };
+        let configs = card_configs(info.pointer("/cardData/configs")).map_err(bad)?;
+        if configs.is_empty() {
+            return match subset {
+                Some(name) => subset_files(files, name).map(Splits::ByName).map_err(bad),
+                None => Ok(Splits::ByName(files)),
+            };
+        }
+        let config = choose_config(&configs, subset).map_err(bad)?;
+        let splits = config
+            .splits
+            .iter()
+            .map(|(split, patterns)| {
+                let chosen: Vec<String> = files.iter().filter(|f| patterns.iter().any(|p| glob_match(p, f))).cloned().collect();
+                if chosen.is_empty() {
+                    return Err(bad(format!(
+                        "subset {:?} declares split {split:?} as {patterns:?}, which matches none of its data files",
+                        config.name
+                    )));
+                }
+                Ok((split.clone(), chosen))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Splits::Declared { subset: config.name.clone(), splits })
     }
 
     /// Downloads and parses `chosen` files of the repo, in order.
@@ -100,23 +217,45 @@ impl<'a> Hub<'a> {
         Ok(out)
     }
 
-    /// The rows of `split`, from the repo's listing `files` (one [`Hub::files`] call
-    /// serves both a run's training and eval splits).
-    pub(crate) fn load(&self, repo: &str, revision: &str, files: &[String], split: &str, format: DatasetFormat) -> Result<Vec<Example>> {
-        // A repo with only unnamed files is all `train`.
-        let named = split_files(files, split);
-        let chosen: Vec<&String> = if named.is_empty() && split == "train" {
-            files.iter().collect()
-        } else {
-            named
+    /// The rows of `split`, from the repo's `splits` (one [`Hub::splits`] call serves
+    /// both a run's training and eval splits).
+    pub(crate) fn load(&self, repo: &str, revision: &str, splits: &Splits, split: &str, format: DatasetFormat) -> Result<Vec<Example>> {
+        let chosen = splits.files(split);
+        let chosen: Vec<&String> = match splits {
+            // A repo with only unnamed files is all `train`.
+            Splits::ByName(files) if chosen.is_empty() && split == "train" => files.iter().collect(),
+            _ => chosen,
         };
         if chosen.is_empty() {
-            return Err(Error::Dataset {
-                source_name: repo.into(),
-                message: format!("no data file for split {split:?} (files: {files:?})"),
-            });
+            let message = match splits {
+                Splits::ByName(files) => format!("no data file for split {split:?} (files: {files:?})"),
+                Splits::Declared { subset, splits } => {
+                    let names: Vec<&str> = splits.iter().map(|(n, _)| n.as_str()).collect();
+                    format!("subset {subset:?} has no split {split:?} (its splits: {names:?})")
+                }
+            };
+            return Err(Error::Dataset { source_name: repo.into(), message });
         }
         self.read(repo, revision, &chosen, format)
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn card_patterns() {
+        assert!(glob_match("data/train-*.parquet", "data/train-00000-of-00002.parquet"));
+        assert!(!glob_match("data/train-*.parquet", "data/sub/train-0.parquet"), "* stays in its folder");
+        assert!(glob_match("data/**/*.jsonl", "data/a/b/x.jsonl"));
+        assert!(glob_match("data/**/*.jsonl", "data/x.jsonl"), "** may match no folder");
+        assert!(glob_match("**", "any/thing.csv"));
+        assert!(glob_match("./train.csv", "train.csv"));
+        assert!(glob_match("part-?.csv", "part-1.csv"));
+        assert!(!glob_match("part-?.csv", "part-10.csv"));
+        assert!(!glob_match("train.csv", "train.csv.bak"));
+        assert!(!glob_match("*.csv", "sub/x.csv"));
+    }
+}

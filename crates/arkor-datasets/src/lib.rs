@@ -17,7 +17,7 @@ use arkor_engine::data::parse_dataset;
 use arkor_engine::Example;
 pub use error::{Error, Result};
 pub use fetch::{fetch_url, fetch_url_with, file_url_path, AddressRule, HubAccess, LoadPolicy};
-use hub::{split_files, Hub};
+use hub::{Hub, Splits};
 
 /// Where a dataset lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,9 @@ pub enum DatasetSource {
     HuggingFace {
         /// `owner/name`.
         repo: String,
-        /// Subset (the Hub's "config"): only the data files in a folder of this name.
+        /// Subset (the Hub's "config"): the one of this name that the dataset card
+        /// declares, or, for a card that declares none, the data files in a folder of
+        /// this name.
         subset: Option<String>,
         /// Split whose files to read (default `train`).
         split: Option<String>,
@@ -81,7 +83,7 @@ struct Listed<'a> {
     repo: &'a str,
     revision: &'a str,
     train: &'a str,
-    files: Vec<String>,
+    splits: Splits,
 }
 
 impl<'a> Listed<'a> {
@@ -95,19 +97,19 @@ impl<'a> Listed<'a> {
 
     fn list(policy: &'a LoadPolicy, repo: &'a str, subset: &Option<String>, split: &'a Option<String>, revision: &'a Option<String>) -> Result<Self> {
         let (hub, revision) = (Hub::new(policy), revision.as_deref().unwrap_or("main"));
-        let files = hub.files(repo, revision, subset.as_deref())?;
-        Ok(Self { hub, policy, repo, revision, train: split.as_deref().unwrap_or("train"), files })
+        let splits = hub.splits(repo, revision, subset.as_deref())?;
+        Ok(Self { hub, policy, repo, revision, train: split.as_deref().unwrap_or("train"), splits })
     }
 
     fn train_split(&self, format: DatasetFormat) -> Result<Vec<Example>> {
-        let rows = self.hub.load(self.repo, self.revision, &self.files, self.train, format)?;
+        let rows = self.hub.load(self.repo, self.revision, &self.splits, self.train, format)?;
         check_rows(rows.len(), self.policy, self.repo)?;
         Ok(rows)
     }
 
     fn eval_split(&self, format: DatasetFormat) -> Result<Option<(String, Vec<Example>)>> {
         for name in EVAL_SPLITS.iter().filter(|&&n| n != self.train) {
-            let chosen = split_files(&self.files, name);
+            let chosen = self.splits.files(name);
             if !chosen.is_empty() {
                 let rows = self.hub.read(self.repo, self.revision, &chosen, format)?;
                 check_rows(rows.len(), self.policy, self.repo)?;

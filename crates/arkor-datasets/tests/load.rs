@@ -175,3 +175,64 @@ fn hugging_face_hub_via_hf_endpoint_and_token() {
     let e = load_dataset(&flat, DatasetFormat::Auto).unwrap_err().to_string();
     assert!(e.contains("not in folders, so it has no subsets"), "{e}");
 }
+
+/// A dataset card's `configs` (README.md's YAML, `cardData` in the Hub's API) decide
+/// the subsets and their splits, over folder and file names.
+#[test]
+fn hub_subsets_declared_by_the_dataset_card() {
+    let row = |q: &str| format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"{q}\"}},{{\"role\":\"assistant\",\"content\":\"a\"}}]}}\n").into_bytes();
+    let mut routes = HashMap::new();
+    routes.insert(
+        "/api/datasets/acme/carded/revision/main".to_string(),
+        br#"{"id":"acme/carded","siblings":[{"rfilename":"README.md"},{"rfilename":"train.jsonl"},{"rfilename":"main/part-a.jsonl"},{"rfilename":"main/part-b.jsonl"},{"rfilename":"main/nested/part-c.jsonl"},{"rfilename":"main/holdout.jsonl"},{"rfilename":"extra/rows.jsonl"}],
+            "cardData":{"license":"mit","configs":[
+              {"config_name":"main","default":true,"data_files":[{"split":"train","path":"main/part-*.jsonl"},{"split":"validation","path":["main/holdout.jsonl"]}]},
+              {"config_name":"extra","data_files":"extra/**"},
+              {"config_name":"broken","data_files":{"train":"nowhere/*.jsonl"}}]}}"#
+            .to_vec(),
+    );
+    routes.insert(
+        "/api/datasets/acme/undecided/revision/main".to_string(),
+        br#"{"id":"acme/undecided","siblings":[{"rfilename":"a/train.jsonl"},{"rfilename":"b/train.jsonl"}],
+            "cardData":{"configs":[{"config_name":"a","data_files":"a/*"},{"config_name":"b","data_files":"b/*"}]}}"#
+            .to_vec(),
+    );
+    routes.insert(
+        "/api/datasets/acme/odd/revision/main".to_string(),
+        br#"{"id":"acme/odd","siblings":[{"rfilename":"train.jsonl"}],"cardData":{"configs":[{"config_name":"x","data_files":[{"split":"train"}]}]}}"#.to_vec(),
+    );
+    for (file, q) in [("train", "root"), ("main/part-a", "a"), ("main/part-b", "b"), ("main/nested/part-c", "c"), ("main/holdout", "held"), ("extra/rows", "extra")] {
+        routes.insert(format!("/datasets/acme/carded/resolve/main/{file}.jsonl"), row(q));
+    }
+    let s = serve(routes);
+    let policy = LoadPolicy { hub: Some(HubAccess { endpoint: s.base.clone(), token: None }), ..Default::default() };
+    let src = |repo: &str, subset: Option<&str>, split: Option<&str>| DatasetSource::HuggingFace {
+        repo: repo.into(),
+        subset: subset.map(String::from),
+        split: split.map(String::from),
+        revision: None,
+    };
+    let load = |src: DatasetSource| load_dataset_with(&src, DatasetFormat::Auto, &policy);
+    let err = |src: DatasetSource| load(src).unwrap_err().to_string();
+
+    // No subset named: the card's default. Its train split is its pattern's files (a `*`
+    // stays inside its folder), not the root's train.jsonl that file names would pick.
+    assert_eq!(load(src("acme/carded", None, None)).unwrap(), vec![chat("a", "a"), chat("b", "a")]);
+    let both = load_with_eval_split(&src("acme/carded", None, None), DatasetFormat::Auto, &policy).unwrap();
+    assert_eq!(both.1, Some(("validation".into(), vec![chat("held", "a")])));
+    assert_eq!(load(src("acme/carded", Some("main"), Some("validation"))).unwrap(), vec![chat("held", "a")]);
+    // A pattern alone is the train split; `**` crosses folders.
+    assert_eq!(load(src("acme/carded", Some("extra"), None)).unwrap(), vec![chat("extra", "a")]);
+    assert_eq!(load_eval_split_with(&src("acme/carded", Some("extra"), None), DatasetFormat::Auto, &policy).unwrap(), None);
+
+    let e = err(src("acme/carded", Some("nope"), None));
+    assert!(e.contains(r#"has no subset "nope" (its dataset card declares ["main", "extra", "broken"])"#), "{e}");
+    let e = err(src("acme/carded", None, Some("test")));
+    assert!(e.contains(r#"subset "main" has no split "test" (its splits: ["train", "validation"])"#), "{e}");
+    let e = err(src("acme/carded", Some("broken"), None));
+    assert!(e.contains(r#"subset "broken" declares split "train" as ["nowhere/*.jsonl"], which matches none of its data files"#), "{e}");
+    let e = err(src("acme/undecided", None, None));
+    assert!(e.contains(r#"has several subsets ["a", "b"] and none is the default; name one in `subset`"#), "{e}");
+    let e = err(src("acme/odd", None, None));
+    assert!(e.contains(r#"subset "x" has `data_files` in a shape arkor does not read"#), "{e}");
+}

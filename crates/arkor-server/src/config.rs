@@ -55,7 +55,8 @@ pub enum DatasetSpec {
     Huggingface {
         /// Repo id.
         name: String,
-        /// Subset (the Hub's config): the data files in a folder of this name.
+        /// Subset (the Hub's config): as the dataset card declares it, or the data
+        /// files in a folder of this name.
         subset: Option<String>,
         /// Split (default `train`).
         split: Option<String>,
@@ -221,7 +222,7 @@ fn hub(src: &HubSource, dataset_split: Option<&str>, path: impl Fn(&str) -> Stri
     let subset_path = path(src.subset().name);
     let subset = match src.subset.get() {
         Ok(None) => None,
-        Ok(Some(s)) if s.is_empty() => return Err(bad(&subset_path, "is empty: name the subset (the folder of the repo that holds it), or leave it out")),
+        Ok(Some(s)) if s.is_empty() => return Err(bad(&subset_path, "is empty: name the subset (a config of the dataset card, or the repo's folder that holds it), or leave it out")),
         Ok(Some(s)) => Some(s.clone()),
         Err(other) => return Err(bad(&subset_path, format_args!("must be a string, got {}", describe(other)))),
     };
