@@ -42,7 +42,7 @@ fn main() -> arkor_engine::Result<()> {
     let mut passes = Vec::new();
     for i in 0..4 {
         let e = t.evaluate()?.expect("eval rows given");
-        eprintln!("pass {i}: loss {:.4}, {} rows, {} padded tokens, {:.2}s", e.loss, e.rows, e.tokens, e.seconds);
+        eprintln!("pass {i}: loss {:.4}, {} rows, {} tokens, {:.2}s", e.loss, e.rows, e.tokens, e.seconds);
         passes.push(e);
     }
     let mut secs: Vec<f64> = passes[1..].iter().map(|e| e.seconds).collect();
@@ -51,7 +51,7 @@ fn main() -> arkor_engine::Result<()> {
     let step = steps[1..].iter().sum::<f64>() / (steps.len() - 1) as f64;
     let e = &passes[0];
     println!(
-        "{}: eval pass of {} rows {med:.2}s ({:.1} rows/s, {:.0} padded tokens/s); training step (batch 4) {step:.2}s; \
+        "{}: eval pass of {} rows {med:.2}s ({:.1} rows/s, {:.0} tokens/s); training step (batch 4) {step:.2}s; \
          one pass costs {:.1} training steps",
         if bf16 { "bf16" } else { "f32" },
         e.rows,

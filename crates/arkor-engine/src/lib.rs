@@ -28,6 +28,7 @@ pub mod kernels;
 pub mod model;
 pub mod ops;
 pub mod rng;
+mod sharing;
 pub mod train;
 
 // The modules' paths from before they were grouped, which callers and benches use.

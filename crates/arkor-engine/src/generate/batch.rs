@@ -366,6 +366,7 @@ impl Batch {
     /// end. One update per sequence that produced a token, finished or failed (a
     /// sequence that only fed part of its prompt has none).
     pub fn step(&mut self) -> Vec<Update> {
+        crate::sharing::mark_decode();
         let mut out = Vec::new();
         let mut decoding = Vec::new();
         let mut prefilling = Vec::new();

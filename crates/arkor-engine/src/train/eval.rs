@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use super::batch::{usable, Batch};
 use super::report::EvalReport;
 use crate::error::Result;
@@ -33,13 +35,23 @@ impl EvalSet {
     pub(super) fn evaluate(&self, model: &Model, adapter: &LoraAdapter, batch_size: usize, bf16: bool) -> Result<EvalReport> {
         let t0 = Instant::now();
         let frozen = model.weights().frozen(if bf16 { Precision::Bf16 } else { Precision::F32 })?;
+        // Batches side by side on the pool's threads (as a training step's parts run),
+        // their sums added in batch order so the result does not depend on timing.
+        let chunks: Vec<&[EncodedExample]> = self.data.chunks(batch_size.max(1)).collect();
+        let per_batch: Vec<Result<(f64, usize, usize)>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let refs: Vec<&EncodedExample> = chunk.iter().collect();
+                let b = Batch::new(&refs, model.device())?;
+                Ok((b.nll(model, adapter, &frozen)?, b.targets.len(), b.tokens))
+            })
+            .collect();
         let (mut nll, mut targets, mut tokens) = (0.0, 0usize, 0usize);
-        for chunk in self.data.chunks(batch_size.max(1)) {
-            let refs: Vec<&EncodedExample> = chunk.iter().collect();
-            let b = Batch::new(&refs, model.device())?;
-            nll += b.nll(model, adapter, &frozen)?;
-            targets += b.targets.len();
-            tokens += b.tokens;
+        for r in per_batch {
+            let (n, t, k) = r?;
+            nll += n;
+            targets += t;
+            tokens += k;
         }
         Ok(EvalReport { loss: nll / targets.max(1) as f64, rows: self.data.len(), tokens, seconds: t0.elapsed().as_secs_f64() })
     }

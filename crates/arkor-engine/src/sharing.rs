@@ -1,0 +1,37 @@
+//! How training and generation in one process share the cores.
+//!
+//! A training step runs two parts of its batch side by side, which keeps every pool
+//! thread busy with training's products; a decode step's many small products then wait
+//! behind them, and generation beside a job fell from 0.40 to 0.17 of its idle speed
+//! (`bench/serve-concurrent.mjs`, share phase). So generation marks each step it runs,
+//! and while one ran recently training runs its parts one after the other: the same
+//! numbers in the same order, with the gaps between its products left to generation.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long after a decode step generation still counts as running: longer than the
+/// gap between two steps of a streamed request on a loaded machine, short enough that a
+/// finished request gives the cores back to training within a step.
+const RECENT: Duration = Duration::from_millis(250);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Microseconds after [`epoch`] (plus one, so 0 means never) of the latest decode step.
+static LAST_DECODE: AtomicU64 = AtomicU64::new(0);
+
+/// Records that a generation step is running now.
+pub(crate) fn mark_decode() {
+    let now = epoch().elapsed().as_micros() as u64 + 1;
+    LAST_DECODE.fetch_max(now, Ordering::Relaxed);
+}
+
+/// Whether a generation step ran within [`RECENT`].
+pub(crate) fn decoding_recently() -> bool {
+    let last = LAST_DECODE.load(Ordering::Relaxed);
+    last != 0 && epoch().elapsed().as_micros() as u64 + 1 - last < RECENT.as_micros() as u64
+}
