@@ -30,8 +30,27 @@ pub(crate) fn mark_decode() {
     LAST_DECODE.fetch_max(now, Ordering::Relaxed);
 }
 
+#[cfg(test)]
+thread_local! {
+    /// What [`decoding_recently`] answers on this thread, whatever generation does.
+    pub(crate) static ASSUME: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
 /// Whether a generation step ran within [`RECENT`].
 pub(crate) fn decoding_recently() -> bool {
+    #[cfg(test)]
+    if let Some(assumed) = ASSUME.with(|a| a.get()) {
+        return assumed;
+    }
     let last = LAST_DECODE.load(Ordering::Relaxed);
     last != 0 && epoch().elapsed().as_micros() as u64 + 1 - last < RECENT.as_micros() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_decode_step_counts_as_recent() {
+        super::mark_decode();
+        assert!(super::decoding_recently());
+    }
 }

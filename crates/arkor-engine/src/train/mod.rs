@@ -487,4 +487,29 @@ mod tests {
         assert_eq!(balanced_parts(&[3], &data, 2), vec![vec![3]], "one row is one part");
         assert_eq!(balanced_parts(&[], &data, 2), Vec::<Vec<usize>>::new());
     }
+
+    /// A step's parts give the same numbers side by side as one after the other (what
+    /// they do while generation shares the cores), so generation beside a job never
+    /// changes what the job learns.
+    #[test]
+    fn parts_side_by_side_or_in_turn_give_the_same_step() {
+        use crate::model::chat::ChatMessage;
+        let model = Arc::new(Model::tiny(0).unwrap());
+        let chat = |u: &str, a: &str| Example::Chat(vec![ChatMessage::new("user", u), ChatMessage::new("assistant", a)]);
+        let data = [chat("Name a colour.", "Blue."), chat("Say hello.", "Hello! How are you?"), chat("Two plus two?", "Four."), chat("Who are you?", "A tiny model.")];
+        // bf16 products as the local backend trains (ignored on CPUs without AVX512_BF16).
+        let cfg = TrainConfig { batch_size: 4, max_steps: Some(3), learning_rate: 1e-2, bf16_matmul: true, ..TrainConfig::default() };
+        let run = |in_turn: bool| -> Vec<f64> {
+            let mut t = Trainer::new(model.clone(), &data, cfg.clone()).unwrap();
+            (0..3)
+                .map(|_| {
+                    crate::sharing::ASSUME.with(|a| a.set(Some(in_turn)));
+                    t.step().unwrap().loss
+                })
+                .collect()
+        };
+        let (in_turn, side_by_side) = (run(true), run(false));
+        assert_eq!(in_turn, side_by_side);
+        assert!(in_turn[2] < in_turn[0], "it learns: {in_turn:?}");
+    }
 }
