@@ -4,7 +4,7 @@
 Not run in CI. Needs, from PyPI: pip install torch transformers peft gguf sentencepiece
 Usage (from the repository root):
     cargo run -p arkor-engine --example train_bench -- MODEL.gguf 6 --dump /tmp/bench.json
-    python crates/arkor-engine/scripts/torch_train_bench.py MODEL.gguf /tmp/bench.json 6 [--head-on-targets]
+    python crates/arkor-engine/scripts/torch_train_bench.py MODEL.gguf /tmp/bench.json 6 [--head-on-targets] [--batch=N]
 
 What it does, matching the engine's bench:
 - loads the GGUF with transformers (dequantized to float32, eager attention);
@@ -12,7 +12,7 @@ What it does, matching the engine's bench:
   step 1's loss is the base model's and must equal the engine's);
 - AdamW lr 2e-4 (betas 0.9/0.999, eps 1e-8, no weight decay), linear decay to zero over
   the run, gradient-norm clipping at 1.0: transformers.Trainer's defaults;
-- batches of 4 in the engine's order (its SplitMix64 shuffle with seed 42 is replayed
+- batches of 4 (`--batch=N` to match train_bench's `--batch N`) in the engine's order (its SplitMix64 shuffle with seed 42 is replayed
   here), right-padded, labels = the dumped target mask (loss on responses only),
   the loss averaged over the supervised tokens of the step.
 By default the model computes logits at every position, as `model(labels=...)` does for
@@ -79,7 +79,8 @@ def main():
         sys.exit(__doc__)
     gguf, dump = os.path.abspath(args[0]), args[1]
     steps = int(args[2]) if len(args) > 2 else 6
-    batch, lr, seed = 4, 2e-4, 42
+    batch = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--batch=")), 4))
+    lr, seed = 2e-4, 42
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"transformers {transformers.__version__}, peft {peft.__version__}", file=sys.stderr)
 
