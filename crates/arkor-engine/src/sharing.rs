@@ -43,7 +43,8 @@ pub(crate) fn decoding_recently() -> bool {
         return assumed;
     }
     let last = LAST_DECODE.load(Ordering::Relaxed);
-    last != 0 && epoch().elapsed().as_micros() as u64 + 1 - last < RECENT.as_micros() as u64
+    // Saturating: another thread may have marked a step after this one read the clock.
+    last != 0 && (epoch().elapsed().as_micros() as u64 + 1).saturating_sub(last) < RECENT.as_micros() as u64
 }
 
 #[cfg(test)]
