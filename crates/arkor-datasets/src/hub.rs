@@ -76,16 +76,35 @@ impl Splits {
 struct CardConfig {
     name: String,
     default: bool,
-    splits: Vec<(String, Vec<String>)>,
+    /// `data_dir`: the folder its files are in (its patterns are relative to it).
+    dir: Option<String>,
+    /// Split names and their patterns; None when only `data_dir` is given, whose files
+    /// are then split by name as a repo without a card is. An error when the card's
+    /// entry cannot be read, which fails only a run that chooses this subset.
+    splits: std::result::Result<Option<Vec<(String, Vec<String>)>>, String>,
 }
 
 /// The subsets a dataset card declares (`configs:` in the README's YAML header, which
-/// the Hub's API returns as JSON in `cardData`). `data_files` takes a pattern or a list
-/// of them (all `train`), a list of `{split, path}` whose `path` is one or several, or a
-/// map of split to pattern(s). Empty when the card declares none.
+/// the Hub's API returns as JSON in `cardData`). Empty when the card declares none.
 fn card_configs(configs: Option<&Value>) -> std::result::Result<Vec<CardConfig>, String> {
     let Some(configs) = configs else { return Ok(Vec::new()) };
     let list = configs.as_array().ok_or("its dataset card's `configs` is not a list")?;
+    Ok(list
+        .iter()
+        .map(|c| {
+            let name = c.get("config_name").and_then(Value::as_str).unwrap_or("default").to_string();
+            let dir = c.get("data_dir").and_then(Value::as_str).map(|d| d.trim_matches('/').to_string());
+            let splits = declared_splits(c, &name, dir.as_deref());
+            CardConfig { default: c.get("default").and_then(Value::as_bool).unwrap_or(false), name, dir, splits }
+        })
+        .collect())
+}
+
+/// One card entry's splits and their patterns ([`CardConfig::splits`]). `data_files`
+/// takes a pattern or a list of them (all `train`), a list of `{split, path}` whose
+/// `path` is one or several, or a map of split to pattern(s); under a `data_dir` they
+/// are relative to it, and `data_dir` alone names the folder whose files make it up.
+fn declared_splits(c: &Value, name: &str, dir: Option<&str>) -> std::result::Result<Option<Vec<(String, Vec<String>)>>, String> {
     let patterns = |v: &Value| -> Option<Vec<String>> {
         match v {
             Value::String(p) => Some(vec![p.clone()]),
@@ -93,23 +112,22 @@ fn card_configs(configs: Option<&Value>) -> std::result::Result<Vec<CardConfig>,
             _ => None,
         }
     };
-    list.iter()
-        .map(|c| {
-            let name = c.get("config_name").and_then(Value::as_str).unwrap_or("default").to_string();
-            let bad = || format!("its dataset card's subset {name:?} has `data_files` in a shape arkor does not read");
-            let files = c.get("data_files").ok_or_else(|| format!("its dataset card's subset {name:?} has no `data_files`"))?;
-            let splits = match files {
-                Value::Array(items) if items.iter().all(Value::is_object) => items
-                    .iter()
-                    .map(|i| Some((i.get("split")?.as_str()?.to_string(), patterns(i.get("path")?)?)))
-                    .collect::<Option<Vec<_>>>(),
-                Value::Object(map) => map.iter().map(|(split, p)| Some((split.clone(), patterns(p)?))).collect(),
-                other => patterns(other).map(|p| vec![("train".to_string(), p)]),
-            }
-            .ok_or_else(bad)?;
-            Ok(CardConfig { default: c.get("default").and_then(Value::as_bool).unwrap_or(false), name, splits })
-        })
-        .collect()
+    let bad = || format!("its dataset card's subset {name:?} has `data_files` in a shape arkor does not read");
+    let splits = match c.get("data_files") {
+        None if dir.is_some() => return Ok(None),
+        None => return Err(format!("its dataset card's subset {name:?} has neither `data_files` nor `data_dir`")),
+        Some(Value::Array(items)) if items.iter().all(Value::is_object) => {
+            items.iter().map(|i| Some((i.get("split")?.as_str()?.to_string(), patterns(i.get("path")?)?))).collect::<Option<Vec<_>>>()
+        }
+        Some(Value::Object(map)) => map.iter().map(|(split, p)| Some((split.clone(), patterns(p)?))).collect(),
+        Some(other) => patterns(other).map(|p| vec![("train".to_string(), p)]),
+    }
+    .ok_or_else(bad)?;
+    let under = |p: String| match dir {
+        Some(d) => format!("{d}/{}", p.trim_start_matches("./")),
+        None => p,
+    };
+    Ok(Some(splits.into_iter().map(|(split, ps)| (split, ps.into_iter().map(under).collect())).collect()))
 }
 
 /// The subset named `subset`, or without one the card's default: the one marked
@@ -188,8 +206,16 @@ impl<'a> Hub<'a> {
             };
         }
         let config = choose_config(&configs, subset).map_err(bad)?;
-        let splits = config
-            .splits
+        let Some(declared) = config.splits.clone().map_err(bad)? else {
+            // Only a data_dir: its files, split by their names.
+            let dir = config.dir.as_deref().unwrap_or_default();
+            let inside: Vec<String> = files.iter().filter(|f| f.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))).cloned().collect();
+            if inside.is_empty() {
+                return Err(bad(format!("subset {:?} has its data in {dir:?}, which holds no data files", config.name)));
+            }
+            return Ok(Splits::ByName(inside));
+        };
+        let splits = declared
             .iter()
             .map(|(split, patterns)| {
                 let chosen: Vec<String> = files.iter().filter(|f| patterns.iter().any(|p| glob_match(p, f))).cloned().collect();

@@ -188,7 +188,11 @@ fn hub_subsets_declared_by_the_dataset_card() {
             "cardData":{"license":"mit","configs":[
               {"config_name":"main","default":true,"data_files":[{"split":"train","path":"main/part-*.jsonl"},{"split":"validation","path":["main/holdout.jsonl"]}]},
               {"config_name":"extra","data_files":"extra/**"},
-              {"config_name":"broken","data_files":{"train":"nowhere/*.jsonl"}}]}}"#
+              {"config_name":"broken","data_files":{"train":"nowhere/*.jsonl"}},
+              {"config_name":"bydir","data_dir":"main"},
+              {"config_name":"relative","data_dir":"main/","data_files":[{"split":"train","path":"nested/*.jsonl"}]},
+              {"config_name":"emptydir","data_dir":"none"},
+              {"config_name":"bare"}]}}"#
             .to_vec(),
     );
     routes.insert(
@@ -225,8 +229,17 @@ fn hub_subsets_declared_by_the_dataset_card() {
     assert_eq!(load(src("acme/carded", Some("extra"), None)).unwrap(), vec![chat("extra", "a")]);
     assert_eq!(load_eval_split_with(&src("acme/carded", Some("extra"), None), DatasetFormat::Auto, &policy).unwrap(), None);
 
+    // A data_dir alone: its files, split by their names (none is named validation).
+    let e = err(src("acme/carded", Some("bydir"), Some("validation")));
+    assert!(e.contains("no data file for split \"validation\""), "{e}");
+    assert_eq!(load(src("acme/carded", Some("relative"), None)).unwrap(), vec![chat("c", "a")], "patterns are relative to data_dir");
+    let e = err(src("acme/carded", Some("emptydir"), None));
+    assert!(e.contains(r#"subset "emptydir" has its data in "none", which holds no data files"#), "{e}");
+    // An entry arkor cannot read fails only a run that chooses it (the default loaded above).
+    let e = err(src("acme/carded", Some("bare"), None));
+    assert!(e.contains(r#"subset "bare" has neither `data_files` nor `data_dir`"#), "{e}");
     let e = err(src("acme/carded", Some("nope"), None));
-    assert!(e.contains(r#"has no subset "nope" (its dataset card declares ["main", "extra", "broken"])"#), "{e}");
+    assert!(e.contains(r#"has no subset "nope" (its dataset card declares ["main", "extra", "broken", "bydir", "relative", "emptydir", "bare"])"#), "{e}");
     let e = err(src("acme/carded", None, Some("test")));
     assert!(e.contains(r#"subset "main" has no split "test" (its splits: ["train", "validation"])"#), "{e}");
     let e = err(src("acme/carded", Some("broken"), None));
