@@ -81,8 +81,11 @@ struct CardConfig {
     /// Split names and their patterns; None when only `data_dir` is given, whose files
     /// are then split by name as a repo without a card is. An error when the card's
     /// entry cannot be read, which fails only a run that chooses this subset.
-    splits: std::result::Result<Option<Vec<(String, Vec<String>)>>, String>,
+    splits: std::result::Result<Option<SplitPatterns>, String>,
 }
+
+/// Split names, each with its file patterns.
+type SplitPatterns = Vec<(String, Vec<String>)>;
 
 /// The subsets a dataset card declares (`configs:` in the README's YAML header, which
 /// the Hub's API returns as JSON in `cardData`). Empty when the card declares none.
@@ -104,7 +107,7 @@ fn card_configs(configs: Option<&Value>) -> std::result::Result<Vec<CardConfig>,
 /// takes a pattern or a list of them (all `train`), a list of `{split, path}` whose
 /// `path` is one or several, or a map of split to pattern(s); under a `data_dir` they
 /// are relative to it, and `data_dir` alone names the folder whose files make it up.
-fn declared_splits(c: &Value, name: &str, dir: Option<&str>) -> std::result::Result<Option<Vec<(String, Vec<String>)>>, String> {
+fn declared_splits(c: &Value, name: &str, dir: Option<&str>) -> std::result::Result<Option<SplitPatterns>, String> {
     let patterns = |v: &Value| -> Option<Vec<String>> {
         match v {
             Value::String(p) => Some(vec![p.clone()]),

@@ -66,6 +66,14 @@ pub struct Trainer {
 /// the same numbers on every machine.
 const PARTS: usize = 2;
 
+/// What one part of a micro-batch gives: each variable's gradient of the part's share
+/// of the loss (None where it has none), its summed NLL and its tokens.
+struct PartGradients {
+    grads: Vec<Option<Tensor>>,
+    nll: f64,
+    tokens: usize,
+}
+
 /// The rows `items` (indices into `data`) dealt into at most `n` parts of about equal
 /// tokens: longest first, each to the part with the fewest tokens so far.
 fn balanced_parts(items: &[usize], data: &[EncodedExample], n: usize) -> Vec<Vec<usize>> {
@@ -263,12 +271,11 @@ impl Trainer {
         Ok((loss, sum, b.tokens))
     }
 
-    /// One part of a micro-batch: each variable's gradient of its share of the loss,
-    /// its summed NLL and its tokens.
-    fn part_gradients(&self, part: &[usize], denom: f64) -> Result<(Vec<Option<Tensor>>, f64, usize)> {
-        let (loss, sum, toks) = self.micro_batch_loss(part, denom)?;
+    /// One part of a micro-batch through forward and backward.
+    fn part_gradients(&self, part: &[usize], denom: f64) -> Result<PartGradients> {
+        let (loss, nll, tokens) = self.micro_batch_loss(part, denom)?;
         let store = loss.backward().ctx(|| "backward pass".into())?;
-        Ok((self.vars.iter().map(|v| store.get(v.as_tensor()).cloned()).collect(), sum, toks))
+        Ok(PartGradients { grads: self.vars.iter().map(|v| store.get(v.as_tensor()).cloned()).collect(), nll, tokens })
     }
 
     /// Gradients of the step's loss with respect to the LoRA variables, summed over
@@ -285,14 +292,14 @@ impl Trainer {
             let parts = balanced_parts(b, &self.data, PARTS);
             let gradients = |part: &Vec<usize>| self.part_gradients(part, denom as f64);
             // Side by side, unless generation is sharing the cores (crate::sharing).
-            let results: Vec<Result<(Vec<Option<Tensor>>, f64, usize)>> = if crate::sharing::decoding_recently() {
+            let results: Vec<Result<PartGradients>> = if crate::sharing::decoding_recently() {
                 parts.iter().map(gradients).collect()
             } else {
                 parts.par_iter().map(gradients).collect()
             };
             for r in results {
-                let (part, sum, toks) = r?;
-                for (g, x) in grads.iter_mut().zip(part) {
+                let part = r?;
+                for (g, x) in grads.iter_mut().zip(part.grads) {
                     if let Some(x) = x {
                         *g = Some(match g.take() {
                             Some(acc) => (acc + x)?,
@@ -300,8 +307,8 @@ impl Trainer {
                         });
                     }
                 }
-                nll += sum;
-                tokens += toks;
+                nll += part.nll;
+                tokens += part.tokens;
             }
             samples += b.len();
         }
