@@ -62,7 +62,7 @@ pub struct Trainer {
 /// candle's graph work (element-wise ops, the backward's bookkeeping and copies), which
 /// runs on one thread; two parts keep both cores of a small machine busy through it
 /// (1.2-1.3x the steps per second on 2 cores, engine README), except while generation
-/// shares the cores (`crate::sharing`). A constant, not the core count, so a seed gives
+/// shares the cores (`crate::sharing`: then they run in turn on one core). A constant, not the core count, so a seed gives
 /// the same numbers on every machine.
 const PARTS: usize = 2;
 
@@ -293,7 +293,7 @@ impl Trainer {
             let gradients = |part: &Vec<usize>| self.part_gradients(part, denom as f64);
             // Side by side, unless generation is sharing the cores (crate::sharing).
             let results: Vec<Result<PartGradients>> = if crate::sharing::decoding_recently() {
-                parts.iter().map(gradients).collect()
+                crate::sharing::on_one_core(|| parts.iter().map(gradients).collect())
             } else {
                 parts.par_iter().map(gradients).collect()
             };
