@@ -34,9 +34,21 @@ pub(crate) fn mark_decode() {
     LAST_DECODE.fetch_max(now, Ordering::Relaxed);
 }
 
+/// `f` of each of `items`, in their order: side by side on the shared pool, or, while
+/// generation ran recently, one after the other on [`on_one_core`]. Training's parts and
+/// the eval pass's batches both go through it, so both leave generation the same room.
+pub(crate) fn map_side_by_side<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    if decoding_recently() {
+        on_one_core(|| items.iter().map(f).collect())
+    } else {
+        items.par_iter().map(f).collect()
+    }
+}
+
 /// Runs `f` on a pool of one thread of its own (made on first use), so the rayon work
 /// inside it stays on that thread and off the shared pool.
-pub(crate) fn on_one_core<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+fn on_one_core<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     static ONE: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     // Without the pool (a thread the OS would not start) the work runs on the shared one.
     match ONE.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(|_| "arkor-train-shared".into()).build().ok()) {

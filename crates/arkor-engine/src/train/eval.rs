@@ -4,8 +4,6 @@
 
 use std::time::Instant;
 
-use rayon::prelude::*;
-
 use super::batch::{usable, Batch};
 use super::report::EvalReport;
 use crate::error::Result;
@@ -35,17 +33,14 @@ impl EvalSet {
     pub(super) fn evaluate(&self, model: &Model, adapter: &LoraAdapter, batch_size: usize, bf16: bool) -> Result<EvalReport> {
         let t0 = Instant::now();
         let frozen = model.weights().frozen(if bf16 { Precision::Bf16 } else { Precision::F32 })?;
-        // Batches side by side on the pool's threads (as a training step's parts run),
-        // their sums added in batch order so the result does not depend on timing.
+        // Batches side by side as a training step's parts run (crate::sharing), their
+        // sums added in batch order so the result does not depend on timing.
         let chunks: Vec<&[EncodedExample]> = self.data.chunks(batch_size.max(1)).collect();
-        let per_batch: Vec<Result<(f64, usize, usize)>> = chunks
-            .par_iter()
-            .map(|chunk| {
-                let refs: Vec<&EncodedExample> = chunk.iter().collect();
-                let b = Batch::new(&refs, model.device())?;
-                Ok((b.nll(model, adapter, &frozen)?, b.targets.len(), b.tokens))
-            })
-            .collect();
+        let per_batch = crate::sharing::map_side_by_side(&chunks, |chunk| -> Result<(f64, usize, usize)> {
+            let refs: Vec<&EncodedExample> = chunk.iter().collect();
+            let b = Batch::new(&refs, model.device())?;
+            Ok((b.nll(model, adapter, &frozen)?, b.targets.len(), b.tokens))
+        });
         let (mut nll, mut targets, mut tokens) = (0.0, 0usize, 0usize);
         for r in per_batch {
             let (n, t, k) = r?;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{Tensor, Var};
-use rayon::prelude::*;
 
 use crate::error::{Error, Result, TensorContext};
 use crate::model::chat::{encode_example, EncodedExample, Example};
@@ -290,13 +289,7 @@ impl Trainer {
         let (mut nll, mut tokens, mut samples) = (0.0, 0, 0);
         for b in &batches {
             let parts = balanced_parts(b, &self.data, PARTS);
-            let gradients = |part: &Vec<usize>| self.part_gradients(part, denom as f64);
-            // Side by side, unless generation is sharing the cores (crate::sharing).
-            let results: Vec<Result<PartGradients>> = if crate::sharing::decoding_recently() {
-                crate::sharing::on_one_core(|| parts.iter().map(gradients).collect())
-            } else {
-                parts.par_iter().map(gradients).collect()
-            };
+            let results = crate::sharing::map_side_by_side(&parts, |part| self.part_gradients(part, denom as f64));
             for r in results {
                 let part = r?;
                 for (g, x) in grads.iter_mut().zip(part.grads) {
