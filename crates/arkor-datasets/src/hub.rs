@@ -209,10 +209,10 @@ impl<'a> Hub<'a> {
             };
         }
         let config = choose_config(&configs, subset).map_err(bad)?;
-        let Some(declared) = config.splits.clone().map_err(bad)? else {
+        let Some(declared) = config.splits.as_ref().map_err(|e| bad(e.clone()))? else {
             // Only a data_dir: its files, split by their names.
             let dir = config.dir.as_deref().unwrap_or_default();
-            let inside: Vec<String> = files.iter().filter(|f| f.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))).cloned().collect();
+            let inside: Vec<String> = files.iter().filter(|f| glob_match(&format!("{dir}/**"), f)).cloned().collect();
             if inside.is_empty() {
                 return Err(bad(format!("subset {:?} has its data in {dir:?}, which holds no data files", config.name)));
             }
