@@ -5,15 +5,17 @@
 //! `cargo run -p arkor-engine --example train_bench -- model.gguf [steps] [--dump data.json] [--bf16]
 //! [--jsonl rows.jsonl] [--batch N]` (the workspace's dev profile is optimised)
 //!
-//! `--jsonl` trains on the first 64 chat rows (`{"messages": [...]}`) of a file instead,
-//! such as the demo's `examples/data/triage.jsonl`.
+//! `--jsonl` trains on the first 64 rows of a dataset file instead, such as the demo's
+//! `examples/data/triage.jsonl`.
 //!
 //! Prints per-step times, the median s/step of the steps after the first (the first
 //! one pays page faults and lazy initialisation), forwarded and real tokens per second
-//! (the same since training packs its batches) and the peak RSS. `--dump` writes the encoded examples (token ids and target masks)
-//! so that `scripts/torch_train_bench.py` trains PyTorch on exactly the same tokens.
+//! (the same since training packs its batches) and the peak RSS. `--dump` writes the
+//! encoded examples (token ids and target masks) so that `scripts/torch_train_bench.py`
+//! trains PyTorch on exactly the same tokens.
 use std::sync::Arc;
 
+use arkor_engine::data::{load_file, DatasetFormat};
 use arkor_engine::{
     chat::encode_example, ChatMessage, Device, EncodedExample, Example, LoraConfig, Model, Target,
     TrainConfig, Trainer,
@@ -65,24 +67,6 @@ pub fn bench_examples() -> Vec<Example> {
         .collect()
 }
 
-/// The first 64 chat rows of a JSONL file in the `{"messages": [{role, content}]}` shape.
-fn jsonl_examples(path: &str) -> Vec<Example> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    text.lines()
-        .take(64)
-        .map(|line| {
-            let row: serde_json::Value = serde_json::from_str(line).expect("a JSON row");
-            let messages = row["messages"].as_array().expect("a messages array");
-            Example::Chat(
-                messages
-                    .iter()
-                    .map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
 fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -126,7 +110,8 @@ fn main() -> arkor_engine::Result<()> {
     let model = Arc::new(Model::from_gguf("google/gemma-3-270m", path.as_ref(), &Device::Cpu)?);
     eprintln!("model loaded in {:.1}s", t_load.elapsed().as_secs_f64());
     let data = match &jsonl {
-        Some(p) => jsonl_examples(p),
+        // Any file the engine's dataset loader reads; its first 64 rows.
+        Some(p) => load_file(p.as_ref(), DatasetFormat::Auto)?.into_iter().take(64).collect(),
         None => bench_examples(),
     };
     let encoded: Vec<EncodedExample> = data
