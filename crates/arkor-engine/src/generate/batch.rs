@@ -366,7 +366,10 @@ impl Batch {
     /// end. One update per sequence that produced a token, finished or failed (a
     /// sequence that only fed part of its prompt has none).
     pub fn step(&mut self) -> Vec<Update> {
-        crate::sharing::mark_decode();
+        crate::sharing::decode_step(|| self.step_here())
+    }
+
+    fn step_here(&mut self) -> Vec<Update> {
         let mut out = Vec::new();
         let mut decoding = Vec::new();
         let mut prefilling = Vec::new();
