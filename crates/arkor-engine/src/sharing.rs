@@ -11,9 +11,9 @@
 //! from a second thread (64-74 tok/s on two, 66-68 on one, `batch_bench`), while its two
 //! threads beside training's one made three busy threads on two cores, where each
 //! product waited for a thread the OS had parked. With one core each, a request beside a
-//! job decoded at 0.72-0.78 of its idle speed and a step took 2.03x as long as alone,
-//! against 0.66-0.72 and 2.15-2.22x with generation on both threads (same run,
-//! alternating; bench/README.md).
+//! job decoded at 0.68-0.87 of its idle speed and a step took 2.03-2.19x as long as
+//! alone, against 0.66-0.72 and 2.15-2.22x with generation on both threads
+//! (bench/README.md, "One core each while both run").
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
