@@ -218,26 +218,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::net::TcpListener;
+    use arkor_testkit::{MockHttp, Reply};
 
-    /// Answers every request with `answer` (a whole HTTP response), forever.
-    fn serve(answer: impl Fn(u16) -> String + Send + 'static) -> u16 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf);
-                let _ = s.write_all(answer(port).as_bytes());
-            }
-        });
-        port
-    }
-
-    fn ok(body: &str) -> String {
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+    /// Answers every request with `reply`; returns the port.
+    fn serve(reply: Reply) -> u16 {
+        MockHttp::start(move |_| reply.clone()).port
     }
 
     /// Allows 127.0.0.1 only: the tests reach a server there and see every other
@@ -249,7 +234,7 @@ mod tests {
 
     #[test]
     fn addresses_are_checked_for_literals_names_and_each_redirect() {
-        let port = serve(|_| ok("{\"text\":\"x\"}"));
+        let port = serve(Reply::bytes(200, "{\"text\":\"x\"}"));
         let p = only_127_0_0_1();
         assert!(fetch_url_with(&format!("http://127.0.0.1:{port}/a.jsonl"), None, &p, true).is_ok());
         let e = fetch_url_with(&format!("http://127.0.0.2:{port}/a.jsonl"), None, &p, true).unwrap_err().to_string();
@@ -258,7 +243,7 @@ mod tests {
         // either way the answer comes from the rule, never from an unchecked connect.
         let e = fetch_url_with(&format!("http://[::1]:{port}/a.jsonl"), None, &p, true).unwrap_err().to_string();
         assert!(e.contains("::1 is not allowed"), "{e}");
-        let redirect = serve(move |_| format!("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:{port}/a.jsonl\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+        let redirect = serve(Reply::bytes(302, "").with_header("location", &format!("http://127.0.0.2:{port}/a.jsonl")));
         let e = fetch_url_with(&format!("http://127.0.0.1:{redirect}/r"), None, &p, true).unwrap_err().to_string();
         assert!(e.contains("redirect to http://127.0.0.2") && e.contains("not allowed"), "{e}");
         // Without the check the same redirect is followed (and then fails to connect or
@@ -275,11 +260,11 @@ mod tests {
         let policy = LoadPolicy { max_bytes: Some(50), ..Default::default() };
         let e = fetch_url_with(&format!("file://{}", f.display()), None, &policy, false).unwrap_err().to_string();
         assert!(e.contains("big.jsonl") && e.contains("50-byte limit"), "{e}");
-        let port = serve(|_| ok(&"y".repeat(100)));
+        let port = serve(Reply::bytes(200, "y".repeat(100)));
         let e = fetch_url_with(&format!("http://127.0.0.1:{port}/d.jsonl"), None, &policy, false).unwrap_err().to_string();
         assert!(e.contains("50-byte limit"), "{e}");
         // A body without Content-Length is cut at the limit too.
-        let port = serve(|_| format!("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}", "z".repeat(100)));
+        let port = serve(Reply::Raw(format!("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}", "z".repeat(100)).into_bytes()));
         let e = fetch_url_with(&format!("http://127.0.0.1:{port}/d.jsonl"), None, &policy, false).unwrap_err().to_string();
         assert!(e.contains("50-byte limit"), "{e}");
     }

@@ -2,12 +2,10 @@
 //! Hugging Face Hub API served locally.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 use arkor_datasets::{load_dataset, load_dataset_with, load_eval_split_with, load_with_eval_split, DatasetFormat, DatasetSource, HubAccess, LoadPolicy};
 use arkor_engine::{ChatMessage, Example};
+use arkor_testkit::{MockHttp, Reply};
 
 fn chat(u: &str, a: &str) -> Example {
     Example::Chat(vec![ChatMessage::new("user", u), ChatMessage::new("assistant", a)])
@@ -25,47 +23,17 @@ fn file_urls() {
     assert!(load_dataset(&missing, DatasetFormat::Auto).unwrap_err().to_string().contains("/nonexistent/x.jsonl"));
 }
 
-/// A minimal HTTP/1.1 server: fixed routes, records each request's path and Authorization.
-struct Server {
-    base: String,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+/// A Hub-like server with fixed routes (404 elsewhere).
+fn serve(routes: HashMap<String, Vec<u8>>) -> MockHttp {
+    MockHttp::start(move |req| match routes.get(&req.path) {
+        Some(body) => Reply::bytes(200, body.clone()),
+        None => Reply::json(404, r#"{"error":"not found"}"#),
+    })
 }
 
-fn serve(routes: HashMap<String, Vec<u8>>) -> Server {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    std::thread::spawn(move || {
-        for stream in l.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let req = String::from_utf8_lossy(&buf).into_owned();
-            let mut lines = req.lines();
-            let path = lines.next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("").to_string();
-            let auth = lines
-                .filter_map(|h| h.split_once(':'))
-                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-                .map(|(_, v)| v.trim().to_string());
-            s2.lock().unwrap().push((path.clone(), auth));
-            let (status, body) = match routes.get(&path) {
-                Some(b) => ("200 OK", b.clone()),
-                None => ("404 Not Found", b"{\"error\":\"not found\"}".to_vec()),
-            };
-            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-            let _ = stream.flush();
-        }
-    });
-    Server { base, seen }
+/// Each request's path and Authorization header.
+fn seen(s: &MockHttp) -> Vec<(String, Option<String>)> {
+    s.seen().into_iter().map(|r| (r.path.clone(), r.header("authorization"))).collect()
 }
 
 #[test]
@@ -76,7 +44,7 @@ fn https_style_blob_with_bearer_token() {
     let s = serve(routes);
     let src = DatasetSource::Blob { url: format!("{}/files/train.csv", s.base), token: Some("sekrit".into()) };
     assert_eq!(load_dataset(&src, DatasetFormat::Auto).unwrap(), vec![chat("hi", "there")]);
-    assert_eq!(s.seen.lock().unwrap()[0], ("/files/train.csv".into(), Some("Bearer sekrit".into())));
+    assert_eq!(seen(&s)[0], ("/files/train.csv".into(), Some("Bearer sekrit".into())));
     let missing = DatasetSource::Blob { url: format!("{}/nope.jsonl", s.base), token: None };
     let json = DatasetSource::Blob { url: format!("{}/files/train.json", s.base), token: Some("sekrit".into()) };
     assert_eq!(load_dataset(&json, DatasetFormat::Auto).unwrap(), vec![chat("hi", "json")]);
@@ -132,7 +100,7 @@ fn hugging_face_hub_via_hf_endpoint_and_token() {
     assert_eq!(load_dataset(&src(Some("test")), DatasetFormat::Auto).unwrap(), vec![Example::Text("held out".into())]);
     let e = load_dataset(&src(Some("validation")), DatasetFormat::Auto).unwrap_err().to_string();
     assert!(e.contains("validation"), "{e}");
-    let seen = s.seen.lock().unwrap().clone();
+    let seen = seen(&s);
     assert!(seen.iter().all(|(_, a)| a.as_deref() == Some("Bearer hf_abc")), "{seen:?}");
     assert_eq!(seen[0].0, "/api/datasets/acme/chats/revision/main");
     assert_eq!(seen[1].0, "/datasets/acme/chats/resolve/main/data/train.jsonl");

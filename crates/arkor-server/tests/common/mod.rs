@@ -33,20 +33,7 @@ pub async fn start_with(home: &Path, edit: impl FnOnce(&mut ServerOptions)) -> R
 
 /// Serves `body` to every request on a 127.0.0.1 port, forever; returns the port.
 pub fn serve_bytes(body: Vec<u8>) -> u16 {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = s.write_all(head.as_bytes());
-            let _ = s.write_all(&body);
-        }
-    });
-    port
+    arkor_testkit::MockHttp::start(move |_| arkor_testkit::Reply::bytes(200, body.clone())).port
 }
 
 impl TestServer {
