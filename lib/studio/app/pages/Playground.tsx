@@ -98,26 +98,27 @@ export function Playground({ jobId: routeJob, target: routeTarget }: { jobId?: s
   }, []);
 
   const job = jobs.find((j) => j.id === jobId);
+  // The job on screen as of the latest render. Preact runs an effect's cleanup only
+  // after the next paint, so a flag cleared there let a previous job's late answer
+  // through: its checkpoints showed under the new job, and the new job's own answer
+  // then reset the checkpoint the user had just picked from them.
+  const shownJob = useRef(jobId);
+  shownJob.current = jobId;
   useEffect(() => {
     if (!jobId) return;
     // A job's checkpoints are offered only once its own answer is in, and an answer
-    // for a job no longer selected is dropped: otherwise a late answer would reset
-    // the checkpoint the user has just picked.
-    let current = true;
+    // for a job no longer on screen is dropped.
     setSteps([]);
     fetchJob(jobId).then(
       ({ job, events }) => {
-        if (!current) return;
+        if (shownJob.current !== jobId) return;
         const saved = (events ?? []).filter((e) => e.type === "checkpoint.saved" && typeof e.step === "number").map((e) => e.step!);
         setSteps([...new Set(saved)].sort((a, b) => a - b));
         setBaseModel(String(job.config?.model ?? ""));
         if (!routeTarget || routeJob !== jobId) setTarget(job.status === "completed" ? "final" : saved.length ? String(saved[saved.length - 1]) : "final");
       },
-      (e: Error) => current && setError(e.message),
+      (e: Error) => shownJob.current === jobId && setError(e.message),
     );
-    return () => {
-      current = false;
-    };
   }, [jobId]);
 
   const adapter = (): Adapter => (target === "final" ? { kind: "final", jobId } : { kind: "checkpoint", jobId, step: Number(target) });
@@ -186,7 +187,16 @@ export function Playground({ jobId: routeJob, target: routeTarget }: { jobId?: s
             </div>
             <label class="field">
               Job
-              <select class="input" value={jobId} onChange={(e) => setJobId((e.target as HTMLSelectElement).value)} data-testid="job-select">
+              <select
+                class="input"
+                value={jobId}
+                onChange={(e) => {
+                  // Not the previous job's checkpoints while the new one's load.
+                  setSteps([]);
+                  setJobId((e.target as HTMLSelectElement).value);
+                }}
+                data-testid="job-select"
+              >
                 {jobs.length === 0 && <option value="">No jobs yet</option>}
                 {jobs.map((j) => (
                   <option value={j.id}>
