@@ -28,11 +28,16 @@ pub struct Request {
 impl Request {
     /// The value of header `name` (case-insensitive), trimmed.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
+        header(&self.head, name)
     }
+}
+
+/// Header `name`'s value in a request head (case-insensitive), trimmed.
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
 }
 
 /// What the server does with a request.
@@ -143,20 +148,17 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
         }
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut req = Request { method: String::new(), path: String::new(), head, body: Vec::new(), at: Instant::now() };
-    let mut line = req.head.split_whitespace();
-    req.method = line.next().unwrap_or("").to_owned();
-    req.path = line.next().unwrap_or("").to_owned();
-    let len: usize = req.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut line = head.split_whitespace();
+    let (method, path) = (line.next().unwrap_or("").to_owned(), line.next().unwrap_or("").to_owned());
+    let len: usize = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     while buf.len() < head_end + len {
         match conn.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(k) => buf.extend_from_slice(&chunk[..k]),
         }
     }
-    req.body = buf[head_end..buf.len().min(head_end + len)].to_vec();
-    req.at = Instant::now();
-    Some(req)
+    let body = buf[head_end..buf.len().min(head_end + len)].to_vec();
+    Some(Request { method, path, head, body, at: Instant::now() })
 }
 
 fn reason(status: u16) -> &'static str {
