@@ -71,6 +71,11 @@ export function Playground({ jobId: routeJob, target: routeTarget }: { jobId?: s
   const [jobs, setJobs] = useState<Job[]>([]);
   const [jobId, setJobId] = useState(routeJob ?? "");
   const [steps, setSteps] = useState<number[]>([]);
+  // Another job's checkpoints go at once, not when its effect runs after the next paint.
+  const showJob = (id: string) => {
+    setSteps([]);
+    setJobId(id);
+  };
   const [target, setTarget] = useState(routeTarget ?? "final");
   const [mode, setMode] = useState<Mode>("adapter");
   const [baseModel, setBaseModel] = useState("");
@@ -90,7 +95,7 @@ export function Playground({ jobId: routeJob, target: routeTarget }: { jobId?: s
     fetchJobs().then(
       ({ jobs }) => {
         setJobs(jobs);
-        if (!routeJob && jobs.length) setJobId(jobs[0].id);
+        if (!routeJob && jobs.length) showJob(jobs[0].id);
       },
       (e: Error) => setError(e.message),
     );
@@ -108,7 +113,6 @@ export function Playground({ jobId: routeJob, target: routeTarget }: { jobId?: s
     if (!jobId) return;
     // A job's checkpoints are offered only once its own answer is in, and an answer
     // for a job no longer on screen is dropped.
-    setSteps([]);
     fetchJob(jobId).then(
       ({ job, events }) => {
         if (shownJob.current !== jobId) return;
@@ -190,11 +194,7 @@ export function Playground({ jobId: routeJob, target: routeTarget }: { jobId?: s
               <select
                 class="input"
                 value={jobId}
-                onChange={(e) => {
-                  // Not the previous job's checkpoints while the new one's load.
-                  setSteps([]);
-                  setJobId((e.target as HTMLSelectElement).value);
-                }}
+                onChange={(e) => showJob((e.target as HTMLSelectElement).value)}
                 data-testid="job-select"
               >
                 {jobs.length === 0 && <option value="">No jobs yet</option>}
