@@ -61,8 +61,8 @@ pub struct Trainer {
 /// candle's graph work (element-wise ops, the backward's bookkeeping and copies), which
 /// runs on one thread; two parts keep both cores of a small machine busy through it
 /// (1.2-1.3x the steps per second on 2 cores, engine README), except while generation
-/// shares the cores (`crate::sharing`: then they run in turn on one core). A constant, not the core count, so a seed gives
-/// the same numbers on every machine.
+/// shares the cores (`crate::sharing`: then they run in turn on one core). A constant,
+/// not the core count, so a seed gives the same numbers on every machine.
 const PARTS: usize = 2;
 
 /// What one part of a micro-batch gives: each variable's gradient of the part's share
