@@ -15,7 +15,8 @@
 // default the last),
 // MORE (another eval file scored after EVAL, e.g. rows of the training
 // generator run with another seed), SCHEMA=1 (also score under the triage
-// schema), SHOW_WRONG=1 (print the tickets it gets wrong), TAG (run name).
+// schema), SHOW_WRONG=1 (print the tickets it gets wrong, each after the
+// summary the model wrote), TAG (run name).
 // It keeps no state besides the job under $ARKOR_HOME; use a home of your
 // own (with `models/` linked from ~/.arkor/local/models) to keep out of
 // others' way.
@@ -78,7 +79,7 @@ async function score(step, infer, file, schema) {
     if (!got) return wrong.push(`invalid: ${JSON.stringify(answers[i]).slice(0, 120)}`);
     valid++;
     if (got.category === want.category) category++;
-    else wrong.push(`${want.category} → ${got.category}: ${ticket.slice(0, 110)}`);
+    else wrong.push(`${want.category} → ${got.category} ("${got.summary}"): ${ticket.slice(0, 110)}`);
     if (got.priority === want.priority) priority++;
   });
   const n = rows.length;
