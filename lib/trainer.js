@@ -7,11 +7,16 @@ const { streamingRequest } = require('./response');
 // for trainers created by user code it runs. Internal: not part of the API.
 const PROGRESS_HOOK = Symbol.for('arkor.progress');
 
-// The batch layout and callback bits, asked of each binary once.
+// The batch layout and callback bits, asked of each binary once, with where
+// each `onLog` number sits in an entry (`at.loss`, ...), by the native field list.
 const layouts = new WeakMap();
 function layoutOf(native) {
   let layout = layouts.get(native);
-  if (!layout) layouts.set(native, (layout = native.eventBatchLayout()));
+  if (!layout) {
+    layout = native.eventBatchLayout();
+    layout.at = Object.fromEntries(layout.logFields.map((name, i) => [name, i]));
+    layouts.set(native, layout);
+  }
   return layout;
 }
 
@@ -38,6 +43,7 @@ function makeDispatcher(native, callbacks, makeInfer, failure, hook) {
   const layout = layoutOf(native);
   const { JOB, STARTED, LOG, LOG_TEXT, CHECKPOINT, COMPLETED, FAILED } = layout.kinds;
   const STRIDE = layout.logFields.length;
+  const { step: STEP, loss: LOSS, evalLoss: EVAL_LOSS, learningRate: LR, epoch: EPOCH, samplesPerSecond: SPS, tokensPerSecond: TPS } = layout.at;
   let job = null;
   const fail = (err) => {
     failure.thrown = true;
@@ -68,16 +74,16 @@ function makeDispatcher(native, callbacks, makeInfer, failure, hook) {
         const m = at.m;
         at.m += STRIDE;
         const ctx = {
-          step: nullable(metrics[m]),
-          loss: nullable(metrics[m + 1]),
-          evalLoss: nullable(metrics[m + 2]),
-          learningRate: nullable(metrics[m + 3]),
-          epoch: nullable(metrics[m + 4]),
-          samplesPerSecond: nullable(metrics[m + 5]),
+          step: nullable(metrics[m + STEP]),
+          loss: nullable(metrics[m + LOSS]),
+          evalLoss: nullable(metrics[m + EVAL_LOSS]),
+          learningRate: nullable(metrics[m + LR]),
+          epoch: nullable(metrics[m + EPOCH]),
+          samplesPerSecond: nullable(metrics[m + SPS]),
           job,
         };
         if (!hook) return callbacks.onLog(ctx);
-        const tps = metrics[m + 6];
+        const tps = metrics[m + TPS];
         return run('onLog', ctx, tps === tps ? { tokensPerSecond: tps } : undefined);
       }
       case LOG_TEXT: {

@@ -3,7 +3,9 @@
 // The progress display of `arkor start`: one live line on a terminal, plain
 // lines otherwise. Fed by the SDK's internal progress hook.
 
-const PROGRESS_HOOK = Symbol.for("arkor.progress");
+// A registry symbol, so the hook reaches trainers of another copy of the package
+// (the one a user's project installed) as well as this one's.
+const { PROGRESS_HOOK } = require("../trainer.js");
 
 function formatDuration(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return "?";

@@ -78,7 +78,32 @@ pub mod item {
 /// (JSON has no NaN, so the two cannot be confused). `tokensPerSecond` is
 /// the local backend's extra for the CLI's progress line, not an upstream
 /// field: JS hands it to the progress hook only.
-pub const LOG_FIELDS: [&str; 7] = ["step", "loss", "evalLoss", "learningRate", "epoch", "samplesPerSecond", "tokensPerSecond"];
+pub const LOG_FIELDS: [&str; 7] = {
+    let mut names = [""; 7];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = LOG_LAYOUT[i].0;
+        i += 1;
+    }
+    names
+};
+
+/// Where a wire event holds one [`LOG_FIELDS`] number.
+type LogField = for<'a> fn(&WireEvent<'a>) -> Option<&'a RawValue>;
+
+/// [`LOG_FIELDS`] with where each is read: the one table a batch's `metrics` follow.
+const LOG_LAYOUT: [(&str, LogField); 7] = [
+    ("step", |e| e.step),
+    ("loss", |e| e.loss),
+    ("evalLoss", |e| e.eval_loss),
+    ("learningRate", |e| e.learning_rate),
+    ("epoch", |e| e.epoch),
+    ("samplesPerSecond", |e| e.samples_per_second),
+    ("tokensPerSecond", |e| e.tokens_per_second),
+];
+
+/// The [`LOG_FIELDS`] only the CLI's progress hook sees, at the end of the table.
+const PROGRESS_ONLY_FIELDS: usize = 1;
 
 /// One trip into JS: the callbacks to run, in order, each finished before
 /// the next.
@@ -263,17 +288,15 @@ impl Applier {
                     // A step that is not a number goes through unchanged.
                     let mut ctx = Map::new();
                     ctx.insert("step".into(), value(ev.step).unwrap_or(Value::Null));
-                    for (k, raw) in LOG_FIELDS[1..6].iter().zip(log_metrics(ev)) {
-                        let n = number(raw);
+                    for (k, get) in LOG_LAYOUT[..LOG_LAYOUT.len() - PROGRESS_ONLY_FIELDS].iter().filter(|(k, _)| *k != "step") {
+                        let n = number(get(ev));
                         ctx.insert((*k).into(), if n.is_nan() { Value::Null } else { json!(n) });
                     }
                     out.push_text(item::LOG_TEXT, Value::Object(ctx).to_string());
                     return;
                 }
                 out.kinds.push(item::LOG);
-                out.metrics.push(step);
-                out.metrics.extend(log_metrics(ev).into_iter().map(number));
-                out.metrics.push(number(ev.tokens_per_second));
+                out.metrics.extend(LOG_LAYOUT.iter().map(|(_, get)| number(get(ev))));
             }
             Callback::Checkpoint => {
                 let step = value(ev.step).unwrap_or(Value::Null);
@@ -290,10 +313,6 @@ impl Applier {
             Callback::Failed => out.push_text(item::FAILED, json!({ "error": value(ev.error).unwrap_or(Value::Null) }).to_string()),
         }
     }
-}
-
-fn log_metrics<'a>(ev: &WireEvent<'a>) -> [Option<&'a RawValue>; 5] {
-    [ev.loss, ev.eval_loss, ev.learning_rate, ev.epoch, ev.samples_per_second]
 }
 
 #[cfg(test)]
