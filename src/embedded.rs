@@ -112,6 +112,10 @@ pub struct SettingsObject {
     pub max_batch: Option<u32>,
 }
 
+/// The local backend's org: where the embedded backend and `arkor serve` keep every project.
+#[napi_derive::napi]
+pub const LOCAL_ORG: &str = arkor_protocol::LOCAL_ORG;
+
 /// The settings now (read at call time, like the SDK's other path and URL functions).
 #[napi_derive::napi]
 pub fn settings() -> SettingsObject {

@@ -6,11 +6,13 @@
 
 use std::path::Path;
 
+use arkor_protocol::LOCAL_ORG;
+
 use crate::credentials::{default_cloud_api_url, ensure_credentials, read_credentials, Credentials};
 use crate::error::Result;
 use crate::http::CloudApiClient;
 use crate::state::{ensure_project_state, project_slug_for, read_state};
-use crate::trainer::{EmbeddedBackend, EMBEDDED_ORG};
+use crate::trainer::EmbeddedBackend;
 
 /// Whether nothing names a remote backend, so the embedded one is to be used.
 /// `base_url` and `credentials` are what the caller was given explicitly.
@@ -50,15 +52,15 @@ pub async fn connect(cwd: &Path, embedded: &dyn EmbeddedBackend) -> Result<Conne
         // The embedded backend takes its token as a bearer token, which is what anonymous credentials carry.
         let credentials = Credentials::Anonymous {
             token,
-            anonymous_id: EMBEDDED_ORG.to_owned(),
+            anonymous_id: LOCAL_ORG.to_owned(),
             arkor_cloud_api_url: base_url.clone(),
-            org_slug: EMBEDDED_ORG.to_owned(),
+            org_slug: LOCAL_ORG.to_owned(),
         };
         return Ok(Connection {
             local: true,
             base_url,
             credentials,
-            org_slug: Some(EMBEDDED_ORG.to_owned()),
+            org_slug: Some(LOCAL_ORG.to_owned()),
             project_slug: project_slug_for(cwd),
             has_project: true,
         });
@@ -105,7 +107,7 @@ pub async fn connect_with_project(cwd: &Path, embedded: &dyn EmbeddedBackend) ->
 pub(crate) async fn ensure_local_project(client: &CloudApiClient, cwd: &Path) -> Result<String> {
     let slug = project_slug_for(cwd);
     let name = cwd.file_name().and_then(|n| n.to_str()).unwrap_or("project");
-    match client.create_project(EMBEDDED_ORG, name, &slug).await {
+    match client.create_project(LOCAL_ORG, name, &slug).await {
         Ok(_) => Ok(slug),
         Err(e) if e.status() == Some(409) => Ok(slug),
         Err(e) => Err(e),

@@ -21,8 +21,7 @@ use crate::events::Parsed;
 use crate::http::{CloudApiClient, Scope};
 use crate::sse::SseParser;
 
-/// The backend's keepalive interval (`event: ping`).
-pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+pub use arkor_protocol::PING_INTERVAL;
 
 /// How long a connection may stay silent: three missed pings.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3 * PING_INTERVAL.as_secs());

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
+use arkor_protocol::LOCAL_ORG;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -24,9 +25,6 @@ pub trait EmbeddedBackend: Send + Sync + std::fmt::Debug {
     /// Starts the backend once per process; resolves `(base_url, token)`.
     fn ensure_started(&self) -> Pin<Box<dyn Future<Output = Result<(String, String)>> + Send + '_>>;
 }
-
-/// The org the embedded backend's token belongs to.
-pub const EMBEDDED_ORG: &str = "local";
 
 /// The internal context upstream exposes as `createTrainer`'s second argument.
 #[derive(Debug, Clone)]
@@ -239,7 +237,7 @@ async fn embedded_session(embedded: &dyn EmbeddedBackend, cwd: &std::path::Path)
     let (url, token) = embedded.ensure_started().await?;
     let client = CloudApiClient::with_token(&url, &token);
     let slug = crate::backend::ensure_local_project(&client, cwd).await?;
-    Ok((client, Scope { org_slug: EMBEDDED_ORG.to_owned(), project_slug: slug }))
+    Ok((client, Scope { org_slug: LOCAL_ORG.to_owned(), project_slug: slug }))
 }
 
 #[cfg(test)]

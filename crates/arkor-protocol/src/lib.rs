@@ -5,6 +5,7 @@
 //!   local backend (`arkor-server`) reads it, checks each field and plans the
 //!   run. Field names and types are upstream's (`packages/arkor/src/core/types.ts`).
 //! - [`job::TERMINAL_STATUSES`]: the job statuses after which nothing changes.
+//! - [`backend`]: the local backend's org and the event stream's keepalive.
 //!
 //! This crate holds shapes only: no HTTP, no checks beyond "is this JSON of
 //! the field's type" ([`field::Field`]). It depends on serde alone, so the
@@ -16,7 +17,9 @@
 
 #[macro_use]
 pub mod field;
+pub mod backend;
 pub mod job;
 
 pub use field::{Field, FromWire, Named};
+pub use backend::{LOCAL_ORG, PING_INTERVAL};
 pub use job::{DatasetSource, JobConfig, TrainerInput};

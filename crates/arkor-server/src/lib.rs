@@ -104,8 +104,7 @@ pub struct ServerOptions {
     pub faults: Faults,
 }
 
-/// The org of the embedded server's static token.
-pub const LOCAL_ORG: &str = "local";
+pub use arkor_protocol::LOCAL_ORG;
 
 impl ServerOptions {
     /// Options for `home` with the defaults.
@@ -113,7 +112,7 @@ impl ServerOptions {
         Self {
             home,
             static_token: None,
-            ping_every: stream::PING_EVERY,
+            ping_every: arkor_protocol::PING_INTERVAL,
             allow_hosts: Vec::new(),
             access: Access::Loopback,
             limits: Limits::default(),

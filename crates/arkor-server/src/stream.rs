@@ -15,9 +15,6 @@ use serde_json::Value;
 use crate::store::{is_terminal_status, Store};
 use crate::AppState;
 
-/// How often an idle stream says it is alive.
-pub const PING_EVERY: Duration = Duration::from_secs(15);
-
 /// How often a stream re-reads the store without a local wake-up: events of
 /// a job trained by another process sharing `$ARKOR_HOME` (an `arkor start`
 /// in another terminal, followed by `arkor logs --follow`) reach the store

@@ -17,7 +17,7 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
     const home = settings.localHome;
     process.stdout.write(
       `Not signed in: using the local backend (data in ${home}).\n` +
-        `Org: local, project here: ${projectSlugFor(cwd)}\n` +
+        `Org: ${native.LOCAL_ORG}, project here: ${projectSlugFor(cwd)}\n` +
         "Run `arkor login --anonymous` with ARKOR_CLOUD_API_URL set to use a remote backend.\n",
     );
     return;

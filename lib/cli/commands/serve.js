@@ -25,7 +25,7 @@ async function runServe(opts = {}) {
     public: Boolean(opts.public),
     allowHosts: opts.allowHost ?? [],
     allowAnonymous: Boolean(opts.allowAnonymous),
-    token: opts.token ?? (require("../../native").settings().serveToken || undefined),
+    token: opts.token ?? (native.settings().serveToken || undefined),
     allowPaths: opts.allowPath ?? [],
     allowPrivateUrls: Boolean(opts.allowPrivateUrls),
   });
@@ -40,7 +40,7 @@ async function runServe(opts = {}) {
     } else if (info.tokenFile) {
       out(`Its token is in ${info.tokenFile}`);
     }
-    out("Clients send it as `Authorization: Bearer <token>`, org \"local\".");
+    out(`Clients send it as \`Authorization: Bearer <token>\`, org "${native.LOCAL_ORG}".`);
   }
   // The server runs on Rust threads that do not hold Node's event loop, so
   // hold it here until a signal ends the process.
