@@ -54,6 +54,13 @@ impl NativeClient {
         })
     }
 
+    /// `GET /v1/me` → who the token belongs to.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn me<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Value>> {
+        let client = self.inner.clone();
+        env.spawn_future(async move { client.me().await.napi() })
+    }
+
     /// `GET /v1/projects?orgSlug` → `{ org, projects }`.
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn list_projects<'env>(&self, env: &'env Env, org_slug: String) -> Result<PromiseRaw<'env, Value>> {
@@ -149,6 +156,11 @@ pub fn write_credentials(env: &Env, credentials: CredentialsObject) -> Result<Pr
     let c = Credentials::try_from(credentials)?;
     env.spawn_future(async move { arkor_client::credentials::write_credentials(&c).await.napi() })
 }
+
+/// The hosted backend: the URL used when neither `ARKOR_CLOUD_API_URL` nor the
+/// credentials name one.
+#[napi]
+pub const HOSTED_CLOUD_API_URL: &str = arkor_client::credentials::DEFAULT_CLOUD_API_URL;
 
 /// The backend URL for `credentials` (or none). Only their
 /// `arkorCloudApiUrl` matters, so partial objects are fine, as upstream.

@@ -48,7 +48,7 @@ function apiRoutes({ cwd, binPath, children }) {
       const b = await backendFor(cwd);
       const client = new (native().NativeClient)(b.baseUrl, b.credentials);
       const { translated } = require("../errors.js");
-      sendJson(res, 200, await translated(() => client.call("GET", "/v1/me", {})));
+      sendJson(res, 200, await translated(() => client.me()));
     }],
     ["GET", "/api/manifest", async ({ res }) => {
       try {

@@ -140,6 +140,12 @@ impl CloudApiClient {
         self.exchange_json(self.build(method, path, query, body)).await.map_err(|f| f.error)
     }
 
+    /// `GET /v1/me` → who the token belongs to. Sent once, as `arkor whoami` reports
+    /// the first answer whatever it is.
+    pub async fn me(&self) -> Result<Value> {
+        self.call(Method::GET, "/v1/me", &[], None).await
+    }
+
     /// `GET /v1/projects?orgSlug` → `{ org, projects }`.
     pub async fn list_projects(&self, org_slug: &str) -> Result<Value> {
         self.control(self.build(Method::GET, "/v1/projects", &[("orgSlug", org_slug)], None)).await

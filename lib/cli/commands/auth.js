@@ -32,7 +32,7 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
   const client = new native.NativeClient(baseUrl, credentials, null);
   let me;
   try {
-    me = await client.call("GET", "/v1/me", {}, null);
+    me = await client.me();
   } catch (err) {
     const e = require("../../errors.js").fromNative(err);
     // Upstream's exit codes: an outdated SDK (426) fails the command; any

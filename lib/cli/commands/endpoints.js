@@ -11,8 +11,8 @@ const { DEFAULT_PORT } = require("./serve.js");
 
 /** Hosts whose deployments answer under `<slug>.localhost` (the Host guard's loopback names). */
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
-/** The hosted control plane, whose deployments live at `https://<slug>.arkor.app`. */
-const HOSTED_API = "api.arkor.ai";
+/** The hosted control plane's host, whose deployments live at `https://<slug>.arkor.app`. */
+const HOSTED_API = new URL(require("../../native").HOSTED_CLOUD_API_URL).hostname;
 
 /**
  * Where deployment `slug` answers: `{ base, path, needsServe }`. `base` is
