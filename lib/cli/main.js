@@ -153,7 +153,7 @@ function buildProgram() {
     .option("--base", "the job's base model, without its adapter")
     .option("-p, --prompt <text>", "ask one question, print the answer and exit")
     .option("--system <text>", "a system message for the conversation")
-    .option("--max-tokens <n>", "most tokens per answer", "256")
+    .option("--max-tokens <n>", "most tokens per answer (default: the backend's)")
     .option("--temperature <t>", "sampling temperature (0 is greedy)")
     .action(async (jobId, opts) => {
       const { runChat } = require("./commands/chat.js");

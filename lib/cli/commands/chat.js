@@ -50,7 +50,8 @@ function pickTarget(job, events, { step, final, base }) {
 
 /** Streams one answer to stdout; resolves its full text. */
 async function answer(backend, target, messages, opts, signal) {
-  const body = { messages, ...target.body, stream: true, maxTokens: opts.maxTokens };
+  const body = { messages, ...target.body, stream: true };
+  if (opts.maxTokens !== undefined) body.maxTokens = opts.maxTokens;
   if (opts.temperature !== undefined) body.temperature = opts.temperature;
   const res = await backend.client.chat({ scope: backend.scope, body, signal });
   let text = "";
@@ -82,7 +83,7 @@ function numberOption(name, v, { integer = false } = {}) {
 
 async function runChat({ jobId, step, final, base, prompt, system, maxTokens, temperature, cwd = process.cwd() } = {}) {
   const opts = {
-    maxTokens: numberOption("--max-tokens", maxTokens ?? "256", { integer: true }),
+    maxTokens: numberOption("--max-tokens", maxTokens, { integer: true }),
     temperature: numberOption("--temperature", temperature),
   };
   const backend = await connect({ cwd });

@@ -9,10 +9,6 @@ use super::constraint::{field_error, parse_constraints, OutputConstraint, ToolUs
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{human_bytes, Limits};
 
-/// Defaults when the request leaves a knob out: greedy decoding, so the
-/// same prompt gives the same answer and checkpoints can be compared.
-const DEFAULT_MAX_TOKENS: usize = 256;
-
 /// A chat body, checked field by field; nothing looked up yet.
 #[derive(Debug, Clone)]
 pub(crate) struct ChatBody {
@@ -115,11 +111,9 @@ pub(crate) fn parse_chat(body: &Value, limits: &Limits, dialect: Dialect, target
             Some(_) => Err(bad(format!("`{k}` must be a number"))),
         }
     };
-    let mut params = SamplingParams {
-        max_tokens: DEFAULT_MAX_TOKENS,
-        precision: crate::config::inference_precision(),
-        ..SamplingParams::default()
-    };
+    // A knob the request leaves out keeps the engine's default: greedy decoding, so the
+    // same prompt gives the same answer and checkpoints can be compared.
+    let mut params = SamplingParams { precision: crate::config::inference_precision(), ..SamplingParams::default() };
     if let Some(t) = num("temperature")? {
         if !(t >= 0.0) {
             return Err(bad("`temperature` must be >= 0"));
