@@ -34,7 +34,7 @@ wire_object! {
         name: String => "name",
         /// Split to train on (the backend's default: `train`).
         split: String => "split",
-        /// Dataset config (refused by the local backend, which cannot pick one).
+        /// Dataset config: a config of the dataset card, or the repo's folder that holds it.
         subset: String => "subset",
     }
 }

@@ -3,6 +3,9 @@
 //! the suite stays fast; the properties are "never panics" and "every error
 //! names its field or row".
 
+use std::sync::LazyLock;
+
+use arkor_protocol::job::{BlobSource, DatasetFormatSpec, DatasetSource, HubSource, JobConfig};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -43,11 +46,17 @@ fn value(keys: &'static [&'static str]) -> impl Strategy<Value = Value> {
     })
 }
 
-const CONFIG_KEYS: &[&str] = &[
-    "model", "datasetSource", "type", "url", "token", "name", "split", "subset", "datasetFormat", "maxSteps", "numTrainEpochs",
-    "learningRate", "batchSize", "optim", "lrSchedulerType", "weightDecay", "warmupSteps", "loggingSteps", "saveSteps",
-    "evalSteps", "loraR", "loraAlpha", "maxLength", "loadIn4bit", "trainOnResponsesOnly", "dryRun", "seed",
-];
+/// Every key a job config can hold, at any depth: the protocol's own field lists, so
+/// a field added there is fuzzed too.
+static CONFIG_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut keys = JobConfig::fields();
+    keys.extend(BlobSource::fields());
+    keys.extend(HubSource::fields());
+    keys.extend([DatasetSource::TAG, DatasetFormatSpec::TAG]);
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+});
 
 const CHAT_KEYS: &[&str] = &[
     "messages", "role", "content", "adapter", "kind", "jobId", "step", "baseModel", "stream", "maxTokens", "temperature",
@@ -62,7 +71,7 @@ fn mutated_config() -> impl Strategy<Value = Value> {
         "datasetSource": {"type": "huggingface", "name": "org/data"},
         "maxSteps": 10, "learningRate": 0.001, "loraR": 8, "datasetFormat": {"type": "chatml"},
     });
-    (btree_map(proptest::sample::select(CONFIG_KEYS), value(CONFIG_KEYS), 0..4), any::<bool>()).prop_map(move |(changes, nest)| {
+    (btree_map(proptest::sample::select(CONFIG_KEYS.as_slice()), value(CONFIG_KEYS.as_slice()), 0..4), any::<bool>()).prop_map(move |(changes, nest)| {
         let mut c = base.clone();
         for (k, v) in changes {
             if let (true, Some(Value::Object(src))) = (nest && k != "datasetSource", c.get_mut("datasetSource")) {
@@ -83,7 +92,7 @@ proptest! {
     #![proptest_config(cfg(1000))]
 
     #[test]
-    fn job_config_errors_name_their_field(c in prop_oneof![value(CONFIG_KEYS), mutated_config()]) {
+    fn job_config_errors_name_their_field(c in prop_oneof![value(CONFIG_KEYS.as_slice()), mutated_config()]) {
         for access in [Access::Loopback, public()] {
             if let Err(e) = plan(&c, &access) {
                 let msg = e.to_string();
