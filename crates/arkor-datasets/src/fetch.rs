@@ -23,7 +23,7 @@ pub struct LoadPolicy {
     /// Applied to every address a blob URL, or a redirect from it, connects to
     /// (environment proxies are then bypassed, since they would connect for us).
     pub blob_addresses: Option<AddressRule>,
-    /// The Hugging Face Hub's base URL (the default: `https://huggingface.co`)
+    /// The Hugging Face Hub's base URL (none: [`arkor_settings::DEFAULT_HF_ENDPOINT`])
     /// and the token sent to it: the caller's settings (`HF_ENDPOINT`, `HF_TOKEN`).
     pub hub: Option<HubAccess>,
 }

@@ -175,7 +175,7 @@ impl<'a> Hub<'a> {
     pub(crate) fn new(policy: &'a LoadPolicy) -> Self {
         let (endpoint, token) = match &policy.hub {
             Some(h) => (h.endpoint.trim_end_matches('/'), h.token.as_deref()),
-            None => ("https://huggingface.co", None),
+            None => (arkor_settings::DEFAULT_HF_ENDPOINT, None),
         };
         Self { endpoint, token, policy }
     }
