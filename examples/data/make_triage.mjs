@@ -9,7 +9,7 @@
 
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { PRIORITIES, checkRow, fill, histogram, raise, rng, row } from "./triage-common.mjs";
+import { IMPACT_CATEGORIES, PRIORITIES, checkRow, fill, histogram, raise, rng, row } from "./triage-common.mjs";
 import { SCENARIOS } from "./triage-train-problems.mjs";
 import { ALSO, BACKSTORY, CLOSE, FOREIGN, IMPACT, OPEN, V } from "./triage-train-words.mjs";
 
@@ -36,8 +36,6 @@ const KINDS = [
   ...Array(8).fill("plain"), ...Array(4).fill("short"), ...Array(7).fill("context"), "long",
   ...Array(4).fill("multi"), ...Array(4).fill("nonnative"), ...Array(4).fill("foreign"),
 ];
-
-const IMPACT_CATEGORIES = new Set(["login", "bug", "shipping"]);
 
 const slots = (t) => new Set([...t.matchAll(/\{(\w+)\}/g)].map((m) => m[1]));
 

@@ -7,7 +7,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { checkRow, fill, histogram, raise, rng, row, ticketKey } from "./triage-common.mjs";
+import { CATEGORIES, IMPACT_CATEGORIES, checkRow, fill, histogram, raise, rng, row, ticketKey } from "./triage-common.mjs";
 
 export const SEED = 77031;
 export const ROWS_PER_CATEGORY = 6;
@@ -181,7 +181,7 @@ function ticket(r, cat) {
   let priority = scn.pri;
   const parts = [fill(r.pick(GREET), v), fill(r.pick(scn.tickets), v)];
   if (r.chance(0.25)) parts.splice(1, 0, fill(r.pick(CONTEXT), v), fill(r.pick(CONTEXT), v));
-  if (["login", "bug", "shipping"].includes(cat) && r.chance(0.2)) {
+  if (IMPACT_CATEGORIES.has(cat) && r.chance(0.2)) {
     parts.push(r.pick(IMPACT));
     priority = raise(priority);
   }
@@ -199,7 +199,7 @@ export function evalRows(trainLines) {
   const taken = new Set(trainLines.map(ticketKey));
   const lines = [];
   for (let i = 0; i < ROWS_PER_CATEGORY; i++) {
-    for (const cat of ["login", "billing", "shipping", "bug", "feature", "privacy", "outage", "cancellation"]) {
+    for (const cat of CATEGORIES) {
       for (let tries = 0; ; tries++) {
         const t = ticket(r, cat);
         const line = row(t.text, t.labels);

@@ -17,7 +17,10 @@ export const TEAM = {
 export const CATEGORIES = Object.keys(TEAM);
 export const PRIORITIES = ["low", "medium", "high", "urgent"];
 
-/** One level up (a business-impact sentence on a login, bug or shipping ticket). */
+/** The categories whose tickets may carry a business-impact sentence, which raises their priority. */
+export const IMPACT_CATEGORIES = new Set(["login", "bug", "shipping"]);
+
+/** One level up (a business-impact sentence on an `IMPACT_CATEGORIES` ticket). */
 export function raise(priority) {
   return PRIORITIES[Math.min(PRIORITIES.indexOf(priority) + 1, PRIORITIES.length - 1)];
 }

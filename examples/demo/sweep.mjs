@@ -23,6 +23,7 @@
 import { createTrainer } from "../../index.mjs";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
+import { CATEGORIES } from "../data/triage-common.mjs";
 
 const env = process.env;
 const data = (name) => new URL(`../data/${name}`, import.meta.url).pathname;
@@ -30,7 +31,6 @@ const STEPS = Number(env.STEPS ?? 100);
 const SCORE_AT = env.SCORE_AT ? env.SCORE_AT.split(",").map(Number) : [STEPS];
 const TAG = env.TAG ?? "sweep";
 const CONCURRENCY = 4;
-const CATEGORIES = ["login", "billing", "shipping", "bug", "feature", "privacy", "outage", "cancellation"];
 const SCHEMA = JSON.parse(readFileSync(new URL("../../crates/arkor-engine/tests/fixtures/triage_schema.json", import.meta.url), "utf8"));
 
 const readRows = (file) => readFileSync(file, "utf8").trim().split("\n").map((line) => {
