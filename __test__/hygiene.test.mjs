@@ -128,13 +128,14 @@ test("exits after infer() streamed a response inside onCheckpoint", async () => 
     frame(1, ev("checkpoint.saved", { step: 1 })),
     frame(2, ev("training.completed")),
   ]);
-  await runAndMeasure(`
+  const r = await runAndMeasure(`
 const tr = arkor.createTrainer({ ...input, callbacks: { onCheckpoint: async ({ infer }) => {
   const res = await infer({ messages: [{ role: "user", content: "hi" }], stream: false });
-  await res.json();
+  console.log("answer=" + (await res.json()).content);
 } } }, ctx);
 await tr.wait();
 console.log("done");`);
+  assert.match(r.stdout, /^answer=hello$/m, "infer() answered inside onCheckpoint");
 });
 
 test("exits when a streaming infer() body is left unread", async () => {
@@ -148,16 +149,18 @@ test("exits when a streaming infer() body is left unread", async () => {
     frame(2, ev("training.completed")),
   ]);
   try {
-    await runAndMeasure(`
+    const r = await runAndMeasure(`
 const ac = new AbortController();
 const tr = arkor.createTrainer({ ...input, callbacks: { onCheckpoint: async ({ infer }) => {
   const res = await infer({ messages: [{ role: "user", content: "hi" }], signal: ac.signal });
   const reader = res.body.getReader();
-  await reader.read();
+  const first = await reader.read();
+  console.log("first=" + new TextDecoder().decode(first.value).trim());
   ac.abort();
 } } }, ctx);
 await tr.wait();
 console.log("done");`);
+    assert.match(r.stdout, /^first=data: \{"choices"/m, "the streamed body's first chunk was read");
   } finally {
     mock.on("POST", "/v1/inference/chat", () => ({ status: 200, json: { content: "x", choices: [] } }));
   }

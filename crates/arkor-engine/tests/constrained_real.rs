@@ -43,7 +43,8 @@ fn check(text: &str) {
         if let Some(e) = s.get("enum") {
             assert!(e.as_array().unwrap().contains(&json!(x)), "{k}={x:?} not allowed: {text}");
         } else {
-            assert!((1..=80).contains(&x.chars().count()), "{k} length: {text}");
+            let (min, max) = (s["minLength"].as_u64().unwrap(), s["maxLength"].as_u64().unwrap());
+            assert!((min..=max).contains(&(x.chars().count() as u64)), "{k} length: {text}");
         }
     }
 }
