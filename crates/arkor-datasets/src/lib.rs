@@ -56,10 +56,13 @@ pub fn load_dataset(source: &DatasetSource, format: DatasetFormat) -> Result<Vec
 /// conventional `validation`, its common spellings, then `test`.
 pub const EVAL_SPLITS: [&str; 5] = ["validation", "valid", "eval", "dev", "test"];
 
+/// An eval split: its name and its rows.
+pub type EvalSplit = (String, Vec<Example>);
+
 /// The first split of [`EVAL_SPLITS`] that a Hub dataset publishes besides the one it
 /// trains on, with its rows, under the same bounds as [`load_dataset_with`]. None for
 /// blobs (one file has no splits) and for repos without such a split.
-pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Option<(String, Vec<Example>)>> {
+pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<Option<EvalSplit>> {
     match Listed::new(source, policy)? {
         Some(repo) => repo.eval_split(format),
         None => Ok(None),
@@ -68,7 +71,7 @@ pub fn load_eval_split_with(source: &DatasetSource, format: DatasetFormat, polic
 
 /// [`load_dataset_with`] and [`load_eval_split_with`] together, as a run with an eval
 /// needs them, asking the Hub for the repo's file list once.
-pub fn load_with_eval_split(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<(Vec<Example>, Option<(String, Vec<Example>)>)> {
+pub fn load_with_eval_split(source: &DatasetSource, format: DatasetFormat, policy: &LoadPolicy) -> Result<(Vec<Example>, Option<EvalSplit>)> {
     match Listed::new(source, policy)? {
         Some(repo) => Ok((repo.train_split(format)?, repo.eval_split(format)?)),
         None => Ok((load_dataset_with(source, format, policy)?, None)),
@@ -107,7 +110,7 @@ impl<'a> Listed<'a> {
         Ok(rows)
     }
 
-    fn eval_split(&self, format: DatasetFormat) -> Result<Option<(String, Vec<Example>)>> {
+    fn eval_split(&self, format: DatasetFormat) -> Result<Option<EvalSplit>> {
         for name in EVAL_SPLITS.iter().filter(|&&n| n != self.train) {
             let chosen = self.splits.files(name);
             if !chosen.is_empty() {
