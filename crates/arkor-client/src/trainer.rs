@@ -18,12 +18,15 @@ use crate::job::{build_infer_body, build_job_config, InferArgs};
 use crate::stream::{Backend, EventStream, Read, StreamPolicy};
 use crate::state::ensure_project_state;
 
+/// What [`EmbeddedBackend::ensure_started`] returns: a future of `(base_url, token)`.
+pub type EmbeddedStart<'a> = Pin<Box<dyn Future<Output = Result<(String, String)>> + Send + 'a>>;
+
 /// A backend the SDK can start inside its own process when the user has not
 /// pointed it anywhere (docs/ARCHITECTURE.md, "The embedded backend"). Implemented by
 /// the Node addon with `arkor-server`; this crate only knows how to ask.
 pub trait EmbeddedBackend: Send + Sync + std::fmt::Debug {
     /// Starts the backend once per process; resolves `(base_url, token)`.
-    fn ensure_started(&self) -> Pin<Box<dyn Future<Output = Result<(String, String)>> + Send + '_>>;
+    fn ensure_started(&self) -> EmbeddedStart<'_>;
 }
 
 /// The internal context upstream exposes as `createTrainer`'s second argument.
