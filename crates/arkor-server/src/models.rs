@@ -9,6 +9,8 @@ use arkor_engine::{LoraAdapter, Model};
 use arkor_models::ModelStore;
 
 /// Why a model or an adapter could not be had.
+// The sources are boxed: the engine's and the store's errors are large, and every
+// cache lookup returns this.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// `ARKOR_DEVICE` names a device this build or machine cannot use.
@@ -18,11 +20,11 @@ pub enum ModelError {
         name: String,
         /// What the engine said of the device.
         #[source]
-        source: arkor_engine::Error,
+        source: Box<arkor_engine::Error>,
     },
     /// The model is known but its weights are not installed; the message says how to install them.
     #[error("{0}")]
-    NotInstalled(arkor_models::Error),
+    NotInstalled(Box<arkor_models::Error>),
     /// The weights are there but did not load.
     #[error("loading model {name}: {source}")]
     Load {
@@ -30,7 +32,7 @@ pub enum ModelError {
         name: String,
         /// What went wrong.
         #[source]
-        source: arkor_models::Error,
+        source: Box<arkor_models::Error>,
     },
     /// A saved adapter did not load.
     #[error("loading adapter {}: {source}", dir.display())]
@@ -39,7 +41,7 @@ pub enum ModelError {
         dir: PathBuf,
         /// What the engine said.
         #[source]
-        source: arkor_engine::Error,
+        source: Box<arkor_engine::Error>,
     },
 }
 
@@ -65,10 +67,10 @@ impl ModelCache {
         }
         // The CPU unless ARKOR_DEVICE (or a CUDA build) says otherwise.
         let device = arkor_engine::device::parse_device(arkor_settings::Settings::global().device.as_deref())
-            .map_err(|source| ModelError::Device { name: name.to_owned(), source })?;
+            .map_err(|source| ModelError::Device { name: name.to_owned(), source: Box::new(source) })?;
         let model = self.store.load(name, &device).map_err(|e| match e {
-            arkor_models::Error::NotInstalled { .. } => ModelError::NotInstalled(e),
-            source => ModelError::Load { name: name.to_owned(), source },
+            arkor_models::Error::NotInstalled { .. } => ModelError::NotInstalled(Box::new(e)),
+            source => ModelError::Load { name: name.to_owned(), source: Box::new(source) },
         })?;
         let model = Arc::new(model);
         self.models.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), model.clone());
@@ -83,7 +85,7 @@ impl ModelCache {
         }
         let adapter = match LoraAdapter::load_peft(&dir, model.config(), model.device()) {
             Ok(a) => a,
-            Err(source) => return Err(ModelError::Adapter { dir, source }),
+            Err(source) => return Err(ModelError::Adapter { dir, source: Box::new(source) }),
         };
         let adapter = Arc::new(adapter);
         self.adapters.lock().unwrap_or_else(|p| p.into_inner()).insert(dir, adapter.clone());
