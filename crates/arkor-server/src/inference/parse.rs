@@ -115,7 +115,7 @@ pub(crate) fn parse_chat(body: &Value, limits: &Limits, dialect: Dialect, target
     // same prompt gives the same answer and checkpoints can be compared.
     let mut params = SamplingParams { precision: crate::config::inference_precision(), ..SamplingParams::default() };
     if let Some(t) = num("temperature")? {
-        if !(t >= 0.0) {
+        if t.is_nan() || t < 0.0 {
             return Err(bad("`temperature` must be >= 0"));
         }
         params.temperature = t;
@@ -129,7 +129,7 @@ pub(crate) fn parse_chat(body: &Value, limits: &Limits, dialect: Dialect, target
     }
     for &key in dialect.max_tokens() {
         let Some(m) = num(key)? else { continue };
-        if !(m >= 1.0) || m.fract() != 0.0 {
+        if m.is_nan() || m < 1.0 || m.fract() != 0.0 {
             return Err(bad(format!("`{key}` must be a whole number >= 1")));
         }
         // The model's context bounds it further, once the model is known.
@@ -137,7 +137,7 @@ pub(crate) fn parse_chat(body: &Value, limits: &Limits, dialect: Dialect, target
         break;
     }
     if let Some(s) = num("seed")? {
-        if !(s >= 0.0) || s.fract() != 0.0 {
+        if s.is_nan() || s < 0.0 || s.fract() != 0.0 {
             return Err(bad("`seed` must be a whole number >= 0"));
         }
         params.seed = s as u64;
