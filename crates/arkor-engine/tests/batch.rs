@@ -61,16 +61,19 @@ fn alone(model: &Arc<Model>, r: &Req) -> Generation {
     }
 }
 
+/// A request's generated ids and its finish reason.
+type Outcome = (Vec<u32>, Option<FinishReason>);
+
 /// Runs the scenario through one batch, feeding prompts in chunks of `chunk` tokens
 /// while others decode (the default when None); returns each request's ids and finish
 /// reason (None for those the caller took out), and the most sequences any step decoded.
-fn batched(model: &Arc<Model>, reqs: &[Req], chunk: Option<usize>) -> (Vec<(Vec<u32>, Option<FinishReason>)>, usize) {
+fn batched(model: &Arc<Model>, reqs: &[Req], chunk: Option<usize>) -> (Vec<Outcome>, usize) {
     let mut batch = Batch::new(model.clone());
     if let Some(c) = chunk {
         batch.set_prefill_chunk(c);
     }
     let mut ids: HashMap<SeqId, usize> = HashMap::new();
-    let mut out: Vec<Option<(Vec<u32>, Option<FinishReason>)>> = reqs.iter().map(|_| None).collect();
+    let mut out: Vec<Option<Outcome>> = reqs.iter().map(|_| None).collect();
     let mut widest = 0;
     let mut step = 0;
     while out.iter().any(Option::is_none) {

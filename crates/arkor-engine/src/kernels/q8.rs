@@ -283,6 +283,10 @@ pub struct Q8Rows {
     bias: Vec<i32>,
 }
 
+/// One row's share of [`Q8Rows::quantize_with`]'s work: its input `x`, and its slices of
+/// `q`, `d` and `bias`.
+type RowParts<'a> = ((&'a [f32], &'a mut [i8]), (&'a mut [f32], &'a mut [i32]));
+
 impl Q8Rows {
     /// Quantises `x (m, k)`, each row on its own (so a row's values never depend on the
     /// others): `d = max|x| / 127`, `q = round_ties_even(x * (127 / max|x|))`. Whole
@@ -304,7 +308,7 @@ impl Q8Rows {
         let mut q = vec![0i8; m * blocks * QK];
         let mut d = vec![0f32; m * blocks];
         let mut bias = vec![0i32; m * blocks];
-        let row = |((x, q), (d, bias)): ((&[f32], &mut [i8]), (&mut [f32], &mut [i32]))| {
+        let row = |((x, q), (d, bias)): RowParts<'_>| {
             for b in 0..blocks {
                 let (lo, hi) = (b * QK, ((b + 1) * QK).min(k));
                 let src = &x[lo..hi];

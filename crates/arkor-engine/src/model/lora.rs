@@ -110,6 +110,10 @@ impl LoraConfig {
     }
 }
 
+/// One layer's `(A, B)` pairs (or their transposes), indexed as [`Target::ALL`]; None
+/// for a target the adapter leaves alone.
+type LayerPairs = [Option<(Tensor, Tensor)>; 7];
+
 /// A LoRA adapter: per layer and target, `A (r, in)` and `B (out, r)`.
 ///
 /// During training the tensors are candle `Var`s (updated in place by the optimiser);
@@ -118,19 +122,19 @@ impl LoraConfig {
 pub struct LoraAdapter {
     config: LoraConfig,
     /// `pairs[layer][target index in Target::ALL]`.
-    pairs: Vec<[Option<(Tensor, Tensor)>; 7]>,
+    pairs: Vec<LayerPairs>,
     base_model: String,
     /// `(A^T, B^T)` beside each pair, for adapters that no longer train (snapshots and
     /// loaded checkpoints): the CPU kernels read these layouts, and transposing on every
     /// call cost ~10% of a decoded token (126 adapted products per token).
-    transposed: Option<Vec<[Option<(Tensor, Tensor)>; 7]>>,
+    transposed: Option<Vec<LayerPairs>>,
 }
 
 /// `(A^T, B^T)` as contiguous tensors for every pair.
-fn transposes(pairs: &[[Option<(Tensor, Tensor)>; 7]]) -> Result<Vec<[Option<(Tensor, Tensor)>; 7]>> {
+fn transposes(pairs: &[LayerPairs]) -> Result<Vec<LayerPairs>> {
     let mut out = Vec::with_capacity(pairs.len());
     for row in pairs {
-        let mut r: [Option<(Tensor, Tensor)>; 7] = Default::default();
+        let mut r: LayerPairs = Default::default();
         for (i, p) in row.iter().enumerate() {
             if let Some((a, b)) = p {
                 r[i] = Some((a.t()?.contiguous()?, b.t()?.contiguous()?));
@@ -177,7 +181,7 @@ impl LoraAdapter {
         let mut vars = Vec::new();
         let mut pairs = Vec::new();
         for _ in 0..model.num_hidden_layers {
-            let mut row: [Option<(Tensor, Tensor)>; 7] = Default::default();
+            let mut row: LayerPairs = Default::default();
             for t in Target::ALL {
                 if !config.targets.contains(&t) {
                     continue;
@@ -226,7 +230,7 @@ impl LoraAdapter {
     pub fn snapshot(&self) -> Result<Self> {
         let mut pairs = Vec::with_capacity(self.pairs.len());
         for row in &self.pairs {
-            let mut r: [Option<(Tensor, Tensor)>; 7] = Default::default();
+            let mut r: LayerPairs = Default::default();
             for (i, p) in row.iter().enumerate() {
                 if let Some((a, b)) = p {
                     r[i] = Some((a.detach().copy()?, b.detach().copy()?));
@@ -318,7 +322,7 @@ impl LoraAdapter {
         let mut targets = Vec::new();
         let mut pairs = Vec::new();
         for l in 0..model.num_hidden_layers {
-            let mut row: [Option<(Tensor, Tensor)>; 7] = Default::default();
+            let mut row: LayerPairs = Default::default();
             for t in Target::ALL {
                 let p = format!("base_model.model.model.layers.{l}.{}", t.module_path());
                 let a = tensors.remove(&format!("{p}.lora_A.weight"));

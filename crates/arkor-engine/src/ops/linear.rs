@@ -221,15 +221,18 @@ pub fn lora_linear(
     }
 }
 
+/// A LoRA pair for [`q8_linear`]: `(A (r, in), B (out, r), scale, (A^T, B^T) when the
+/// adapter holds them)`.
+pub type Q8Lora<'a> = (&'a Tensor, &'a Tensor, f64, Option<(&'a Tensor, &'a Tensor)>);
+
 /// `x (n, in) @ W^T [+ scale (x A^T) B^T]` through `W`'s Q8_0 copy, for inference: there
-/// is no backward, so `x` must not be part of a graph. The LoRA pair `(A (r, in),
-/// B (out, r), scale, (A^T, B^T) when the adapter holds them)` stays f32 and unmerged:
-/// `s u B^T` is written first and the quantised product adds onto it, so a row's result
-/// depends on that row alone (see [`crate::kernels::q8`]).
+/// is no backward, so `x` must not be part of a graph. The LoRA pair ([`Q8Lora`]) stays
+/// f32 and unmerged: `s u B^T` is written first and the quantised product adds onto it,
+/// so a row's result depends on that row alone (see [`crate::kernels::q8`]).
 pub fn q8_linear(
     x: &Tensor,
     w: &Q8Matrix,
-    lora: Option<(&Tensor, &Tensor, f64, Option<(&Tensor, &Tensor)>)>,
+    lora: Option<Q8Lora<'_>>,
 ) -> candle_core::Result<Tensor> {
     if x.track_op() {
         candle_core::bail!("the Q8 product is for inference: it has no backward");
