@@ -237,6 +237,9 @@ mod x86 {
         let rows = chunk(n, R);
         let out = Out(y.as_mut_ptr());
         for_each_job(n.div_ceil(rows), 2 * n * r * c, |job| {
+            // Not redundant: the closure must capture the whole `Out` (Send + Sync), where
+            // edition 2021 would capture only its raw-pointer field.
+            #[allow(clippy::redundant_locals)]
             let out = out;
             let (lo, hi) = (job * rows, ((job + 1) * rows).min(n));
             let mut i = lo;

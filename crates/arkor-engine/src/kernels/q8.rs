@@ -358,6 +358,8 @@ impl Q8Rows {
 }
 
 /// The portable kernel: the same per-element operations as the VNNI one.
+// The same arguments as `x86::panels`, which it stands in for.
+#[allow(clippy::too_many_arguments)]
 fn portable_panels(
     w: &Q8Matrix,
     xq: &Q8Rows,
