@@ -85,7 +85,7 @@ impl Sequence {
         if prompt.is_empty() {
             return Err(Error::Config("empty prompt".into()));
         }
-        if !(params.top_p > 0.0 && params.top_p <= 1.0) || !(params.temperature >= 0.0) {
+        if !(params.top_p > 0.0 && params.top_p <= 1.0 && params.temperature >= 0.0) {
             return Err(Error::Config(format!(
                 "temperature must be >= 0 and top_p in (0, 1], got {} and {}",
                 params.temperature, params.top_p

@@ -151,7 +151,7 @@ impl TrainConfig {
         if self.max_steps == Some(0) {
             return bad("maxSteps must be at least 1");
         }
-        if self.max_steps.is_none() && !(self.num_train_epochs > 0.0) {
+        if self.max_steps.is_none() && (self.num_train_epochs.is_nan() || self.num_train_epochs <= 0.0) {
             return bad("numTrainEpochs must be positive when maxSteps is not set");
         }
         if self.save_steps == Some(0) || self.logging_steps == 0 {
