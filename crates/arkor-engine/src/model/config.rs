@@ -174,7 +174,7 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         if self.num_attention_heads == 0
             || self.num_key_value_heads == 0
-            || self.num_attention_heads % self.num_key_value_heads != 0
+            || !self.num_attention_heads.is_multiple_of(self.num_key_value_heads)
         {
             return Err(Error::Config(format!(
                 "num_attention_heads {} must be a positive multiple of num_key_value_heads {}",
@@ -188,7 +188,7 @@ impl ModelConfig {
                 self.num_hidden_layers
             )));
         }
-        if self.head_dim % 2 != 0 || self.hidden_size == 0 || self.vocab_size == 0 {
+        if !self.head_dim.is_multiple_of(2) || self.hidden_size == 0 || self.vocab_size == 0 {
             return Err(Error::Config("head_dim must be even, sizes positive".into()));
         }
         Ok(())
