@@ -47,7 +47,7 @@ fn causal_and_sliding_window() {
     // position (through the global layer) but a model with both layers sliding would not
     // see it; here we check the first layer's window by comparing two models' sensitivity.
     let mut other = ids.clone();
-    other[1] = other[1] + 1;
+    other[1] += 1;
     let o = Tensor::new(other.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
     let lo = w.forward(&o, None).unwrap();
     let last = ids.len() - 1;

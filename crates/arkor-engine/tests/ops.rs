@@ -146,7 +146,7 @@ fn masked_softmax_matches_composition() {
         for i in 0..t {
             for j in 0..tk {
                 let q = offset + i;
-                let visible = j <= q && window.map_or(true, |w| q - j < w);
+                let visible = j <= q && window.is_none_or(|w| q - j < w);
                 if !visible {
                     mask[i * tk + j] = f32::NEG_INFINITY;
                 }
