@@ -78,6 +78,17 @@ pub enum Error {
     /// Engine code panicked while decoding a sequence; the batch it was in carries on.
     #[error("internal error while generating: {0}")]
     Panicked(String),
+    /// A training step produced a value that is not finite: the run diverged, and every
+    /// later step and the adapter would be garbage.
+    #[error("training diverged at step {step}: the {what} is {value}; lower learningRate (or loraAlpha, weightDecay) and run again")]
+    Diverged {
+        /// The 1-based step.
+        step: usize,
+        /// Which value: the loss, the gradient norm or the adapter's weights.
+        what: &'static str,
+        /// The value (NaN or an infinity).
+        value: f64,
+    },
     /// Training data produced no usable example (for instance, every label masked).
     #[error("training data: {0}")]
     NoTrainingData(String),

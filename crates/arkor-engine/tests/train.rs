@@ -288,3 +288,35 @@ fn a_rank_wider_than_a_projection_is_refused() {
     let widest = TrainConfig { lora: LoraConfig { r: 32, ..cfg().lora }, max_steps: Some(1), ..cfg() };
     Trainer::new(model, &dataset(), widest).unwrap().step().unwrap();
 }
+
+/// A rate or decay too large for f32 fails the step that diverges, naming the value,
+/// instead of carrying on with NaN losses and saving an adapter of infinities.
+#[test]
+fn a_diverging_run_fails_at_the_step_it_diverges() {
+    let model = tiny();
+    for (what, c) in [
+        ("learningRate", TrainConfig { learning_rate: 1e38, ..cfg() }),
+        ("weightDecay", TrainConfig { weight_decay: 1e38, ..cfg() }),
+    ] {
+        let mut t = Trainer::new(model.clone(), &dataset(), c).unwrap();
+        let err = (0..5).find_map(|_| t.step().err()).unwrap_or_else(|| panic!("{what}: five steps ran"));
+        let msg = err.to_string();
+        assert!(matches!(err, arkor_engine::Error::Diverged { step: 1..=2, .. }), "{what}: {msg}");
+        assert!(msg.contains("training diverged at step") && msg.contains("lower learningRate"), "{what}: {msg}");
+    }
+    // A sane rate trains on.
+    let mut t = Trainer::new(model, &dataset(), cfg()).unwrap();
+    for _ in 0..3 {
+        assert!(t.step().unwrap().loss.is_finite());
+    }
+}
+
+/// A `maxLength` past the model's context is refused before any row is encoded.
+#[test]
+fn a_max_length_past_the_context_is_refused() {
+    let model = tiny();
+    let context = model.config().max_position_embeddings;
+    let err = Trainer::new(model.clone(), &dataset(), TrainConfig { max_length: Some(context + 1), ..cfg() }).err().unwrap();
+    assert!(err.to_string().contains(&format!("context of {context} tokens: set it to at most {context}")), "{err}");
+    assert!(Trainer::new(model, &dataset(), TrainConfig { max_length: Some(context), ..cfg() }).is_ok());
+}

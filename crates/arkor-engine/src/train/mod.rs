@@ -92,6 +92,15 @@ impl Trainer {
     /// Prepares a run: encodes and truncates the examples, initialises the adapter
     /// (B = 0, so step 0 is the base model) and the optimiser.
     pub fn new(model: Arc<Model>, examples: &[Example], cfg: TrainConfig) -> Result<Self> {
+        let context = model.config().max_position_embeddings;
+        if let Some(m) = cfg.max_length.filter(|&m| m > context) {
+            // Attention's memory grows with the square of a row's length, so a row far
+            // past the context could exhaust memory before anything else refused it.
+            return Err(Error::Config(format!(
+                "maxLength {m} is longer than {}'s context of {context} tokens: set it to at most {context}",
+                model.name()
+            )));
+        }
         let tok = model.tokenizer();
         let encoded = examples
             .iter()
@@ -321,11 +330,18 @@ impl Trainer {
         let t0 = Instant::now();
         self.started.get_or_insert(t0);
         let (mut grads, loss, tokens, samples) = self.gradients()?;
+        let diverged = |what, value| Error::Diverged { step: self.step + 1, what, value };
+        if !loss.is_finite() {
+            return Err(diverged("loss", loss));
+        }
         let mut sq = 0f64;
         for g in &grads {
             sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
         }
         let grad_norm = sq.sqrt();
+        if !grad_norm.is_finite() {
+            return Err(diverged("gradient norm", grad_norm));
+        }
         if let Some(max) = self.cfg.max_grad_norm {
             // torch.nn.utils.clip_grad_norm_'s rule.
             let coef = max / (grad_norm + 1e-6);
@@ -338,6 +354,15 @@ impl Trainer {
         let lr = self.cfg.learning_rate
             * self.cfg.lr_scheduler.factor(self.step, self.cfg.warmup_steps, self.total_steps);
         self.adamw(&grads, lr)?;
+        // A finite loss and gradient can still take a step too large for f32 (a huge rate
+        // or decay); the adapter would then be saved as infinities.
+        let mut weights = 0f64;
+        for v in &self.vars {
+            weights += v.as_tensor().abs()?.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+        if !weights.is_finite() {
+            return Err(Error::Diverged { step: self.step + 1, what: "adapter's weights' sum", value: weights });
+        }
         self.step += 1;
         self.samples_seen += samples;
         self.tokens_seen += tokens;
