@@ -170,6 +170,27 @@ fn glob_match(pattern: &str, path: &str) -> bool {
     go(pattern.trim_start_matches("./").as_bytes(), path.as_bytes())
 }
 
+/// Checks a dataset repo id as the Hub names repos, `owner/name`: each part 1 to 96 of
+/// `A-Z a-z 0-9 - _ .`, neither starting nor ending with `-` or `.`, without `--` or
+/// `..`. The id goes into the Hub's URLs as it is, so nothing else (`/`, `?`, `#`, `%`)
+/// may pass. Says what is wrong, for the caller to put beside the field's name.
+pub fn check_repo_id(id: &str) -> std::result::Result<(), String> {
+    let part_ok = |p: &str| {
+        (1..=96).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && !p.starts_with(['-', '.'])
+            && !p.ends_with(['-', '.'])
+            && !p.contains("--")
+            && !p.contains("..")
+    };
+    match id.split_once('/') {
+        Some((owner, name)) if part_ok(owner) && part_ok(name) => Ok(()),
+        _ => Err(format!(
+            "{id:?} is not a Hub dataset id: write it as \"owner/name\" (letters, digits, '-', '_' and '.'), as in the dataset's Hub URL"
+        )),
+    }
+}
+
 impl<'a> Hub<'a> {
     /// The endpoint the policy names (default the public Hub, anonymous).
     pub(crate) fn new(policy: &'a LoadPolicy) -> Self {
@@ -185,6 +206,7 @@ impl<'a> Hub<'a> {
     /// the card has `configs`, otherwise the files named by split, in `subset`'s folder
     /// when one is named ([`subset_files`]).
     pub(crate) fn splits(&self, repo: &str, revision: &str, subset: Option<&str>) -> Result<Splits> {
+        check_repo_id(repo).map_err(|message| Error::Dataset { source_name: repo.into(), message })?;
         let info_url = format!("{}/api/datasets/{repo}/revision/{revision}", self.endpoint);
         let info: Value = serde_json::from_slice(&fetch_url_with(&info_url, self.token, self.policy, false)?).map_err(|e| Error::Dataset {
             source_name: repo.into(),

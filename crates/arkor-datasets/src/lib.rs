@@ -17,6 +17,7 @@ use arkor_engine::data::parse_dataset;
 use arkor_engine::Example;
 pub use error::{Error, Result};
 pub use fetch::{fetch_url, fetch_url_with, file_url_path, AddressRule, HubAccess, LoadPolicy};
+pub use hub::check_repo_id;
 use hub::{Hub, Splits};
 
 /// Where a dataset lives.

@@ -219,6 +219,7 @@ fn blob(src: &BlobSource, access: &Access, path: impl Fn(&str) -> String) -> Res
 fn hub(src: &HubSource, dataset_split: Option<&str>, path: impl Fn(&str) -> String) -> Result<DatasetSpec, ConfigError> {
     let name = src.name.get().ok().flatten().filter(|s| !s.is_empty());
     let name = name.ok_or_else(|| bad(path(src.name().name), "is missing: name the Hugging Face dataset repo, e.g. \"org/dataset\""))?;
+    arkor_datasets::check_repo_id(name).map_err(|e| bad(path(src.name().name), e))?;
     let subset_path = path(src.subset().name);
     let subset = match src.subset.get() {
         Ok(None) => None,
@@ -380,6 +381,23 @@ mod tests {
         let mut c = base();
         c["datasetSource"]["subset"] = json!(3);
         assert!(err(c).contains("`config.datasetSource.subset` must be a string"));
+    }
+
+    /// The id goes into the Hub's URLs: only `owner/name` passes, so nothing can climb
+    /// out of the dataset's paths or add a query (and take the token along).
+    #[test]
+    fn a_hub_name_must_be_an_owner_and_a_name() {
+        for good in ["org/data", "Org-1/data_set.v2", "a/b"] {
+            let mut c = base();
+            c["datasetSource"]["name"] = json!(good);
+            assert!(plan(&c, &Access::Loopback).is_ok(), "{good}");
+        }
+        for bad in ["../../etc", "org/ds/../../x", "org/ds?x=1", "org/ds#frag", "data", "org/", "/ds", "org/-ds", "org/d..s", "org/d%2e", "o r/ds"] {
+            let mut c = base();
+            c["datasetSource"]["name"] = json!(bad);
+            let e = err(c);
+            assert!(e.contains("`config.datasetSource.name`") && e.contains("write it as \"owner/name\""), "{bad}: {e}");
+        }
     }
 
     #[test]
