@@ -54,9 +54,9 @@ pub fn parse_dataset(bytes: &[u8], name: &str, format: DatasetFormat) -> Result<
     } else if path.ends_with(".csv") {
         csv_rows(bytes, name)?
     } else if path.ends_with(".json") {
-        json_rows(bytes, name)?
+        json_rows(without_bom(bytes), name)?
     } else {
-        jsonl_rows(bytes, name)?
+        jsonl_rows(without_bom(bytes), name)?
     };
     if rows.is_empty() {
         return Err(Error::Dataset { source_name: name.into(), message: "no rows".into() });
@@ -70,15 +70,30 @@ pub fn load_file(path: &Path, format: DatasetFormat) -> Result<Vec<Example>> {
     parse_dataset(&bytes, &path.display().to_string(), format)
 }
 
-fn text_of(bytes: &[u8], name: &str) -> Result<String> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| Error::Dataset {
-        source_name: name.into(),
-        message: format!("not UTF-8 text: {e}"),
+/// Text editors on Windows save UTF-8 with a byte-order mark, which JSON does not
+/// allow; it says nothing about the rows, so it is skipped (the CSV reader does too).
+fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// The lines as text, or the 1-based line holding the first byte that is not UTF-8.
+fn lines_of(bytes: &[u8], name: &str) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        let good = &bytes[..e.utf8_error().valid_up_to()];
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        Error::DatasetRow {
+            file: name.into(),
+            row: good.iter().filter(|&&b| b == b'\n').count() + 1,
+            message: format!(
+                "not UTF-8 text (byte {} of the line): save the file as UTF-8",
+                good.len() - line_start + 1
+            ),
+        }
     })
 }
 
 fn jsonl_rows(bytes: &[u8], name: &str) -> Result<Vec<(usize, Value)>> {
-    let text = text_of(bytes, name)?;
+    let text = lines_of(bytes, name)?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -69,6 +69,18 @@ fn malformed_rows_name_the_file_and_row() {
     assert!(e.contains("y.parquet"), "{e}");
 }
 
+/// A byte-order mark is skipped; a byte that is not UTF-8 names its line.
+#[test]
+fn a_bom_is_skipped_and_bad_utf8_names_its_line() {
+    let bom = b"\xEF\xBB\xBF{\"text\":\"one\"}\n{\"text\":\"two\"}\n";
+    assert_eq!(parse_dataset(bom, "bom.jsonl", DatasetFormat::Auto).unwrap().len(), 2);
+    let bom_json = b"\xEF\xBB\xBF[{\"text\":\"one\"}]";
+    assert_eq!(parse_dataset(bom_json, "bom.json", DatasetFormat::Auto).unwrap().len(), 1);
+    let latin1 = b"{\"text\":\"ok\"}\n\n{\"text\":\"caf\xE9\"}\n";
+    let e = parse_dataset(latin1, "l.jsonl", DatasetFormat::Auto).unwrap_err().to_string();
+    assert!(e.contains("l.jsonl") && e.contains("row 3") && e.contains("byte 13 of the line") && e.contains("save the file as UTF-8"), "{e}");
+}
+
 // ---------------------------------------------------------------------------------
 // Parquet files written here with the parquet crate, in the layout pyarrow (and so
 // `datasets` and the Hub's converter) writes: every field optional, lists as the
