@@ -39,6 +39,15 @@ pub enum DatasetError {
         /// Rows in the dataset.
         rows: usize,
     },
+    /// `evalSteps` is set, the source has no eval split, and the rows are so few
+    /// distinct ones that holding any out would take every copy of most of the data.
+    #[error("`config.evalSteps` needs eval rows: the dataset's {rows} rows are copies of {distinct} distinct one(s), and a held-out row takes all its copies, so none can be held out and leave rows to train on; add distinct rows, or publish a `validation` split")]
+    TooFewDistinctToHoldOut {
+        /// Rows in the dataset.
+        rows: usize,
+        /// Distinct rows among them.
+        distinct: usize,
+    },
 }
 
 /// What the loader is told to enforce.
@@ -151,6 +160,9 @@ pub fn hold_out(rows: Vec<Example>, seed: u64) -> Result<(Vec<Example>, Vec<Exam
         held.insert(k);
         taken += counts[k];
     }
+    if held.is_empty() {
+        return Err(DatasetError::TooFewDistinctToHoldOut { rows: rows.len(), distinct: counts.len() });
+    }
     let held: HashSet<String> = held.into_iter().map(str::to_owned).collect();
     let (mut train, mut eval) = (Vec::new(), Vec::new());
     for (row, key) in rows.into_iter().zip(keys) {
@@ -205,5 +217,11 @@ mod tests {
         let (train, eval) = hold_out(rows, 3).unwrap();
         assert_eq!(eval.len(), 20);
         assert!(eval.iter().all(|e| !train.contains(e)));
+    }
+
+    #[test]
+    fn copies_of_one_row_cannot_be_held_out_and_say_so() {
+        let e = hold_out(vec![row(0); 30], 1).unwrap_err().to_string();
+        assert!(e.contains("30 rows are copies of 1 distinct one") && e.contains("add distinct rows"), "{e}");
     }
 }
