@@ -74,16 +74,24 @@ async function answer(backend, target, messages, opts, signal) {
   return text;
 }
 
-function numberOption(name, v, { integer = false } = {}) {
+/**
+ * A numeric option, checked before any request with the bounds the backend
+ * holds the chat body to (`temperature` >= 0, `maxTokens` a whole number
+ * >= 1), so the message names the flag and the bound that failed.
+ */
+function numberOption(name, v, { integer = false, min = 0 } = {}) {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw usage(`${name} must be a ${integer ? "whole " : ""}number, got ${JSON.stringify(v)}`);
+  // Number("") and Number("  ") are 0: an empty value is no number at all.
+  if (String(v).trim() === "" || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw usage(`${name} must be a ${integer ? "whole " : ""}number >= ${min}, got ${JSON.stringify(v)}`);
+  }
   return n;
 }
 
 async function runChat({ jobId, step, final, base, prompt, system, maxTokens, temperature, cwd = process.cwd() } = {}) {
   const opts = {
-    maxTokens: numberOption("--max-tokens", maxTokens, { integer: true }),
+    maxTokens: numberOption("--max-tokens", maxTokens, { integer: true, min: 1 }),
     temperature: numberOption("--temperature", temperature),
   };
   const backend = await connect({ cwd });
