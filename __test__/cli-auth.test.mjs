@@ -168,3 +168,17 @@ test("a backend that refuses anonymous sign-up: login and jobs print its reason,
     await server.done;
   }
 });
+
+test("an ARKOR_CLOUD_API_URL that is no http(s) URL is named before any request, without a stack", () => {
+  for (const url of ["not-a-url", "ftp://example.com", "http://", "http://exa mple.com"]) {
+    const { env, home } = cliEnv({ ARKOR_CLOUD_API_URL: url });
+    for (const args of [["jobs"], ["login", "--anonymous"], ["chat", "job_x", "-p", "x"]]) {
+      const r = arkor(args, { env, cwd: home });
+      assertExit(r, 1, `ARKOR_CLOUD_API_URL=${url} arkor ${args.join(" ")}`);
+      assert.equal(
+        r.stderr,
+        `arkor: ARKOR_CLOUD_API_URL=${JSON.stringify(url)} is not a valid http(s) URL: set it to a backend's address (such as https://api.arkor.ai), or unset it to use the local backend\n`,
+      );
+    }
+  }
+});

@@ -20,6 +20,30 @@ function projectSlugFor(dir) {
 }
 
 /**
+ * `ARKOR_CLOUD_API_URL` as the native core reads it (empty is unset, trailing
+ * slashes removed), or a usage error naming the variable when it is set to
+ * something that is no http(s) URL. The native core does not check it: it
+ * would only fail at the first request, as a bare "fetch failed".
+ */
+function cloudApiUrl() {
+  const url = require("../native").settings().cloudApiUrl;
+  if (url == null) return url;
+  let parsed = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // not a URL at all
+  }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol) || !parsed.hostname) {
+    throw usage(
+      `ARKOR_CLOUD_API_URL=${JSON.stringify(process.env.ARKOR_CLOUD_API_URL ?? url)} is not a valid http(s) URL: ` +
+        "set it to a backend's address (such as https://api.arkor.ai), or unset it to use the local backend",
+    );
+  }
+  return url;
+}
+
+/**
  * Resolves `{ local, baseUrl, credentials, client, scope, hasProject }`: a
  * `CloudApiClient` and the `{ orgSlug, projectSlug }` of `cwd`'s project,
  * as the native core chooses them (arkor_client::backend). `hasProject` is
@@ -30,6 +54,7 @@ function projectSlugFor(dir) {
 async function connect({ cwd = process.cwd(), ensureProject = false } = {}) {
   const sdk = require("../../index.js");
   const native = require("../native");
+  cloudApiUrl();
   const c = await require("../errors.js").translated(() => native.connectBackend(path.resolve(cwd), ensureProject));
   return {
     local: c.local,
@@ -59,4 +84,4 @@ async function getJob(backend, jobId) {
   }
 }
 
-module.exports = { connect, getJob, projectSlugFor, usage, isNotFound, isTerminal };
+module.exports = { cloudApiUrl, connect, getJob, projectSlugFor, usage, isNotFound, isTerminal };

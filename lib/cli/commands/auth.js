@@ -5,7 +5,7 @@
 const { existsSync } = require("node:fs");
 const { rm } = require("node:fs/promises");
 
-const { projectSlugFor, usage } = require("../backend.js");
+const { cloudApiUrl, projectSlugFor, usage } = require("../backend.js");
 const { isInteractive, ask } = require("../interactive.js");
 
 async function runWhoami({ cwd = process.cwd() } = {}) {
@@ -58,6 +58,7 @@ async function runWhoami({ cwd = process.cwd() } = {}) {
 async function runLogin({ anonymous = false, oauth = false } = {}) {
   if (oauth && anonymous) throw usage("Pick one of --oauth / --anonymous, not both.");
   const sdk = require("../../../index.js");
+  cloudApiUrl();
   const baseUrl = sdk.defaultArkorCloudApiUrl();
   if (!anonymous) {
     // Like upstream: ask the deployment how it signs CLIs in; `--anonymous` skips the question.

@@ -7,7 +7,7 @@
 const { spawn } = require("node:child_process");
 const path = require("node:path");
 
-const { connect, usage } = require("../backend.js");
+const { cloudApiUrl, connect, usage } = require("../backend.js");
 
 const DEFAULT_PORT = 4000;
 /** Tries without --port, the default included. */
@@ -88,7 +88,7 @@ function openBrowser(url) {
 async function signIn(cwd) {
   const sdk = require("../../../index.js");
   const native = require("../../native");
-  const baseUrl = native.settings().cloudApiUrl;
+  const baseUrl = cloudApiUrl();
   if (!baseUrl || (await sdk.readCredentials())) return null;
   const cfg = await sdk.fetchCliConfig(baseUrl);
   const oauth = Boolean(cfg.auth0Domain && cfg.clientId && cfg.audience);
