@@ -154,3 +154,23 @@ test("AGENTS.md: created with CLAUDE.md, refreshed in place around the user's te
   assertExit(name, 0, "--name");
   assert.equal(JSON.parse(readFileSync(join(parent, "x", "package.json"), "utf8")).name, "my-fine-tuner");
 });
+
+test("init refuses a target that is a file, or lies under one, plainly and before writing anything", () => {
+  const { env } = cliEnv();
+  const parent = makeTempDir("arkor-init-file-");
+  writeFileSync(join(parent, "taken"), "not a directory\n");
+  for (const [dir, message] of [
+    ["taken", `${join(parent, "taken")} exists and is not a directory; name a new directory, or an existing one, for the project`],
+    [
+      "taken/proj",
+      `${join(parent, "taken")} is not a directory, so ${join(parent, "taken", "proj")} cannot be made under it; name a new directory, or an existing one, for the project`,
+    ],
+  ]) {
+    const r = arkor(["init", dir, "--yes", "--skip-install", "--skip-git"], { cwd: parent, env });
+    assertExit(r, 1, `arkor init ${dir}`);
+    assert.equal(r.stderr, `arkor: ${message}\n`);
+    assert.equal(r.stdout, "");
+  }
+  assert.equal(readFileSync(join(parent, "taken"), "utf8"), "not a directory\n");
+  assert.deepEqual(readdirSync(parent), ["taken"]);
+});

@@ -6,7 +6,7 @@
 // --skip-git, --agents-md / --no-agents-md). Files that already exist are
 // kept (package.json and .gitignore get only what is missing).
 
-const { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } = require("node:fs");
+const { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, statSync } = require("node:fs");
 const path = require("node:path");
 
 const { usage } = require("../backend.js");
@@ -57,6 +57,22 @@ async function decideGit(root, { git, skipGit, yes }) {
   return ask(({ confirm }) => confirm({ message: "Initialise a git repository and create an initial commit?", default: true }));
 }
 
+/**
+ * Refuses a target that is, or lies under, something other than a directory
+ * (`arkor init /etc/passwd`), before any question or write: mkdir would
+ * fail there with a bare EEXIST / ENOTDIR.
+ */
+function checkTarget(root) {
+  let nearest = root;
+  while (!existsSync(nearest)) nearest = path.dirname(nearest);
+  if (statSync(nearest).isDirectory()) return;
+  throw usage(
+    nearest === root
+      ? `${root} exists and is not a directory; name a new directory, or an existing one, for the project`
+      : `${nearest} is not a directory, so ${root} cannot be made under it; name a new directory, or an existing one, for the project`,
+  );
+}
+
 async function runInit(options = {}) {
   const { dir, template, yes = false, cwd = process.cwd(), skipInstall = false, git = false, skipGit = false } = options;
   if (git && skipGit) throw usage("Pick one of --git / --skip-git, not both.");
@@ -64,6 +80,7 @@ async function runInit(options = {}) {
   const agentsMd = options.agentsMd !== false;
   const pm = setup.choosePackageManager(options.use || {});
   const root = path.resolve(cwd, dir || ".");
+  checkTarget(root);
   const id = await chooseTemplate(template, yes);
   const name = packageName(options.name || root);
   const dependency = setup.arkorDependency();
