@@ -132,6 +132,20 @@ describe("arkor dev", () => {
     assert.deepEqual(bad.json(), { error: "Invalid JSON body" });
   });
 
+  test("malformed percent-encoding in a path is the client's 400, not a server error", async () => {
+    const page = await request(s.port, "GET", "/%E0%A4%A");
+    assert.equal(page.status, 400);
+    assert.equal(page.text, "Bad request: the path /%E0%A4%A is not valid percent-encoding");
+    assert.equal((await request(s.port, "GET", "/assets/%zz.js")).status, 400);
+    for (const [path, segment, name] of [["/api/jobs/%zz", "%zz", "id"], ["/api/jobs/%zz/events", "%zz", "id"], ["/api/deployments/dep_x/keys/%E0", "%E0", "keyId"]]) {
+      const r = await api(path.endsWith("%E0") ? "DELETE" : "GET", path);
+      assert.equal(r.status, 400, path);
+      assert.deepEqual(r.json(), { error: `:${name} in ${path} is not valid percent-encoding (${segment}); encode it with encodeURIComponent` });
+    }
+    // The token is still checked first.
+    assert.equal((await request(s.port, "GET", "/api/jobs/%zz")).status, 403);
+  });
+
   test("train refuses files outside the project (after resolving symlinks) with 400", async () => {
     writeFileSync(join(s.dir, "..", "outside.ts"), "export const x = 1;\n");
     symlinkSync(join(s.dir, "..", "outside.ts"), join(s.dir, "src", "link.ts"));

@@ -187,7 +187,12 @@ function compile(pattern) {
     if (!m) return null;
     const params = {};
     names.forEach((n, i) => {
-      params[n] = decodeURIComponent(m[i + 1]);
+      try {
+        params[n] = decodeURIComponent(m[i + 1]);
+      } catch {
+        // A client's malformed escape (`%zz`), not a server fault.
+        throw new HttpError(400, `:${n} in ${path} is not valid percent-encoding (${m[i + 1]}); encode it with encodeURIComponent`);
+      }
     });
     return params;
   };
@@ -199,7 +204,12 @@ function apiHandler(options) {
   return async function handle(ctx) {
     let pathMatched = false;
     for (const r of routes) {
-      const params = r.match(ctx.url.pathname);
+      let params;
+      try {
+        params = r.match(ctx.url.pathname);
+      } catch (err) {
+        return answerError(ctx.res, err);
+      }
       if (!params) continue;
       pathMatched = true;
       if (r.method !== ctx.req.method) continue;

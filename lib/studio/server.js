@@ -71,7 +71,14 @@ function createStudioServer({ token, cwd = process.cwd(), assetsDir = ASSETS_DIR
   const native = require("../native");
 
   async function serveAsset(res, pathname) {
-    const rel = pathname === "/" ? "index.html" : decodeURIComponent(pathname).replace(/^\/+/, "");
+    let decoded;
+    try {
+      decoded = decodeURIComponent(pathname);
+    } catch {
+      // A client's malformed escape (`%E0%A4%A`), not a server fault.
+      return sendText(res, 400, `Bad request: the path ${pathname} is not valid percent-encoding`);
+    }
+    const rel = pathname === "/" ? "index.html" : decoded.replace(/^\/+/, "");
     const file = path.resolve(assetsDir, rel);
     const inside = file.startsWith(path.resolve(assetsDir) + path.sep);
     const ext = path.extname(file).slice(1).toLowerCase();
