@@ -138,3 +138,21 @@ test("serve refuses an unusable ARKOR_MAX_BATCH or ARKOR_BF16, naming the variab
     assert.match(r.stderr, new RegExp(`${name}="${value}" is not usable: it takes ${takes}`), name);
   }
 });
+
+test("serve refuses a blank --token; a blank ARKOR_SERVE_TOKEN is unset, so the generated token names its file", async () => {
+  for (const token of ["", "   "]) {
+    const { env } = isolated();
+    const r = await spawnNode([BIN, "serve", "--public", "--port", String(await freePort()), "--token", token], { env, timeoutMs: 20_000 }).done;
+    assert.equal(r.code, 1, `--token ${JSON.stringify(token)}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    assert.equal(r.stderr, "arkor: --token is empty; give the token clients are to send, or leave --token out to have one generated\n");
+    assert.equal(r.stdout, "");
+  }
+  const { env, arkorHome } = isolated({ ARKOR_SERVE_TOKEN: "  " });
+  const s = await serve(env, ["--public"]);
+  try {
+    const line = await s.h.waitForLine((l) => l.startsWith("Generated this server's token"), 10_000);
+    assert.equal(line, `Generated this server's token (shown once; kept in ${join(arkorHome, "serve-token")}):`);
+  } finally {
+    await stop(s.h);
+  }
+});
