@@ -14,7 +14,7 @@ const { CloudApiClient } = createRequire(import.meta.url)("../index.js");
 
 const FOLLOWERS = Number(process.env.ARKOR_LOAD_FOLLOWERS ?? 6);
 const INFERENCES = Number(process.env.ARKOR_LOAD_INFERENCES ?? 4);
-const TOKEN = "load-test-token";
+const TOKEN = "load-test-token-0123456789";
 
 /** SSE text → the `id`s of its data frames, and whether it ended with `end`. */
 function frames(text) {

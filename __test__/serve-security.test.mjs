@@ -96,10 +96,10 @@ test("serve --public: the token is printed once and kept 0600, sign-up is off, f
     await stop(again.h);
   }
   // --token replaces it; --allow-anonymous reopens sign-up.
-  const chosen = await serve(env, ["--public", "--token", "chosen-token", "--allow-anonymous"]);
+  const chosen = await serve(env, ["--public", "--token", "chosen-token-0123456789", "--allow-anonymous"]);
   try {
     assert.equal((await call(chosen.port, { path: "/v1/me", headers: { authorization: `Bearer ${token}` } })).status, 401);
-    assert.equal((await call(chosen.port, { path: "/v1/me", headers: { authorization: "Bearer chosen-token" } })).status, 200);
+    assert.equal((await call(chosen.port, { path: "/v1/me", headers: { authorization: "Bearer chosen-token-0123456789" } })).status, 200);
     assert.equal((await call(chosen.port, { method: "POST", path: "/v1/auth/anonymous" })).status, 201);
   } finally {
     await stop(chosen.h);
@@ -137,6 +137,14 @@ test("serve refuses an unusable ARKOR_MAX_BATCH or ARKOR_BF16, naming the variab
     assert.notEqual(r.code, 0, `${name}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stderr, new RegExp(`${name}="${value}" is not usable: it takes ${takes}`), name);
   }
+});
+
+test("serve --public refuses a token too short to stand guessing, saying the minimum", async () => {
+  const { env } = isolated();
+  const r = await spawnNode([BIN, "serve", "--public", "--port", String(await freePort()), "--token", "a"], { env, timeoutMs: 20_000 }).done;
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stderr, /^arkor: the server token \(--token or ARKOR_SERVE_TOKEN\) has 1 characters; a public server needs at least 16: /);
+  assert.doesNotMatch(r.stderr, /\n    at /, "no stack for a user's mistake");
 });
 
 test("serve refuses a blank --token; a blank ARKOR_SERVE_TOKEN is unset, so the generated token names its file", async () => {

@@ -175,6 +175,24 @@ pub struct TokenFileError {
     pub source: std::io::Error,
 }
 
+/// The shortest token a public server accepts from its operator: anyone who reaches
+/// the port may guess at it, and a generated one has 32 hex digits.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Why a public server has no token to use.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerTokenError {
+    /// The operator's token is too short to stand guessing.
+    #[error("the server token (--token or ARKOR_SERVE_TOKEN) has {chars} characters; a public server needs at least {MIN_TOKEN_CHARS}: choose a longer one, or leave it unset to have one generated and kept in $ARKOR_HOME/serve-token")]
+    TooShort {
+        /// Its length.
+        chars: usize,
+    },
+    /// The token file failed.
+    #[error(transparent)]
+    File(#[from] TokenFileError),
+}
+
 /// Where a public server keeps its generated token.
 pub fn token_path(home: &Path) -> PathBuf {
     home.join("serve-token")
@@ -184,12 +202,16 @@ pub fn token_path(home: &Path) -> PathBuf {
 /// `ARKOR_SERVE_TOKEN`) when set, else the one stored under `home`, else a
 /// new one stored there (mode 0600). The flag says whether it was just made,
 /// so the caller prints it that once.
-pub fn server_token(home: &Path, given: Option<&str>) -> Result<(String, bool), TokenFileError> {
+pub fn server_token(home: &Path, given: Option<&str>) -> Result<(String, bool), ServerTokenError> {
     if let Some(t) = given.map(str::trim).filter(|t| !t.is_empty()) {
+        let chars = t.chars().count();
+        if chars < MIN_TOKEN_CHARS {
+            return Err(ServerTokenError::TooShort { chars });
+        }
         return Ok((t.to_owned(), false));
     }
     let path = token_path(home);
-    let err = |source| TokenFileError { path: path.clone(), source };
+    let err = |source| ServerTokenError::File(TokenFileError { path: path.clone(), source });
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_owned(), false)),
         Ok(_) => {}
@@ -269,7 +291,9 @@ mod tests {
         let (t, fresh) = server_token(dir.path(), None).unwrap();
         assert!(fresh);
         assert_eq!(server_token(dir.path(), None).unwrap(), (t.clone(), false));
-        assert_eq!(server_token(dir.path(), Some("given")).unwrap(), ("given".into(), false));
+        assert_eq!(server_token(dir.path(), Some("given-token-0123456789")).unwrap(), ("given-token-0123456789".into(), false));
+        let short = server_token(dir.path(), Some(" fourteen-chars ")).unwrap_err().to_string();
+        assert!(short.contains("has 14 characters; a public server needs at least 16"), "{short}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -28,7 +28,8 @@ async function runServe(opts = {}) {
   // Blank is unset, as the server reads a given token, so a blank
   // ARKOR_SERVE_TOKEN keeps the generated one and its file too.
   const envToken = native.settings().serveToken;
-  const info = await native.startServer({
+  const { translated } = require("../../errors.js");
+  const info = await translated(() => native.startServer({
     host,
     port: p,
     home,
@@ -38,6 +39,11 @@ async function runServe(opts = {}) {
     token: opts.token ?? (envToken && envToken.trim() ? envToken : undefined),
     allowPaths: opts.allowPath ?? [],
     allowPrivateUrls: Boolean(opts.allowPrivateUrls),
+  })).catch((err) => {
+    // A setting the server refuses (a token too short, say) is the user's to mend:
+    // its message says how, with no stack.
+    if (err instanceof TypeError) err.code = "ARKOR_USAGE";
+    throw err;
   });
   const out = (line) => process.stdout.write(`${line}\n`);
   out(`arkor server listening on ${info.url}${info.public ? " (public mode)" : ""}`);
