@@ -26,13 +26,16 @@ async fn create(s: &TestServer, body: Value) -> Value {
     got["deployment"].clone()
 }
 
-/// A job of the local org (its training is irrelevant here).
+/// A completed job of the local org, with a checkpoint at step 2 and a final adapter
+/// (a deployment of an ended job must name an adapter it saved).
 async fn some_job(s: &TestServer) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let url = write_dataset(dir.path(), 4);
-    let (st, job) = s.create_job(tiny_config(&url, 1)).await;
+    let url = write_dataset(dir.path(), 8);
+    let (st, job) = s.create_job(tiny_config(&url, 2)).await;
     assert_eq!(st, 201, "{job}");
-    job["job"]["id"].as_str().unwrap().to_owned()
+    let id = job["job"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.wait_job(&id).await["status"], "completed");
+    id
 }
 
 /// An anonymous identity with project `q` of its own: (token, org slug).
@@ -417,11 +420,14 @@ async fn serving_errors_use_openais_error_object() {
     ep(&s, Method::PATCH, &format!("/{id}"), Some(json!({"enabled": true}))).await;
     assert_eq!(call_json(&s, "err-bot", hi(json!({})), None).await.0, 200);
 
-    // An adapter that does not exist (yet) is a 404 at call time.
+    // An adapter missing at call time (removed here from under a completed job's
+    // checkpoint) is a 404 then.
     let job = some_job(&s).await;
-    create(&s, json!({"slug": "ckpt-bot", "target": {"kind": "adapter", "adapter": {"kind": "checkpoint", "jobId": job, "step": 99}}, "authMode": "none"})).await;
+    let ckpt = s.home.join("jobs").join(&job).join("final");
+    create(&s, json!({"slug": "ckpt-bot", "target": {"kind": "adapter", "adapter": {"kind": "final", "jobId": job}}, "authMode": "none"})).await;
+    std::fs::remove_dir_all(&ckpt).unwrap();
     let (st, e) = call_json(&s, "ckpt-bot", hi(json!({})), None).await;
-    assert!(openai_error(st, &e, 404)["message"].as_str().unwrap().contains("step 99"), "{e}");
+    assert!(openai_error(st, &e, 404)["message"].as_str().unwrap().contains("has no final adapter"), "{e}");
 }
 
 #[tokio::test]
@@ -486,6 +492,11 @@ async fn a_trained_adapter_is_served_final_and_by_checkpoint() {
     assert_eq!(c["choices"][0]["message"]["content"], direct["content"], "the deployment runs the job's final adapter");
     let (st, c) = call_json(&s, "step-bot", hi(json!({})), None).await;
     assert_eq!(st, 200, "{c}");
+    // The job has ended: a checkpoint it never saved never will be, so it is refused at once.
+    let (st, e) = ep(&s, Method::POST, "", Some(json!({"slug": "odd-bot", "target": {"kind": "adapter", "adapter": {"kind": "checkpoint", "jobId": job_id, "step": 3}}, "authMode": "none"}))).await;
+    assert_eq!(st, 400, "{e}");
+    let msg = e["error"].as_str().unwrap_or_default();
+    assert!(msg.contains("`target.adapter.step` cannot be served") && msg.contains("no checkpoint at step 3") && msg.contains("pick a step"), "{e}");
 }
 
 #[tokio::test]

@@ -88,12 +88,23 @@ impl FromRequestParts<AppState> for Owned {
     }
 }
 
-/// A target's job must be one of the caller's org. Its adapter need not
-/// exist yet (a final adapter appears when training completes); a call
-/// before then is answered with a 404 saying so.
+/// A target's job must be one of the caller's org. Its adapter need not exist
+/// yet while the job can still save it (a final adapter appears when training
+/// completes; a call before then is answered with a 404 saying so); once the job
+/// has ended, a missing adapter never will, so the deployment is refused.
 fn check_target(state: &AppState, org: &Org, target: &Target) -> DeployResult<()> {
-    if let Some(job_id) = target.job_id() {
-        state.store.job(job_id)?.filter(|j| j.org_id == org.id).ok_or_else(|| DeployError::JobNotFound(job_id.to_owned()))?;
+    let (job_id, step) = match target {
+        Target::Final { job_id } => (job_id, None),
+        Target::Checkpoint { job_id, step } => (job_id, Some(*step)),
+        Target::Base(_) => return Ok(()),
+    };
+    let job = state.store.job(job_id)?.filter(|j| j.org_id == org.id).ok_or_else(|| DeployError::JobNotFound(job_id.to_owned()))?;
+    if job.is_terminal() {
+        if let Err(why) = crate::inference::run::saved_adapter(state, &job, step) {
+            let field = if step.is_some() { "target.adapter.step" } else { "target.adapter" };
+            let fix = if step.is_some() { "pick a step it saved a checkpoint at" } else { "deploy one of its checkpoints" };
+            return Err(DeployError::Invalid { field: field.into(), message: format!("cannot be served: {why}, and the job has ended; {fix}") });
+        }
     }
     Ok(())
 }

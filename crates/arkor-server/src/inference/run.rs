@@ -57,6 +57,20 @@ impl Piece {
     }
 }
 
+/// The directory of `job`'s checkpoint at `step` (its final adapter for `None`), or
+/// why there is none yet.
+pub(crate) fn saved_adapter(state: &AppState, job: &crate::store::Job, step: Option<u64>) -> Result<std::path::PathBuf, String> {
+    let sub = step.map_or_else(|| "final".to_owned(), |s| format!("checkpoint-{s}"));
+    let d = Queue::job_dir(&state.home, &job.id).join(sub);
+    if d.join("adapter_config.json").exists() {
+        return Ok(d);
+    }
+    Err(match step {
+        Some(step) => format!("job {} has no checkpoint at step {step}", job.id),
+        None => format!("job {} has no final adapter (status: {})", job.id, job.status),
+    })
+}
+
 /// Finds what `body.target` names among `org`'s jobs.
 pub(crate) fn resolve(state: &AppState, org: &Org, body: ChatBody) -> ApiResult<Resolved> {
     let (model, adapter_dir, label) = match &body.target {
@@ -64,18 +78,11 @@ pub(crate) fn resolve(state: &AppState, org: &Org, body: ChatBody) -> ApiResult<
         Target::Adapter { job_id, step } => {
             let job = state.store.job(job_id)?.filter(|j| j.org_id == org.id).ok_or_else(|| ApiError::NotFound(format!("job {job_id} not found")))?;
             let model = job.config.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let dir = Queue::job_dir(&state.home, job_id);
-            let (sub, label) = match step {
-                Some(step) => (format!("checkpoint-{step}"), format!("{job_id}:checkpoint-{step}")),
-                None => ("final".to_owned(), format!("{job_id}:final")),
+            let label = match step {
+                Some(step) => format!("{job_id}:checkpoint-{step}"),
+                None => format!("{job_id}:final"),
             };
-            let d = dir.join(&sub);
-            if !d.join("adapter_config.json").exists() {
-                return Err(ApiError::NotFound(match step {
-                    Some(step) => format!("job {job_id} has no checkpoint at step {step}"),
-                    None => format!("job {job_id} has no final adapter (status: {})", job.status),
-                }));
-            }
+            let d = saved_adapter(state, &job, *step).map_err(ApiError::NotFound)?;
             (model, Some(d), label)
         }
     };
