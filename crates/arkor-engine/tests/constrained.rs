@@ -337,4 +337,10 @@ fn bad_specs_are_errors_with_the_parsers_message() {
     assert!(matches!(err(GrammarSpec::JsonSchema(json!({"type": "nonsense"}))), ConstraintError::JsonSchema(_)));
     assert!(matches!(err(GrammarSpec::JsonSchema(json!(3))), ConstraintError::JsonSchema(_)));
     assert_eq!(err(GrammarSpec::Choice(vec![])), ConstraintError::EmptyChoice);
+    // Specs no text satisfies fail at the first mask: the message is one line a user can
+    // act on, not the parser's state.
+    for spec in [GrammarSpec::Regex(r"[^\s\S]".into()), GrammarSpec::JsonSchema(json!({"$ref": "#"}))] {
+        let m = err(spec.clone()).to_string();
+        assert!(m.contains("no text can satisfy it") && !m.contains('\n') && m.len() < 400, "{spec:?}: {m}");
+    }
 }

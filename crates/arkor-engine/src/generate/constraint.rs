@@ -176,8 +176,14 @@ impl ConstraintCompiler {
         let grammar = spec.to_llguidance()?;
         let parser = self.factory.create_parser(grammar).map_err(|e| spec.error(e.to_string()))?;
         let mut matcher = Matcher::new(Ok(parser));
-        // Some errors (an empty language, a lexer that cannot start) only show at the first mask.
-        matcher.compute_mask().map_err(|e| spec.error(e.to_string()))?;
+        // Some errors (an empty language, a lexer that cannot start) only show at the first
+        // mask, where the parser's message goes on with a dump of its state: its first
+        // line is what a user can act on.
+        matcher.compute_mask().map_err(|e| {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default().chars().take(200).collect::<String>();
+            spec.error(format!("no text can satisfy it (an empty language, or a rule that only refers to itself): {first}"))
+        })?;
         let compiled = Arc::new(CompiledGrammar { fresh: Mutex::new(matcher) });
         *self.compilations.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
