@@ -145,7 +145,14 @@ pub async fn request_anonymous_token_with(base_url: &str, kind: &str, policy: &R
     let body = serde_json::json!({ "kind": kind });
     let wire: AnonymousWire = with_retries(policy, || async {
         let transport = |source| Failure::transport(Error::Http { url: url.clone(), source });
-        let res = http.post(&url).header("X-Arkor-Client", client_header()).json(&body).send().await.map_err(transport)?;
+        let res = http
+            .post(&url)
+            .header("X-Arkor-Client", client_header())
+            .json(&body)
+            .timeout(crate::http::CONTROL_TIMEOUT)
+            .send()
+            .await
+            .map_err(transport)?;
         let status = res.status().as_u16();
         if !res.status().is_success() {
             let headers = res.headers().clone();

@@ -32,6 +32,12 @@ impl Scope {
 /// Called with each deprecation notice a response carries.
 pub type DeprecationSink = Arc<dyn Fn(&DeprecationNotice) + Send + Sync>;
 
+/// How long one try of a control request (projects, jobs, a cancel) may take, answer
+/// included: a backend that accepts the connection and never answers fails the try
+/// (and the retry policy decides what next) instead of hanging the caller. Chat
+/// requests are not bounded: a long generation may rightly take longer.
+pub const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A client bound to one backend and one identity.
 #[derive(Clone)]
 pub struct CloudApiClient {
@@ -121,8 +127,10 @@ impl CloudApiClient {
         serde_json::from_slice(&bytes).map_err(|e| Failure::fatal(Error::Decode { what: url, detail: e.to_string() }))
     }
 
-    /// A control request under this client's retry policy.
+    /// A control request under this client's retry policy, each try bounded by
+    /// [`CONTROL_TIMEOUT`].
     async fn control(&self, req: RequestBuilder) -> Result<Value> {
+        let req = req.timeout(CONTROL_TIMEOUT);
         with_retries(&self.retry, || self.exchange_json(req.try_clone().expect("JSON requests clone"))).await
     }
 
@@ -143,7 +151,8 @@ impl CloudApiClient {
     /// `GET /v1/me` → who the token belongs to. Sent once, as `arkor whoami` reports
     /// the first answer whatever it is.
     pub async fn me(&self) -> Result<Value> {
-        self.call(Method::GET, "/v1/me", &[], None).await
+        let req = self.build(Method::GET, "/v1/me", &[], None).timeout(CONTROL_TIMEOUT);
+        self.exchange_json(req).await.map_err(|f| f.error)
     }
 
     /// `GET /v1/projects?orgSlug` → `{ org, projects }`.

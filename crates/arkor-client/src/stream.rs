@@ -150,9 +150,14 @@ impl<C: Connect> EventStream<C> {
                 self.after_close(error, progressed, abort).await?;
             }
             if self.conn.is_none() {
+                // A backend that accepts the connection but never answers is as dead as
+                // one that goes silent after its headers: the same timeout ends both.
+                let idle = self.policy.idle_timeout;
                 let opened = tokio::select! {
                     _ = abort.cancelled() => return Err(Error::Aborted),
-                    r = self.source.connect(self.last_event_id.as_deref()) => r,
+                    r = tokio::time::timeout(idle, self.source.connect(self.last_event_id.as_deref())) => {
+                        r.unwrap_or_else(|_| Err(Error::StreamIdle { what: self.what.clone(), idle }))
+                    }
                 };
                 match opened {
                     Ok(body) => self.conn = Some(Connection { body, parser: SseParser::new(), progressed: false }),
@@ -293,6 +298,8 @@ mod tests {
         /// Raw chunks (not necessarily UTF-8), then silence: the stream
         /// must end on what they carry.
         Raw(Vec<&'static [u8]>),
+        /// Accepted, and no response ever comes.
+        Unanswered,
     }
 
     #[derive(Clone, Default)]
@@ -318,6 +325,7 @@ mod tests {
                         let chunks = futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))));
                         Ok(Box::pin(chunks.chain(futures::stream::pending())) as Body)
                     }
+                    Attempt::Unanswered => futures::future::pending().await,
                 }
             })
         }
@@ -400,6 +408,19 @@ mod tests {
         // The base delay, not a backoff, and no failure counted (max 0).
         assert_eq!(start.elapsed(), Duration::from_millis(100));
         assert_eq!(s.last_event_id(), Some("3"));
+    }
+
+    /// A backend that accepts and never sends its headers counts as a failed attempt
+    /// after the idle timeout, so a bounded reconnect budget still ends.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_never_answered_times_out_like_a_silent_one() {
+        let (mut s, _) = stream(vec![Attempt::Unanswered, Attempt::Unanswered], Some(1));
+        let start = tokio::time::Instant::now();
+        let (frames, end) = drain(&mut s).await;
+        assert!(frames.is_empty());
+        let e = end.unwrap_err();
+        assert!(e.to_string().contains("not even a keepalive ping") || matches!(e, Error::StreamGaveUp { .. }), "{e}");
+        assert!(start.elapsed() >= Duration::from_secs(90), "two idle timeouts, {:?}", start.elapsed());
     }
 
     #[tokio::test(start_paused = true)]
