@@ -51,6 +51,10 @@ pub enum JobError {
     /// The dataset (after a dry run's cut) has nothing to train on.
     #[error("the dataset has no examples")]
     NoExamples,
+    /// The job was cancelled before training began (while its data loaded): the
+    /// cancel already ended it, so nothing more is reported.
+    #[error("cancelled")]
+    Cancelled,
     /// Training stopped on an engine error.
     #[error(transparent)]
     Engine(Box<arkor_engine::Error>),
@@ -107,6 +111,28 @@ pub struct Queue {
     cancels: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     instance: Arc<Instance>,
     rules: Arc<Rules>,
+}
+
+/// Runs `work` on a thread of its own and waits for it, or for `cancel`: a dataset
+/// download stalled on a silent server (minutes, up to the fetch's timeout) must not
+/// hold the queue once its job is cancelled. A cancelled load is left to end on its
+/// own, its rows dropped.
+fn unless_cancelled<T: Send + 'static>(cancel: &AtomicBool, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("arkor-load".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .expect("spawn the dataset loader");
+    loop {
+        match rx.recv_timeout(CANCEL_POLL) {
+            Ok(v) => return Some(v),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if cancel.load(Ordering::SeqCst) => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the dataset loader panicked"),
+        }
+    }
 }
 
 impl Queue {
@@ -224,7 +250,7 @@ impl Queue {
             Err(panic) => Err(JobError::Panic(crate::fault::panic_message(panic.as_ref()))),
         };
         match outcome {
-            Ok(_) if cancel.load(Ordering::SeqCst) => {}
+            Ok(_) | Err(JobError::Cancelled) if cancel.load(Ordering::SeqCst) => {}
             Ok(done) => {
                 self.log.emit(&job.id, "training.completed", json!({ "metrics": done.metrics, "artifacts": done.artifacts }), Some(Transition::Completed));
             }
@@ -241,8 +267,11 @@ impl Queue {
         }
         let JobPlan { model, dataset, format, mut train, save_steps, dry_run } = plan(&job.config, &self.rules.access)?;
         let model = self.models.model(&model)?;
-        let RunData { train: mut examples, eval: mut eval_rows, eval_origin } =
-            load_run_data(&dataset, format, &self.rules, train.eval_steps.is_some(), train.seed)?;
+        let (rules, evaluate, seed) = (self.rules.clone(), train.eval_steps.is_some(), train.seed);
+        let Some(loaded) = unless_cancelled(cancel, move || load_run_data(&dataset, format, &rules, evaluate, seed)) else {
+            return Err(JobError::Cancelled);
+        };
+        let RunData { train: mut examples, eval: mut eval_rows, eval_origin } = loaded?;
         if dry_run {
             examples.truncate(DRY_RUN_EXAMPLES);
             eval_rows.truncate(DRY_RUN_EXAMPLES);

@@ -227,6 +227,39 @@ async fn cancel_stops_a_running_job_and_nothing_follows() {
     assert_eq!(got["job"]["status"], "cancelled");
 }
 
+/// A job whose dataset download hangs (a server that accepts and never answers)
+/// frees the queue as soon as it is cancelled, not when the fetch times out.
+#[tokio::test]
+async fn cancelling_a_job_stuck_downloading_frees_the_queue() {
+    let s = TestServer::new().await;
+    s.project().await;
+    // Never accepted: the kernel completes the connection and the request waits.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stuck_url = format!("http://127.0.0.1:{}/x.jsonl", silent.local_addr().unwrap().port());
+    let (st, stuck) = s.create_job(tiny_config(&stuck_url, 1)).await;
+    assert_eq!(st, 201, "{stuck}");
+    let stuck = stuck["job"]["id"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, next) = s.create_job(tiny_config(&write_dataset(dir.path(), 8), 2)).await;
+    let next = next["job"]["id"].as_str().unwrap().to_owned();
+    // Cancel once the stuck job is running (fetching).
+    for _ in 0..500 {
+        let (_, got) = s.json(Method::GET, &format!("/v1/jobs/{stuck}"), None).await;
+        if got["job"]["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (st, _) = s.json(Method::POST, &format!("/v1/jobs/{stuck}/cancel"), None).await;
+    assert_eq!(st, 200);
+    let t0 = std::time::Instant::now();
+    assert_eq!(s.wait_job(&next).await["status"], "completed");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the next job waited {:?}", t0.elapsed());
+    let (_, got) = s.json(Method::GET, &format!("/v1/jobs/{stuck}"), None).await;
+    assert_eq!(got["job"]["status"], "cancelled");
+    drop(silent);
+}
+
 #[tokio::test]
 async fn idle_streams_ping_and_jobs_list() {
     let dir = tempfile::tempdir().unwrap();
