@@ -35,14 +35,6 @@ impl Target {
             Target::Base(model) => T::Base(model.clone()),
         }
     }
-
-    /// The job it serves from, if any.
-    pub(crate) fn job_id(&self) -> Option<&str> {
-        match self {
-            Target::Final { job_id } | Target::Checkpoint { job_id, .. } => Some(job_id),
-            Target::Base(_) => None,
-        }
-    }
 }
 
 /// Who may call a deployment.
