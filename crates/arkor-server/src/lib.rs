@@ -11,6 +11,7 @@
 pub mod access;
 mod auth;
 mod body;
+mod conn;
 pub mod config;
 mod dataset;
 mod deployments;
@@ -222,13 +223,13 @@ pub async fn start(options: ServerOptions, listener: tokio::net::TcpListener) ->
     let sweep_store = store.clone();
     let batches = inference::Batches::new(max_batch);
     let state = AppState { store, log, queue: queue.clone(), models, batches, home: options.home.clone(), ping_every: options.ping_every, rules, signups };
-    let app = routes::router(state, hosts).into_make_service_with_connect_info::<SocketAddr>();
+    let app = routes::router(state, hosts);
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let worker = tokio::spawn(queue.run());
         let sweeper = tokio::spawn(deployments::sweep_runs(sweep_store));
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move {
+        conn::serve(listener, app, async move {
             let _ = rx.await;
         })
         .await;

@@ -319,3 +319,34 @@ async fn embedded_tokens_live_as_long_as_their_server() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// A client that sends half a request head, or a body shorter than its
+/// `Content-Length`, is cut off instead of holding its connection forever. (The
+/// clock is paused, so the 30 s waits take no time.)
+#[tokio::test(start_paused = true)]
+async fn slow_heads_and_stalled_bodies_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_at(dir.path(), std::time::Duration::from_secs(15)).await;
+    let addr = server.addr;
+    let read_all = |mut c: tokio::net::TcpStream| async move {
+        let mut got = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(120), c.read_to_end(&mut got)).await.map(|r| (r.is_ok(), String::from_utf8_lossy(&got).into_owned()))
+    };
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let (_, answer) = read_all(half).await.expect("the server closes a connection whose head never ends");
+    assert!(!answer.contains("200 OK"), "{answer}");
+    let mut short = tokio::net::TcpStream::connect(addr).await.unwrap();
+    short
+        .write_all(format!("POST /v1/jobs?orgSlug=local&projectSlug=p HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":").as_bytes())
+        .await
+        .unwrap();
+    let (_, answer) = read_all(short).await.expect("the server ends a request whose body stalls");
+    assert!(!answer.contains("201"), "{answer}");
+    // The server still answers.
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ok.write_all(format!("GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let (_, answer) = read_all(ok).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
