@@ -75,23 +75,23 @@ async function answer(backend, target, messages, opts, signal) {
 }
 
 /**
- * A numeric option, checked before any request with the bounds the backend
- * holds the chat body to (`temperature` >= 0, `maxTokens` a whole number
- * >= 1), so the message names the flag and the bound that failed.
+ * A numeric option as a number, or a usage error naming the flag when the text
+ * is no number. Its bounds are the backend's to check (its 400 names the field
+ * and the bound), so they are written in one place.
  */
-function numberOption(name, v, { integer = false, min = 0 } = {}) {
+function numberOption(name, v, { integer = false } = {}) {
   if (v === undefined) return undefined;
   const n = Number(v);
   // Number("") and Number("  ") are 0: an empty value is no number at all.
-  if (String(v).trim() === "" || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw usage(`${name} must be a ${integer ? "whole " : ""}number >= ${min}, got ${JSON.stringify(v)}`);
+  if (String(v).trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw usage(`${name} must be a ${integer ? "whole " : ""}number, got ${JSON.stringify(v)}`);
   }
   return n;
 }
 
 async function runChat({ jobId, step, final, base, prompt, system, maxTokens, temperature, cwd = process.cwd() } = {}) {
   const opts = {
-    maxTokens: numberOption("--max-tokens", maxTokens, { integer: true, min: 1 }),
+    maxTokens: numberOption("--max-tokens", maxTokens, { integer: true }),
     temperature: numberOption("--temperature", temperature),
   };
   const backend = await connect({ cwd });
