@@ -29,19 +29,6 @@ pub(crate) fn json_of(env: &Env, v: Unknown) -> napi::Result<Option<Value>> {
     serde_json::from_str(&text).map(Some).map_err(|e| bad_arg("value", e))
 }
 
-/// Refuses `NaN` and `±Infinity` at `path`. JSON writes them as `null`, which the
-/// backend reads as "unset", so a number computed wrongly would train on the
-/// defaults without a word (upstream's SDK sends that `null`).
-fn finite(path: &str, v: Unknown) -> napi::Result<()> {
-    if v.get_type()? == ValueType::Number {
-        let n = v.coerce_to_number()?.get_double()?;
-        if !n.is_finite() {
-            return Err(bad_arg(path, format_args!("must be a finite number, got {n}")));
-        }
-    }
-    Ok(())
-}
-
 /// A `TrainerInput` as upstream's `buildJobConfig` reads it: the keys of
 /// [`TrainerInput::reads`] by property access (inherited ones too), each
 /// value through [`json_of`]. Nothing else of the object is read, so
@@ -55,7 +42,6 @@ pub(crate) fn trainer_input(env: &Env, input: Unknown) -> napi::Result<Value> {
         let v: Unknown = input.get_named_property_unchecked(key)?;
         match inner {
             None => {
-                finite(key, v)?;
                 if let Some(j) = json_of(env, v)? {
                     out.insert(key.to_owned(), j);
                 }
@@ -65,9 +51,7 @@ pub(crate) fn trainer_input(env: &Env, input: Unknown) -> napi::Result<Value> {
                 let obj = v.coerce_to_object()?;
                 let mut fields = Map::new();
                 for k in keys {
-                    let field: Unknown = obj.get_named_property_unchecked(k)?;
-                    finite(&format!("{key}.{k}"), field)?;
-                    if let Some(j) = json_of(env, field)? {
+                    if let Some(j) = json_of(env, obj.get_named_property_unchecked(k)?)? {
                         fields.insert(k.to_owned(), j);
                     }
                 }
