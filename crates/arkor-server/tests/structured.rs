@@ -209,6 +209,7 @@ async fn invalid_schema_regex_and_grammar_are_400s_with_the_parsers_message() {
     refused(&s, json!({"responseFormat": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nonsense"}}}}), "responseFormat.json_schema.schema", "invalid JSON schema").await;
     refused(&s, json!({"structuredOutputs": {"regex": "(unclosed"}}), "structuredOutputs.regex", "invalid regex").await;
     refused(&s, json!({"structuredOutputs": {"grammar": "start: missing_rule"}}), "structuredOutputs.grammar", "missing_rule").await;
+    refused(&s, json!({"structuredOutputs": {"json_object": true, "whitespace_pattern": "(unclosed"}}), "structuredOutputs.whitespace_pattern", "invalid regex").await;
     refused(&s, json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "nonsense"}}}], "toolChoice": "required"}), "tools[0].function.parameters", "invalid JSON schema").await;
 }
 
