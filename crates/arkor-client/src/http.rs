@@ -38,6 +38,10 @@ pub type DeprecationSink = Arc<dyn Fn(&DeprecationNotice) + Send + Sync>;
 /// requests are not bounded: a long generation may rightly take longer.
 pub const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long an idle connection stays in the pool: well under the local server's
+/// wait for a request head, after which it closes the connection.
+const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(arkor_protocol::REQUEST_HEAD_TIMEOUT.as_secs() * 2 / 3);
+
 /// A client bound to one backend and one identity.
 #[derive(Clone)]
 pub struct CloudApiClient {
@@ -64,7 +68,7 @@ impl CloudApiClient {
     /// A client for `base_url` sending `token` as the bearer token.
     pub fn with_token(base_url: &str, token: &str) -> Self {
         Self {
-            http: reqwest::Client::builder().build().expect("HTTP client builds"),
+            http: reqwest::Client::builder().pool_idle_timeout(POOL_IDLE_TIMEOUT).build().expect("HTTP client builds"),
             base_url: base_url.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
             on_deprecation: Arc::new(report_once),

@@ -5,7 +5,8 @@
 //!   local backend (`arkor-server`) reads it, checks each field and plans the
 //!   run. Field names and types are upstream's (`packages/arkor/src/core/types.ts`).
 //! - [`job::TERMINAL_STATUSES`]: the job statuses after which nothing changes.
-//! - [`backend`]: the local backend's org and the event stream's keepalive.
+//! - [`backend`]: the local backend's org, the event stream's keepalive and how long
+//!   the server waits for a request's head.
 //!
 //! This crate holds shapes only: no HTTP, no checks beyond "is this JSON of
 //! the field's type" ([`field::Field`]). It depends on serde alone, so the
@@ -21,5 +22,5 @@ pub mod backend;
 pub mod job;
 
 pub use field::{Field, FromWire, Named};
-pub use backend::{LOCAL_ORG, PING_INTERVAL};
+pub use backend::{LOCAL_ORG, PING_INTERVAL, REQUEST_HEAD_TIMEOUT};
 pub use job::{DatasetSource, JobConfig, TrainerInput};

@@ -19,8 +19,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
-/// How long a client has to send a request's head.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client has to send a request's head (an idle keep-alive connection
+/// included); shared with the SDK, which drops idle connections sooner.
+pub const HEAD_TIMEOUT: Duration = arkor_protocol::REQUEST_HEAD_TIMEOUT;
 
 /// How long a request body may go without a chunk.
 pub const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
