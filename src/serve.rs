@@ -56,11 +56,12 @@ pub fn start_server(env: &Env, options: ServeOptions) -> Result<PromiseRaw<'_, S
         let (mut new_token, mut token_file) = (None, None);
         if public {
             let given = options.token.as_deref();
-            let (token, fresh) = arkor_server::access::server_token(&home, given).map_err(|e| match e {
-                arkor_server::access::ServerTokenError::TooShort { .. } => {
+            let (token, fresh) = arkor_server::access::server_token(&home, given).map_err(|e| {
+                if e.is_input() {
                     crate::errors::to_napi(arkor_client::Error::InvalidInput(e.to_string()))
+                } else {
+                    Error::from_reason(e.to_string())
                 }
-                other => Error::from_reason(other.to_string()),
             })?;
             if given.is_none() {
                 token_file = Some(arkor_server::access::token_path(&home).display().to_string());

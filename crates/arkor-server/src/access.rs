@@ -182,6 +182,10 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 /// Why a public server has no token to use.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerTokenError {
+    /// The operator gave a blank token: a mistake, not "no token", which would have
+    /// a token generated without a word.
+    #[error("--token is empty; give the token clients are to send, or leave --token out to have one generated")]
+    Empty,
     /// The operator's token is too short to stand guessing.
     #[error("the server token (--token or ARKOR_SERVE_TOKEN) has {chars} characters; a public server needs at least {MIN_TOKEN_CHARS}: choose a longer one, or leave it unset to have one generated and kept in $ARKOR_HOME/serve-token")]
     TooShort {
@@ -193,17 +197,28 @@ pub enum ServerTokenError {
     File(#[from] TokenFileError),
 }
 
+impl ServerTokenError {
+    /// Whether the operator's input is at fault (and its message says the mend),
+    /// rather than the token file.
+    pub fn is_input(&self) -> bool {
+        !matches!(self, Self::File(_))
+    }
+}
+
 /// Where a public server keeps its generated token.
 pub fn token_path(home: &Path) -> PathBuf {
     home.join("serve-token")
 }
 
 /// The bearer token of a public server's own org: `given` (`--token` /
-/// `ARKOR_SERVE_TOKEN`) when set, else the one stored under `home`, else a
-/// new one stored there (mode 0600). The flag says whether it was just made,
-/// so the caller prints it that once.
+/// `ARKOR_SERVE_TOKEN`) when set (refused when blank or short), else the one
+/// stored under `home`, else a new one stored there (mode 0600). The flag says
+/// whether it was just made, so the caller prints it that once.
 pub fn server_token(home: &Path, given: Option<&str>) -> Result<(String, bool), ServerTokenError> {
-    if let Some(t) = given.map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(t) = given.map(str::trim) {
+        if t.is_empty() {
+            return Err(ServerTokenError::Empty);
+        }
         let chars = t.chars().count();
         if chars < MIN_TOKEN_CHARS {
             return Err(ServerTokenError::TooShort { chars });
@@ -292,6 +307,7 @@ mod tests {
         assert!(fresh);
         assert_eq!(server_token(dir.path(), None).unwrap(), (t.clone(), false));
         assert_eq!(server_token(dir.path(), Some("given-token-0123456789")).unwrap(), ("given-token-0123456789".into(), false));
+        assert!(matches!(server_token(dir.path(), Some("  ")), Err(ServerTokenError::Empty)));
         let short = server_token(dir.path(), Some(" fourteen-chars ")).unwrap_err().to_string();
         assert!(short.contains("has 14 characters; a public server needs at least 16"), "{short}");
         #[cfg(unix)]

@@ -87,7 +87,7 @@ pub struct Settings {
     pub hf_endpoint: String,
     /// `$HF_TOKEN`.
     pub hf_token: Option<String>,
-    /// `$ARKOR_SERVE_TOKEN`.
+    /// `$ARKOR_SERVE_TOKEN`; one of only spaces is unset too.
     pub serve_token: Option<String>,
     /// `$ARKOR_MAX_BATCH`: a whole number >= 1, [`DEFAULT_MAX_BATCH`] when unset;
     /// anything else is an error for whoever starts a server to report.
@@ -145,7 +145,7 @@ impl Settings {
             bf16: bf16(),
             hf_endpoint: var(vars::HF_ENDPOINT).unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_owned()).trim_end_matches('/').to_owned(),
             hf_token: var(vars::HF_TOKEN),
-            serve_token: var(vars::SERVE_TOKEN),
+            serve_token: var(vars::SERVE_TOKEN).filter(|t| !t.trim().is_empty()),
             max_batch: max_batch(),
         }
     }

@@ -18,16 +18,7 @@ async function runServe(opts = {}) {
     err.code = "ARKOR_USAGE";
     throw err;
   }
-  // A blank --token is a mistake, not "no token": the server would quietly
-  // generate one instead. (How long a token must be is the server's rule.)
-  if (opts.token !== undefined && !opts.token.trim()) {
-    const err = new Error("--token is empty; give the token clients are to send, or leave --token out to have one generated");
-    err.code = "ARKOR_USAGE";
-    throw err;
-  }
-  // Blank is unset, as the server reads a given token, so a blank
-  // ARKOR_SERVE_TOKEN keeps the generated one and its file too.
-  const envToken = native.settings().serveToken;
+  // What a token may be (not blank, long enough) is the server's rule.
   const { translated } = require("../../errors.js");
   const info = await translated(() => native.startServer({
     host,
@@ -36,7 +27,7 @@ async function runServe(opts = {}) {
     public: Boolean(opts.public),
     allowHosts: opts.allowHost ?? [],
     allowAnonymous: Boolean(opts.allowAnonymous),
-    token: opts.token ?? (envToken && envToken.trim() ? envToken : undefined),
+    token: opts.token ?? native.settings().serveToken ?? undefined,
     allowPaths: opts.allowPath ?? [],
     allowPrivateUrls: Boolean(opts.allowPrivateUrls),
   })).catch((err) => {
@@ -51,7 +42,7 @@ async function runServe(opts = {}) {
   out(`Deployments (arkor endpoints) answer at ${info.url}/deployments/<slug>/v1${info.public ? "" : ` and http://<slug>.localhost:${new URL(info.url).port}/v1`}`);
   if (info.public) {
     if (info.newToken) {
-      out(`Generated this server's token (shown once${info.tokenFile ? `; kept in ${info.tokenFile}` : ""}):`);
+      out(`Generated this server's token (shown once; kept in ${info.tokenFile}):`);
       out(`  ${info.newToken}`);
     } else if (info.tokenFile) {
       out(`Its token is in ${info.tokenFile}`);
