@@ -76,10 +76,11 @@ fn without_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
-/// The lines as text, or the 1-based line holding the first byte that is not UTF-8.
-fn lines_of(bytes: &[u8], name: &str) -> Result<String> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
-        let good = &bytes[..e.utf8_error().valid_up_to()];
+/// The bytes as text (read in place: a dataset may be a GiB), or the 1-based line
+/// holding the first byte that is not UTF-8.
+fn lines_of<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
         let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         Error::DatasetRow {
             file: name.into(),
