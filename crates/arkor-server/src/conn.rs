@@ -2,7 +2,8 @@
 //! so a client could hold a connection forever by sending half a request head (or a
 //! body shorter than its `Content-Length`), and enough of them starve the server.
 //! Here each connection runs under hyper's HTTP/1 with a timer: a request's head must
-//! arrive within [`HEAD_TIMEOUT`], and a request body may not stall longer than
+//! arrive within [`arkor_protocol::REQUEST_HEAD_TIMEOUT`] (an idle keep-alive
+//! connection's next head included), and a request body may not stall longer than
 //! [`BODY_STALL_TIMEOUT`] between chunks. Responses are not bounded (an event stream
 //! or a long generation may rightly run for long).
 
@@ -19,10 +20,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
-/// How long a client has to send a request's head (an idle keep-alive connection
-/// included); shared with the SDK, which drops idle connections sooner.
-pub const HEAD_TIMEOUT: Duration = arkor_protocol::REQUEST_HEAD_TIMEOUT;
-
 /// How long a request body may go without a chunk.
 pub const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -31,7 +28,7 @@ pub const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
     let app = app.layer(RequestBodyTimeoutLayer::new(BODY_STALL_TIMEOUT));
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEAD_TIMEOUT);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(arkor_protocol::REQUEST_HEAD_TIMEOUT);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
