@@ -144,6 +144,18 @@ fn structured_outputs(v: &Value, key: &str) -> ApiResult<OutputConstraint> {
     Ok(OutputConstraint { field, spec })
 }
 
+/// The schema key under which llguidance reads its extensions, `whitespace_pattern`
+/// among them.
+const GUIDANCE: &str = "x-guidance";
+
+/// The `whitespace_pattern` a JSON constraint carries ([`json_options`] put it there).
+pub(crate) fn whitespace_pattern(spec: &GrammarSpec) -> Option<&str> {
+    match spec {
+        GrammarSpec::JsonSchema(s) => s.get(GUIDANCE)?.get("whitespace_pattern")?.as_str(),
+        _ => None,
+    }
+}
+
 /// Applies the JSON layout options to a JSON constraint. JSON is compact by default
 /// (`disable_any_whitespace` is then what happens anyway).
 fn json_options(spec: GrammarSpec, o: &serde_json::Map<String, Value>, key: &str) -> ApiResult<GrammarSpec> {
@@ -170,7 +182,7 @@ fn json_options(spec: GrammarSpec, o: &serde_json::Map<String, Value>, key: &str
         close_objects(&mut schema);
     }
     if let (Some(ws), Value::Object(m)) = (ws, &mut schema) {
-        m.insert("x-guidance".into(), json!({"whitespace_pattern": ws}));
+        m.insert(GUIDANCE.into(), json!({"whitespace_pattern": ws}));
     }
     Ok(GrammarSpec::JsonSchema(schema))
 }

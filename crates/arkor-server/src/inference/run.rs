@@ -174,12 +174,10 @@ fn compile(model: &Model, body: &ChatBody) -> Result<Option<Arc<arkor_engine::Co
             // A tool grammar fails on one tool's parameters: name that tool.
             // A structured-outputs `whitespace_pattern` travels inside the schema: when it is
             // the regex at fault, name it rather than the schema around it.
-            if let GrammarSpec::JsonSchema(s) = &spec {
-                if let Some(ws) = s.pointer("/x-guidance/whitespace_pattern").and_then(serde_json::Value::as_str) {
-                    if let Err(e) = compiler.compile(&GrammarSpec::Regex(ws.to_owned())) {
-                        let key = field.rsplit_once('.').map_or(field.as_str(), |(k, _)| k);
-                        return Err(format!("`{key}.whitespace_pattern`: {e}"));
-                    }
+            if let Some(ws) = super::constraint::whitespace_pattern(&spec) {
+                if let Err(e) = compiler.compile(&GrammarSpec::Regex(ws.to_owned())) {
+                    let key = field.rsplit_once('.').map_or(field.as_str(), |(k, _)| k);
+                    return Err(format!("`{key}.whitespace_pattern`: {e}"));
                 }
             }
             if let Some(t) = body.tools.as_ref().filter(|_| field == "tools") {
