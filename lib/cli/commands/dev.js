@@ -87,6 +87,7 @@ function openBrowser(url) {
  */
 async function signIn(cwd) {
   const sdk = require("../../../index.js");
+  const native = require("../../native");
   const baseUrl = cloudApiUrl();
   if (!baseUrl || (await sdk.readCredentials())) return null;
   const cfg = await sdk.fetchCliConfig(baseUrl);
